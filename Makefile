@@ -1,0 +1,41 @@
+# The two commands a newcomer needs (see README.md):
+#   make serve   set up .venv and run the main job with the default models
+#   make test    set up .venv and run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test setup models benchmark clean
+
+setup: $(STAMP)
+
+# Re-installs whenever a pin or the package metadata changes. Torch (a later issue) must come from
+# the pinned CPU wheel, so nothing here installs an open-ended torch.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# Main job until the Flask API lands: classify the bundled example notes and abstracts with both
+# default models, writing out/*.jsonl and printing a short summary.
+serve: $(STAMP)
+	$(BIN)/clinnlp classify --model ohsumed-tfidf examples/abstracts.jsonl -o out/abstracts.classified.jsonl
+	$(BIN)/clinnlp classify --model mtsamples-tfidf examples/notes.jsonl -o out/notes.classified.jsonl
+	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Rebuild the committed default models from the shared corpora (needs ../shared/corpora or CLINNLP_DATA_DIR).
+models: $(STAMP)
+	$(BIN)/clinnlp train --corpus ohsumed --model tfidf --out models/ohsumed-tfidf
+	$(BIN)/clinnlp train --corpus mtsamples --model tfidf --out models/mtsamples-tfidf
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/classify_throughput.py
+
+clean:
+	rm -rf $(VENV) out

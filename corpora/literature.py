@@ -1,0 +1,122 @@
+"""Medical literature corpora: OHSUMED, Medical Abstracts, Hallmarks of Cancer, NICTA-PIBOSO, Cochrane PLS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import DatasetDict
+
+from corpora.files import LABEL, LABELS, SUMMARY, read_csv_rows, read_jsonl, read_lines, require, text_hash, to_dataset
+from corpora.registry import CorpusError, CorpusInfo, register
+
+# MeSH disease tree C (the 1991 edition that OHSUMED was indexed with).
+OHSUMED_CATEGORIES = {
+    "C01": "Bacterial Infections and Mycoses",
+    "C02": "Virus Diseases",
+    "C03": "Parasitic Diseases",
+    "C04": "Neoplasms",
+    "C05": "Musculoskeletal Diseases",
+    "C06": "Digestive System Diseases",
+    "C07": "Stomatognathic Diseases",
+    "C08": "Respiratory Tract Diseases",
+    "C09": "Otorhinolaryngologic Diseases",
+    "C10": "Nervous System Diseases",
+    "C11": "Eye Diseases",
+    "C12": "Urologic and Male Genital Diseases",
+    "C13": "Female Genital Diseases and Pregnancy Complications",
+    "C14": "Cardiovascular Diseases",
+    "C15": "Hemic and Lymphatic Diseases",
+    "C16": "Neonatal Diseases and Abnormalities",
+    "C17": "Skin and Connective Tissue Diseases",
+    "C18": "Nutritional and Metabolic Diseases",
+    "C19": "Endocrine Diseases",
+    "C20": "Immunologic Diseases",
+    "C21": "Disorders of Environmental Origin",
+    "C22": "Animal Diseases",
+    "C23": "Pathological Conditions, Signs and Symptoms",
+}
+
+HALLMARKS = 10
+
+
+def load_ohsumed(folder: Path) -> DatasetDict:
+    path = require(folder, "ohsumed_single_23_train.csv")
+    splits: dict[str, list[dict]] = {}
+    for line, row in read_csv_rows(path, ["split", "label", "doc_id", "text"]):
+        if row["label"] not in OHSUMED_CATEGORIES:
+            raise CorpusError(f"{path}:{line}: unknown category {row['label']!r}")
+        if not row["text"].strip():
+            continue
+        split = {"training": "train"}.get(row["split"], row["split"])
+        splits.setdefault(split, []).append({"id": row["doc_id"], "text": row["text"], "label": row["label"]})
+    return DatasetDict({name: to_dataset(records, LABEL) for name, records in splits.items()})
+
+
+def load_medical_abstracts(folder: Path) -> DatasetDict:
+    names = {row["condition_label"]: row["condition_name"]
+             for _, row in read_csv_rows(require(folder, "medical_tc_labels.csv"), ["condition_label", "condition_name"])}
+    records = []
+    path = require(folder, "medical_tc.csv")
+    for line, row in read_csv_rows(path, ["condition_label", "medical_abstract"]):
+        if row["condition_label"] not in names:
+            raise CorpusError(f"{path}:{line}: unknown condition label {row['condition_label']!r}")
+        if row["medical_abstract"].strip():
+            # Some abstracts occur twice; "group" keeps the copies in the same split.
+            records.append({"id": str(line), "text": row["medical_abstract"], "label": names[row["condition_label"]],
+                            "group": text_hash(row["medical_abstract"])})
+    return DatasetDict({"train": to_dataset(records, LABEL)})
+
+
+def load_hallmarks(folder: Path) -> DatasetDict:
+    records = []
+    path = require(folder, "hoc_docs.jsonl")
+    for line, record in read_jsonl(path):
+        if not isinstance(record.get("text"), str) or "pmid" not in record:
+            raise CorpusError(f"{path}:{line}: expected 'pmid' and 'text'")
+        labels = sorted({name for name in record.get("doc_hallmarks") or [] if name and name != "NULL"})
+        records.append({"id": str(record["pmid"]), "text": record["text"], "labels": labels})
+    return DatasetDict({"train": to_dataset(records, LABELS)})
+
+
+def load_nicta_piboso(folder: Path) -> DatasetDict:
+    """One record per sentence; ``group`` is the abstract's PMID (split by abstract, never by sentence)."""
+    splits = {}
+    for split, name in (("train", "train_clean.txt"), ("validation", "dev_clean.txt")):
+        path = require(folder, name)
+        records, pmid, position = [], None, 0
+        for number, line in enumerate(read_lines(path), start=1):
+            if line.startswith("###"):
+                pmid, position = line[3:].strip(), 0
+            elif line.strip():
+                label, tab, sentence = line.partition("\t")
+                if not tab or pmid is None:
+                    raise CorpusError(f"{path}:{number}: expected 'label<TAB>sentence' after a ###PMID line")
+                records.append({"id": f"{pmid}-{position}", "text": sentence, "label": label, "group": pmid})
+                position += 1
+        splits[split] = to_dataset(records, LABEL)
+    return DatasetDict(splits)
+
+
+def load_cochrane(folder: Path) -> DatasetDict:
+    sources = read_lines(require(folder, "val.source"))
+    targets = read_lines(require(folder, "val.target"))
+    dois = read_lines(require(folder, "val.doi"))
+    if not len(sources) == len(targets) == len(dois):
+        raise CorpusError(f"{folder}: val.source, val.target and val.doi differ in length")
+    records = [{"id": doi, "text": source, "summary": target}
+               for doi, source, target in zip(dois, sources, targets) if source.strip()]
+    return DatasetDict({"validation": to_dataset(records, SUMMARY)})
+
+
+register(CorpusInfo("ohsumed", "single_label", "ohsumed_23",
+                    "MEDLINE abstracts -> 23 MeSH disease categories (TextGCN split)",
+                    load_ohsumed, label_names=OHSUMED_CATEGORIES))
+register(CorpusInfo("medical_abstracts", "single_label", "medical_abstracts_tc",
+                    "abstracts -> 5 disease classes (Schopf et al. 2022)", load_medical_abstracts, grouped_by="group"))
+register(CorpusInfo("hallmarks", "multi_label", "hallmarks_of_cancer",
+                    "cancer abstracts -> the 10 hallmarks of cancer", load_hallmarks))
+register(CorpusInfo("nicta_piboso", "single_label", "nicta_piboso",
+                    "abstract sentences -> role (population, intervention, outcome, ...)",
+                    load_nicta_piboso, grouped_by="group"))
+register(CorpusInfo("cochrane", "summarization", "cochrane_pls",
+                    "Cochrane technical abstracts -> plain-language summaries", load_cochrane))

@@ -1,0 +1,95 @@
+"""The registry of public corpora and where their files are found (the data directory)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import DatasetDict
+
+DATA_DIR_ENV = "CLINNLP_DATA_DIR"
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class CorpusError(ValueError):
+    """A corpus cannot be found or read; the message names the file (and line) and what to do."""
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """What a corpus is and how to load it.
+
+    Attributes:
+        name: The name used on the command line (``--corpus NAME``).
+        task: ``single_label``, ``multi_label`` or ``summarization``.
+        folder: Its folder inside the data directory.
+        description: One line for listings.
+        load: Reads the folder into a ``DatasetDict``.
+        label_names: Readable names for label ids (``C04`` -> ``Neoplasms``), where the ids are codes.
+        grouped_by: The column that keeps related records in the same split, if any.
+    """
+
+    name: str
+    task: str
+    folder: str
+    description: str
+    load: Callable[[Path], DatasetDict]
+    label_names: dict[str, str] = field(default_factory=dict)
+    grouped_by: str | None = None
+
+
+CORPORA: dict[str, CorpusInfo] = {}
+
+
+def register(info: CorpusInfo) -> CorpusInfo:
+    CORPORA[info.name] = info
+    return info
+
+
+def get_corpus(name: str) -> CorpusInfo:
+    """Return a registered corpus, or raise :class:`CorpusError` listing the known names."""
+    _load_registry()
+    try:
+        return CORPORA[name]
+    except KeyError:
+        raise CorpusError(f"unknown corpus {name!r}; known corpora: {', '.join(sorted(CORPORA))}") from None
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """Find the data directory: ``data_dir``, else ``$CLINNLP_DATA_DIR``, else ``../shared/corpora``.
+
+    ``../shared/corpora`` is looked for beside the project folder and beside the working directory.
+
+    Raises:
+        CorpusError: No data directory was given and none of the defaults exists.
+    """
+    chosen = data_dir or os.environ.get(DATA_DIR_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_dir():
+            raise CorpusError(f"data directory {path} does not exist")
+        return path
+    candidates = [_PROJECT_ROOT.parent / "shared" / "corpora", Path.cwd().parent / "shared" / "corpora"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise CorpusError(
+        f"no data directory: pass --data-dir or set {DATA_DIR_ENV} "
+        f"(looked for {', '.join(str(c) for c in dict.fromkeys(candidates))})"
+    )
+
+
+def load_corpus(name: str, data_dir: str | Path | None = None) -> DatasetDict:
+    """Load a public corpus by name from the data directory (see :func:`resolve_data_dir`)."""
+    info = get_corpus(name)
+    folder = resolve_data_dir(data_dir) / info.folder
+    if not folder.is_dir():
+        raise CorpusError(f"corpus {name!r}: folder {folder} not found in the data directory")
+    return info.load(folder)
+
+
+def _load_registry() -> None:
+    # The corpus modules register themselves on import.
+    from corpora import literature, clinical  # noqa: F401

@@ -1,0 +1,243 @@
+"""The ``clinnlp`` command: train, classify, evaluate, and list corpora and models.
+
+Exit codes: 0 success; 1 some records failed (the rest were processed, see the errors file);
+2 the command could not run (bad arguments, unreadable input, unknown model or corpus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import nlp
+
+EXIT_OK, EXIT_RECORDS_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def _fields_arguments(parser: argparse.ArgumentParser, labels: bool) -> None:
+    group = parser.add_argument_group("input columns (CSV/TSV columns or JSONL fields)")
+    group.add_argument("--text-column", default="text", help="field holding the text (default: text)")
+    group.add_argument("--id-column", default="id", help="field holding the id (default: id; else the line number)")
+    if labels:
+        group.add_argument("--label-column", default="label", help="field holding the label(s) (default: label)")
+        group.add_argument("--label-delimiter", help="split a label field into several labels (multi-label), e.g. '|'")
+        task = group.add_mutually_exclusive_group()
+        task.add_argument("--multi-label", dest="multi_label", action="store_true", default=None,
+                          help="treat the data as multi-label (default: detected)")
+        task.add_argument("--single-label", dest="multi_label", action="store_false")
+
+
+def _fields(args, labels: bool):
+    from nlp.documents import Fields
+
+    if labels:
+        return Fields(args.text_column, args.id_column, args.label_column, args.label_delimiter)
+    return Fields(args.text_column, args.id_column)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clinnlp", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"clinnlp {nlp.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a classifier and save it as a model directory")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--corpus", help="a public corpus by name (see `clinnlp corpora`)")
+    source.add_argument("--train-file", type=Path, help="your own CSV/TSV/JSONL file or folder of labelled .txt")
+    train.add_argument("--split", default="train", help="corpus split to train on (default: train)")
+    train.add_argument("--model", default="tfidf", help="model type (default: tfidf)")
+    train.add_argument("--out", type=Path, required=True, help="model directory to write")
+    train.add_argument("--name", help="model name (default: the --out folder's name)")
+    train.add_argument("--model-version", help=f"model version (default: {nlp.__version__})")
+    train.add_argument("--dev-fraction", type=float, default=0.15, help="share carved out for tuning (default: 0.15)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--jobs", type=int, default=None, help="parallel jobs for per-label models")
+    train.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
+    _fields_arguments(train, labels=True)
+
+    classify = commands.add_parser("classify", help="classify a JSONL/CSV file or a folder of .txt files")
+    classify.add_argument("input", type=Path, help="JSONL ({\"id\", \"text\"} per line), CSV, TSV, or a .txt folder")
+    classify.add_argument("-o", "--output", type=Path, required=True, help="results, one JSON object per line")
+    classify.add_argument("--model", required=True, help="model directory, or a name in the models folder")
+    classify.add_argument("--batch-size", type=int, default=256)
+    classify.add_argument("--no-explain", action="store_true", help="leave out explanations (faster)")
+    classify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _fields_arguments(classify, labels=False)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
+    evaluate.add_argument("--model", required=True, help="model directory, or a name in the models folder")
+    target = evaluate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--corpus", help="a public corpus by name")
+    target.add_argument("--test-file", type=Path, help="your own labelled CSV/TSV/JSONL file or .txt folder")
+    evaluate.add_argument("--split", help="corpus split (default: test, else validation, else train)")
+    evaluate.add_argument("--out-dir", type=Path, default=Path("out/evaluate"),
+                          help="where the JSON report and PNG plot go (default: out/evaluate)")
+    evaluate.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
+    _fields_arguments(evaluate, labels=True)
+
+    corpora_cmd = commands.add_parser("corpora", help="list the public corpora this project reads")
+    corpora_cmd.add_argument("--data-dir", help="corpora folder, to show which are present")
+    commands.add_parser("models", help="list the models in the models folder")
+    show = commands.add_parser("show", help="print a results file for people")
+    show.add_argument("results", type=Path, nargs="+")
+    show.add_argument("--limit", type=int, default=5, help="records per file (default: 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from corpora import CorpusError
+    from nlp.documents import InputError
+    from nlp.model_store import ModelError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    warnings.simplefilter("default")
+    handlers = {"train": cmd_train, "classify": cmd_classify, "evaluate": cmd_evaluate,
+                "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
+    try:
+        return handlers[args.command](args)
+    except (CorpusError, InputError, ModelError, ValueError) as error:
+        print(f"clinnlp {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"clinnlp {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load_labelled(args, default_split: str | None):
+    """Texts and labels from --corpus/--split or from a labelled file, as TrainingData."""
+    from corpora import get_corpus, load_corpus, load_files
+    from nlp.training import TrainingData
+
+    if args.corpus:
+        info = get_corpus(args.corpus)
+        if info.task not in ("single_label", "multi_label"):
+            raise ValueError(f"corpus {args.corpus!r} is a {info.task} corpus, not a classification one")
+        splits = load_corpus(args.corpus, args.data_dir)
+        split = default_split or next((s for s in ("test", "validation", "train") if s in splits), None)
+        if split not in splits:
+            raise ValueError(f"corpus {args.corpus!r} has no split {split!r}; it has {', '.join(splits)}")
+        return TrainingData.from_dataset(splits[split], {"corpus": args.corpus, "split": split},
+                                         info.label_names, info.grouped_by)
+    path = args.train_file if args.command == "train" else args.test_file
+    errors = []
+    dataset = load_files(path, _fields(args, labels=True), args.multi_label, errors)
+    for error in errors[:20]:
+        logging.warning("skipped %s: %s", error.source, error.reason)
+    if len(errors) > 20:
+        logging.warning("... and %d more skipped records", len(errors) - 20)
+    return TrainingData.from_dataset(dataset, {"file": str(path)})
+
+
+def cmd_train(args) -> int:
+    from nlp.training import train
+
+    data = _load_labelled(args, args.split)
+    logging.info("training %s on %d documents (%s)", args.model, len(data.texts),
+                 "multi-label" if data.multi_label else "single-label")
+    command = "clinnlp " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+    out = train(data, args.model, args.out, name=args.name, version=args.model_version,
+                dev_fraction=args.dev_fraction, seed=args.seed, n_jobs=args.jobs, command=command)
+    meta = json.loads((out / "model.json").read_text())
+    dev = meta["dev_metrics"]
+    logging.info("saved %s: dev accuracy %.4f, micro-F1 %.4f, macro-F1 %.4f (params %s)", out,
+                 dev["accuracy"], dev["micro_f1"], dev["macro_f1"], meta["params"])
+    return EXIT_OK
+
+
+def cmd_classify(args) -> int:
+    from nlp.batch import classify_file
+    from nlp.model_store import load_model
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    model = load_model(args.model)
+    result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
+                           explain=not args.no_explain, progress=not args.no_progress)
+    print(f"classified {result.classified} documents with {model.name} {model.version} -> {result.output}",
+          file=sys.stderr)
+    if result.failed:
+        print(f"{result.failed} records failed -> {result.errors}", file=sys.stderr)
+        return EXIT_RECORDS_FAILED
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from nlp.evaluation import classification_metrics, save_plot
+    from nlp.model_store import load_model
+
+    model = load_model(args.model)
+    data = _load_labelled(args, args.split)
+    if data.multi_label != model.multi_label:
+        raise ValueError(f"model {model.name} is {model.meta['task']} but the data is "
+                         f"{'multi' if data.multi_label else 'single'}-label")
+    trained_on = model.meta.get("training", {})
+    if data.source.get("corpus") and data.source == {k: trained_on.get(k) for k in ("corpus", "split")}:
+        logging.warning("model %s was trained on %s/%s: these figures are training-set figures, not held-out ones",
+                        model.name, data.source["corpus"], data.source["split"])
+    estimator = model.estimator
+    proba = estimator.predict_proba(data.texts)
+    picks = estimator.decide(proba)
+    metrics = classification_metrics(data.labels, proba, picks, estimator.classes_, model.multi_label)
+    where = data.source.get("corpus", Path(data.source.get("file", "data")).stem)
+    stem = f"{model.name}-{where}-{data.source.get('split', 'file')}"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"model": model.name, "version": model.version, "data": data.source, **metrics}
+    report_path = args.out_dir / f"{stem}.json"
+    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    plot = save_plot(data.labels, picks, estimator.classes_, model.multi_label, args.out_dir / f"{stem}.png",
+                     model.label_names, title=f"{model.name} on {where}")
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    print(f"report -> {report_path}\nplot -> {plot}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_corpora(args) -> int:
+    from corpora import CORPORA, CorpusError, get_corpus, resolve_data_dir
+
+    get_corpus("ohsumed")  # fills the registry
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+    except CorpusError:
+        data_dir = None
+    for info in CORPORA.values():
+        present = "present" if data_dir and (data_dir / info.folder).is_dir() else "missing"
+        print(f"{info.name:20} {info.task:14} {present:8} {info.description}")
+    print(f"data directory: {data_dir or 'none found (pass --data-dir or set CLINNLP_DATA_DIR)'}")
+    return EXIT_OK
+
+
+def cmd_models(args) -> int:
+    from nlp.model_store import default_models_dir, list_models
+
+    for meta in list_models():
+        dev = meta.get("dev_metrics", {})
+        print(f"{meta['name']:24} {meta['version']:8} {meta['task']:13} {len(meta['labels']):3} labels  "
+              f"dev accuracy {dev.get('accuracy')} micro-F1 {dev.get('micro_f1')} macro-F1 {dev.get('macro_f1')}")
+    print(f"models folder: {default_models_dir()}")
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    for path in args.results:
+        print(f"== {path}")
+        with Path(path).open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle):
+                if number >= args.limit:
+                    break
+                result = json.loads(line)
+                scored = ", ".join(f"{name} ({result['scores'][label]:.2f})"
+                                   for label, name in zip(result["labels"], result["label_names"]))
+                terms = ", ".join(dict.fromkeys(item["term"] for item in result.get("explanation", [])[:5]))
+                print(f"{result['id']}: {scored}\n    because of: {terms}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Stream documents from the user's files: JSONL, CSV/TSV, or a folder of ``.txt`` files.
+
+Reading never stops at a bad record. Each record comes out either as a :class:`Document` or as a
+:class:`DocumentError` that names the file and line and says what is wrong, so that a batch run can
+process every valid record and report the rest. Error reasons never quote the record's text: clinical
+notes must not leak into logs or error files.
+
+Problems with the input as a whole (the path does not exist, an unknown format, a CSV without the text
+column) raise :class:`InputError` instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CSV_SUFFIXES = (".csv", ".tsv")
+TXT_SUFFIX = ".txt"
+
+# Lone surrogates are how ``errors="surrogateescape"`` marks bytes that are not UTF-8.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class InputError(ValueError):
+    """The input as a whole cannot be read (missing file, unknown format, missing column)."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One valid record.
+
+    Attributes:
+        id: The record's id (from the id field, else its line number or file name).
+        text: The document text, never empty.
+        source: ``file:line`` (or the file path for a ``.txt`` document), for messages.
+        labels: Labels when reading labelled data, else ``None``.
+    """
+
+    id: str
+    text: str
+    source: str
+    labels: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class DocumentError:
+    """One record that could not be read, with a reason that does not quote its text."""
+
+    source: str
+    reason: str
+    id: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "source": self.source, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which fields of a record hold what.
+
+    Attributes:
+        text: Name of the text field or column.
+        id: Name of the id field; records without it get their line number as id.
+        label: Name of the label field, or ``None`` when reading unlabelled documents.
+        label_delimiter: Splits a string label into several (multi-label), e.g. ``"|"``.
+            A label value that is a JSON list (or a string holding one) is always multi-label.
+    """
+
+    text: str = "text"
+    id: str = "id"
+    label: str | None = None
+    label_delimiter: str | None = None
+
+
+def detect_format(path: Path) -> str:
+    """Return ``"jsonl"``, ``"csv"``, ``"tsv"`` or ``"txt"`` for a path, or raise :class:`InputError`."""
+    if path.is_dir():
+        return "txt"
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return suffix[1:]
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    raise InputError(
+        f"{path}: unknown input format {suffix!r}; expected a {'/'.join(JSONL_SUFFIXES + CSV_SUFFIXES)} "
+        "file or a folder of .txt files"
+    )
+
+
+def read_documents(path: str | Path, fields: Fields = Fields()) -> Iterator[Document | DocumentError]:
+    """Yield each record of ``path`` as a :class:`Document` or a :class:`DocumentError`, lazily.
+
+    Args:
+        path: A JSONL file, a CSV/TSV file, or a folder of ``.txt`` files (searched recursively;
+            with ``fields.label`` set, each file's label is the name of its parent folder).
+        fields: Which fields hold the text, id and labels.
+
+    Raises:
+        InputError: The input as a whole is unreadable.
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if fmt == "jsonl":
+        return _read_jsonl(path, fields)
+    if fmt in ("csv", "tsv"):
+        return _read_csv(path, fields, delimiter="\t" if fmt == "tsv" else ",")
+    return _read_txt_folder(path, fields)
+
+
+def count_records(path: str | Path) -> int:
+    """Count the records in ``path`` cheaply (for a progress bar's total), without validating them."""
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "txt":
+        return sum(1 for _ in path.rglob(f"*{TXT_SUFFIX}"))
+    if fmt == "jsonl":
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        try:
+            return max(0, sum(1 for _ in csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")) - 1)
+        except csv.Error:
+            return 0
+
+
+def _read_jsonl(path: Path, fields: Fields) -> Iterator[Document | DocumentError]:
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            source = f"{path}:{line_number}"
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                yield DocumentError(source, f"invalid UTF-8 (byte {error.start + 1} of the line)")
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield DocumentError(source, f"malformed JSON: {error.msg} (column {error.colno})")
+                continue
+            if not isinstance(record, dict):
+                yield DocumentError(source, f"expected a JSON object, got {type(record).__name__}")
+                continue
+            yield _make_document(record, source, str(line_number), fields)
+
+
+def _read_csv(path: Path, fields: Fields, delimiter: str) -> Iterator[Document | DocumentError]:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{path}: the file is empty (expected a header row)") from None
+        except csv.Error as error:
+            raise InputError(f"{path}:1: unreadable header row ({error})") from None
+        if any(_UNDECODABLE.search(name) for name in header):
+            raise InputError(f"{path}:1: invalid UTF-8 in the header row")
+        header = [name.strip() for name in header]
+        required = [fields.text] + ([fields.label] if fields.label else [])
+        missing = [name for name in required if name not in header]
+        if missing:
+            raise InputError(
+                f"{path}: missing column(s) {', '.join(map(repr, missing))}; the header has "
+                f"{', '.join(map(repr, header))}. Choose columns with --text-column/--label-column."
+            )
+        start_line = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield DocumentError(f"{path}:{start_line}", f"malformed CSV: {error}")
+                start_line = reader.line_num + 1
+                continue
+            source = f"{path}:{start_line}"
+            start_line = reader.line_num + 1
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                yield DocumentError(source, f"expected {len(header)} fields, found {len(row)}")
+                continue
+            if any(_UNDECODABLE.search(value) for value in row):
+                yield DocumentError(source, "invalid UTF-8")
+                continue
+            yield _make_document(dict(zip(header, row)), source, str(source.rsplit(":", 1)[1]), fields)
+
+
+def _read_txt_folder(path: Path, fields: Fields) -> Iterator[Document | DocumentError]:
+    for file in sorted(path.rglob(f"*{TXT_SUFFIX}")):
+        relative = file.relative_to(path)
+        doc_id = relative.with_suffix("").as_posix()
+        source = str(file)
+        try:
+            raw = file.read_bytes()
+        except OSError as error:
+            yield DocumentError(source, f"unreadable file ({error.strerror})", doc_id)
+            continue
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = raw.count(b"\n", 0, error.start) + 1
+            yield DocumentError(f"{file}:{line}", "invalid UTF-8", doc_id)
+            continue
+        if not text.strip():
+            yield DocumentError(source, "empty text", doc_id)
+            continue
+        labels = None
+        if fields.label:
+            if len(relative.parts) < 2:
+                yield DocumentError(source, "no label: put labelled .txt files in one folder per label", doc_id)
+                continue
+            labels = [relative.parts[0]]
+        yield Document(doc_id, text, source, labels)
+
+
+def _make_document(record: dict, source: str, line_id: str, fields: Fields) -> Document | DocumentError:
+    raw_id = record.get(fields.id)
+    doc_id = line_id if raw_id is None or str(raw_id).strip() == "" else str(raw_id)
+    if fields.text not in record:
+        return DocumentError(source, f"missing field {fields.text!r}", doc_id)
+    text = record[fields.text]
+    if not isinstance(text, str):
+        return DocumentError(source, f"field {fields.text!r} must be a string, got {type(text).__name__}", doc_id)
+    if not text.strip():
+        return DocumentError(source, "empty text", doc_id)
+    labels = None
+    if fields.label:
+        labels = parse_labels(record.get(fields.label), fields.label_delimiter)
+        if labels is None:
+            return DocumentError(source, f"missing or unreadable label field {fields.label!r}", doc_id)
+    return Document(doc_id, text, source, labels)
+
+
+def parse_labels(value, delimiter: str | None = None) -> list[str] | None:
+    """Turn a label value into a list of labels, or ``None`` when it is missing or malformed.
+
+    A list (or a string holding a JSON list) is taken as it is; a string is split on ``delimiter``
+    when one is given; anything else is one label. An empty list is valid (no label applies).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                value = json.loads(stripped)
+            except json.JSONDecodeError:
+                return None
+        elif delimiter:
+            return [part.strip() for part in stripped.split(delimiter) if part.strip()]
+        elif not stripped:
+            return None
+        else:
+            return [stripped]
+    if isinstance(value, list):
+        if not all(isinstance(item, (str, int)) for item in value):
+            return None
+        return [str(item).strip() for item in value if str(item).strip()]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [str(value)]
+    return None

@@ -1,0 +1,187 @@
+"""Train a classifier: carve a dev split, tune on it, refit on all the data, save with a model card."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
+
+import nlp
+from nlp.classifiers import get_classifier
+from nlp.evaluation import classification_metrics
+from nlp.model_store import save_model
+
+log = logging.getLogger(__name__)
+
+# What is tuned on the dev split, by model type and task. Each setting is tried; the best on dev is
+# refitted on all the data. Multi-label models also tune their decision threshold (THRESHOLDS).
+PARAM_GRID = {
+    ("tfidf", "single_label"): {"C": [0.3, 1.0, 3.0], "calibration": ["sigmoid", "temperature"]},
+    ("tfidf", "multi_label"): {"C": [0.3, 1.0, 3.0]},
+}
+THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.65, 0.05)]
+
+
+@dataclass
+class TrainingData:
+    """Texts and labels to train on, and where they came from."""
+
+    ids: list[str]
+    texts: list[str]
+    labels: list  # a label per text, or a list of labels per text
+    multi_label: bool
+    source: dict  # {"corpus": ..., "split": ...} or {"file": ...}
+    label_names: dict[str, str] = field(default_factory=dict)
+    groups: list[str] | None = None
+
+    @classmethod
+    def from_dataset(cls, dataset, source: dict, label_names: dict[str, str] | None = None,
+                     group_column: str | None = None) -> "TrainingData":
+        multi_label = "labels" in dataset.column_names
+        labels = dataset["labels"] if multi_label else dataset["label"]
+        groups = dataset[group_column] if group_column and group_column in dataset.column_names else None
+        return cls(list(dataset["id"]), list(dataset["text"]), list(labels), multi_label, source,
+                   dict(label_names or {}), groups)
+
+    def sha256(self) -> str:
+        """A hash of ids, texts and labels, in order: the same data gives the same hash."""
+        digest = hashlib.sha256()
+        for doc_id, text, labels in zip(self.ids, self.texts, self.labels):
+            digest.update(json.dumps([doc_id, text, labels], ensure_ascii=False).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+
+def carve_dev(data: TrainingData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train part and a dev part: grouped when the data has groups, stratified for
+    single-label data when every class has at least two examples, else random."""
+    n = len(data.texts)
+    index = np.arange(n)
+    if data.groups is not None:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        return next(splitter.split(index, groups=data.groups))
+    if not data.multi_label:
+        _, counts = np.unique(np.asarray(data.labels, dtype=str), return_counts=True)
+        if counts.min() >= 2 and len(counts) <= fraction * n:
+            splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+            return next(splitter.split(index, np.asarray(data.labels, dtype=str)))
+    return next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(index))
+
+
+def _subset(values: list, indices: np.ndarray) -> list:
+    return [values[i] for i in indices]
+
+
+def _dev_score(metrics: dict, multi_label: bool) -> float:
+    # Multi-label models are judged on both micro-F1 (frequent labels) and macro-F1 (rare ones).
+    return (metrics["micro_f1"] + metrics["macro_f1"]) / 2 if multi_label else metrics["accuracy"]
+
+
+def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: int = 0,
+         n_jobs: int | None = None) -> tuple[dict, dict, list[dict]]:
+    """Try each parameter setting on a dev split carved from ``data``.
+
+    Returns:
+        The best parameters, the dev metrics of the best setting, and one row per setting tried.
+    """
+    estimator_class = get_classifier(model_type)
+    train_idx, dev_idx = carve_dev(data, dev_fraction, seed)
+    train_texts, dev_texts = _subset(data.texts, train_idx), _subset(data.texts, dev_idx)
+    train_labels, dev_labels = _subset(data.labels, train_idx), _subset(data.labels, dev_idx)
+    grid = PARAM_GRID.get((model_type, "multi_label" if data.multi_label else "single_label"), {})
+    rows, best = [], None
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid.keys(), values))
+        started = time.perf_counter()
+        model = estimator_class(multi_label=data.multi_label, n_jobs=n_jobs, **params).fit(train_texts, train_labels)
+        proba = model.predict_proba(dev_texts)
+        for threshold in THRESHOLDS if data.multi_label else [None]:
+            if threshold is not None:
+                model.set_params(threshold=threshold)
+            metrics = classification_metrics(dev_labels, proba, model.decide(proba), model.classes_, data.multi_label)
+            tried = {**params, **({"threshold": threshold} if threshold is not None else {})}
+            row = {"params": tried, "accuracy": metrics["accuracy"], "micro_f1": metrics["micro_f1"],
+                   "macro_f1": metrics["macro_f1"], "seconds": round(time.perf_counter() - started, 1)}
+            rows.append(row)
+            log.info("dev %s: accuracy %.4f micro-F1 %.4f macro-F1 %.4f", tried, row["accuracy"],
+                     row["micro_f1"], row["macro_f1"])
+            score = _dev_score(metrics, data.multi_label)
+            if best is None or score > best[0]:
+                best = (score, tried, metrics)
+    _, best_params, best_metrics = best
+    best_metrics = {**best_metrics, "train_documents": len(train_idx), "dev_fraction": dev_fraction, "seed": seed}
+    return best_params, best_metrics, rows
+
+
+def train(data: TrainingData, model_type: str, out: str | Path, name: str | None = None,
+          version: str | None = None, dev_fraction: float = 0.15, seed: int = 0,
+          n_jobs: int | None = None, command: str | None = None) -> Path:
+    """Tune on a dev split, refit the best setting on all of ``data``, and save it to ``out``."""
+    out = Path(out)
+    started = time.perf_counter()
+    params, dev_metrics, tried = tune(data, model_type, dev_fraction, seed, n_jobs)
+    model = get_classifier(model_type)(multi_label=data.multi_label, n_jobs=n_jobs, **params)
+    model.fit(data.texts, data.labels)
+    seconds = round(time.perf_counter() - started, 1)
+    labels = [{"id": str(c), "name": data.label_names.get(str(c), str(c))} for c in model.classes_]
+    meta = {
+        "name": name or out.name,
+        "version": version or nlp.__version__,
+        "task": "multi_label" if data.multi_label else "single_label",
+        "model_type": model_type,
+        "labels": labels,
+        "params": {k: v for k, v in model.get_params().items() if k != "n_jobs"},
+        "training": {**data.source, "documents": len(data.texts), "data_sha256": data.sha256(),
+                     "seconds": seconds, "command": command},
+        "dev_metrics": dev_metrics,
+        "tuning": tried,
+    }
+    save_model(model, out, meta, model_card(meta))
+    return out
+
+
+def model_card(meta: dict) -> str:
+    """A short Markdown model card from the metadata."""
+    dev = meta["dev_metrics"]
+    training = meta["training"]
+    source = training.get("corpus") or training.get("file")
+    worst = sorted(dev["per_class"].items(), key=lambda item: item[1]["f1-score"])[:5]
+    names = {label["id"]: label["name"] for label in meta["labels"]}
+    lines = [
+        f"# {meta['name']} (version {meta['version']})",
+        "",
+        f"A {meta['model_type']} classifier ({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): "
+        "TF-IDF word uni- and bigrams and a linear SVM with calibrated probabilities; every prediction comes "
+        "with the terms that pushed it, and their offsets in the text.",
+        "",
+        "## Training",
+        f"- Data: `{source}` ({training['documents']} documents), sha256 `{training['data_sha256'][:16]}...`",
+        f"- Command: `{training.get('command') or 'clinnlp train'}`",
+        f"- Time: {training['seconds']} s (tuning and final fit) on the machine that trained it",
+        f"- Parameters chosen on the dev split: `{json.dumps(meta['params'])}`",
+        "",
+        "## Dev split",
+        f"A {int(dev['dev_fraction'] * 100)}% dev split ({dev['documents']} documents, seed {dev['seed']}) was carved from the "
+        f"training data; the model tuned on the other {dev['train_documents']} documents scored:",
+        "",
+        "| accuracy | micro-F1 | macro-F1 | weighted-F1 | calibration |",
+        "|---|---|---|---|---|",
+        f"| {dev['accuracy']} | {dev['micro_f1']} | {dev['macro_f1']} | {dev['weighted_f1']} | "
+        + ", ".join(f"{k} {v}" for k, v in dev["calibration"].items()) + " |",
+        "",
+        "Accuracy is exact-match for multi-label models. The final model was then refitted on all the data.",
+        "",
+        "Weakest labels on dev (F1, support): "
+        + "; ".join(f"{names.get(k, k)} {v['f1-score']} ({int(v['support'])})" for k, v in worst),
+        "",
+        "## Use",
+        f"`clinnlp classify --model {meta['name']} INPUT -o OUTPUT.jsonl`",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,76 @@
+"""Shared fixtures: small synthetic notes written by the tests themselves (no corpora, no network)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+# Three specialties, each with its own vocabulary, and words every note shares.
+VOCABULARY = {
+    "cardiology": ["chest pain", "troponin", "angina", "echocardiogram", "atrial fibrillation", "stent",
+                   "coronary artery", "ejection fraction", "murmur", "palpitations"],
+    "orthopedics": ["fracture", "knee", "meniscus", "cast", "femur", "arthroscopy", "ligament",
+                    "shoulder dislocation", "tibia", "splint"],
+    "gastroenterology": ["colonoscopy", "polyp", "gastritis", "endoscopy", "bowel", "liver enzymes",
+                         "cholecystectomy", "reflux", "pancreatitis", "hepatitis"],
+}
+SHARED = ["patient", "history", "examination", "plan", "follow up", "reports", "denies", "today"]
+
+
+def make_note(specialties: list[str], rng: random.Random) -> str:
+    words = [w for s in specialties for w in rng.sample(VOCABULARY[s], 5)] + rng.sample(SHARED, 4)
+    rng.shuffle(words)
+    return "The " + ", ".join(words) + "."
+
+
+@pytest.fixture
+def single_label_data():
+    rng = random.Random(7)
+    texts, labels = [], []
+    for label in VOCABULARY:
+        for _ in range(12):
+            texts.append(make_note([label], rng))
+            labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture
+def multi_label_data():
+    rng = random.Random(11)
+    combos = [["cardiology"], ["orthopedics"], ["gastroenterology"], ["cardiology", "gastroenterology"],
+              ["orthopedics", "cardiology"]]
+    texts, labels = [], []
+    for combo in combos:
+        for _ in range(10):
+            texts.append(make_note(combo, rng))
+            labels.append(sorted(combo))
+    return texts, labels
+
+
+def write_jsonl(path, records):
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+    return path
+
+
+@pytest.fixture
+def labelled_csv(tmp_path, single_label_data):
+    import csv
+
+    texts, labels = single_label_data
+    path = tmp_path / "train.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["note_id", "note", "specialty"])
+        for i, (text, label) in enumerate(zip(texts, labels)):
+            writer.writerow([f"n{i}", text, label])
+    return path
+
+
+@pytest.fixture
+def tiny_params():
+    # Synthetic notes are few and short: keep every term.
+    return {"min_df": 1, "max_df": 1.0}
