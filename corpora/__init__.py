@@ -5,8 +5,16 @@ Every loader returns a :class:`datasets.DatasetDict` with standard columns: ``id
 columns (``group``, ``section_header``, ...) carry what a corpus needs for grouped splits.
 """
 
-from corpora.custom import load_files
 from corpora.registry import CORPORA, CorpusError, CorpusInfo, get_corpus, load_corpus, resolve_data_dir
+
+
+def __getattr__(name: str):
+    # `datasets` takes most of a second to import: commands that only classify never pay for it.
+    if name == "load_files":
+        from corpora.custom import load_files
+
+        return load_files
+    raise AttributeError(f"module 'corpora' has no attribute {name!r}")
 
 __all__ = [
     "CORPORA",

@@ -95,7 +95,8 @@ register(CorpusInfo("indiana_cxr", "summarization", "indiana_cxr_reports",
 register(CorpusInfo("mts_dialog", "summarization", "mts_dialog",
                     "doctor-patient dialogue -> note section text", load_mts_dialog))
 register(CorpusInfo("mts_dialog_headers", "single_label", "mts_dialog",
-                    "doctor-patient dialogue -> note section header (20 classes)", load_mts_dialog_headers))
+                    "doctor-patient dialogue -> note section header (20 classes)", load_mts_dialog_headers,
+                    card="mts_dialog"))
 register(CorpusInfo("aci_bench", "summarization", "aci_bench",
                     "visit dialogue -> full clinical note", load_aci_bench))
 register(CorpusInfo("meqsum", "summarization", "meqsum",

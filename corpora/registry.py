@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from datasets import DatasetDict
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 DATA_DIR_ENV = "CLINNLP_DATA_DIR"
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,15 +32,21 @@ class CorpusInfo:
         load: Reads the folder into a ``DatasetDict``.
         label_names: Readable names for label ids (``C04`` -> ``Neoplasms``), where the ids are codes.
         grouped_by: The column that keeps related records in the same split, if any.
+        card: The dataset card's name in ``corpora/cards`` (default: the corpus name).
     """
 
     name: str
     task: str
     folder: str
     description: str
-    load: Callable[[Path], DatasetDict]
+    load: Callable[[Path], "DatasetDict"]
     label_names: dict[str, str] = field(default_factory=dict)
     grouped_by: str | None = None
+    card: str | None = None
+
+    def card_text(self) -> str:
+        """The dataset card (source, licence, size, caveats) in Markdown."""
+        return resources.files("corpora").joinpath("cards", f"{self.card or self.name}.md").read_text(encoding="utf-8")
 
 
 CORPORA: dict[str, CorpusInfo] = {}
@@ -81,7 +90,7 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     )
 
 
-def load_corpus(name: str, data_dir: str | Path | None = None) -> DatasetDict:
+def load_corpus(name: str, data_dir: str | Path | None = None) -> "DatasetDict":
     """Load a public corpus by name from the data directory (see :func:`resolve_data_dir`)."""
     info = get_corpus(name)
     folder = resolve_data_dir(data_dir) / info.folder

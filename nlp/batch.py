@@ -1,19 +1,25 @@
 """Classify a file of documents in streaming batches, writing results and an errors file.
 
 Memory stays flat in the size of the input: records are read lazily, classified ``batch_size`` at a
-time, and each batch's results are written (and flushed) before the next is read. A record that cannot
-be read or classified goes to ``<output>.errors.jsonl`` with its id, source line and reason; all valid
+time, and each batch's results are written (and flushed) in input order; with ``workers > 1`` batches
+are classified in forked worker processes, at most two per worker in flight. A record that cannot be
+read or classified goes to ``<output>.errors.jsonl`` with its id, source line and reason; all valid
 records are still classified.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
+import multiprocessing
+import os
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import orjson
 from tqdm import tqdm
 
 from nlp.documents import Document, DocumentError, Fields, count_records, read_documents
@@ -30,12 +36,17 @@ class BatchResult:
     failed: int
     output: Path
     errors: Path | None
+    seconds: float
 
 
 def errors_path(output: Path) -> Path:
     """``out.jsonl`` -> ``out.errors.jsonl``."""
     stem = output.name[: -len(".jsonl")] if output.name.endswith(".jsonl") else output.name
     return output.with_name(f"{stem}.errors.jsonl")
+
+
+def json_line(record: dict) -> bytes:
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:
@@ -56,30 +67,96 @@ class ClassificationWriter:
     def classify(self, documents: list[Document]) -> list[dict]:
         """Result dicts for ``documents``, in order."""
         estimator = self.model.estimator
-        analyzed = estimator.analyze([doc.text for doc in documents])
-        features = estimator.transform(analyzed)
+        texts = [doc.text for doc in documents]
+        features = estimator.transform(texts)
         proba = estimator.predict_proba_features(features)
         picks = estimator.decide(proba)
-        explanations = (estimator.explain(analyzed, features, picks, self.top_k) if self.explain
+        explanations = (estimator.explain(texts, features, picks, self.top_k) if self.explain
                         else [None] * len(documents))
         classes = [str(c) for c in estimator.classes_]
+        rounded = proba.round(4).tolist()
         results = []
-        for doc, row, chosen, explanation in zip(documents, proba, picks, explanations):
+        for doc, row, chosen, explanation in zip(documents, rounded, picks, explanations):
             labels = [classes[i] for i in chosen]
             result = {"id": doc.id}
             if not self.model.multi_label:
                 result["label"] = labels[0]
             result["labels"] = labels
             result["label_names"] = [self.names.get(label, label) for label in labels]
-            result["scores"] = {label: round(float(p), 4) for label, p in zip(classes, row)}
+            result["scores"] = dict(zip(classes, row))
             if explanation is not None:
                 result["explanation"] = explanation
             results.append(result)
         return results
 
 
+@dataclass
+class BatchOutput:
+    """One batch's serialized results and errors, ready to append to the files."""
+
+    results: bytes
+    errors: bytes
+    classified: int
+    failed: int
+    records: int
+
+
+def run_batch(writer: ClassificationWriter, batch: list[Document | DocumentError]) -> BatchOutput:
+    """Classify one batch of records; if the batch fails, classify one at a time so a bad record fails alone."""
+    documents = [item for item in batch if isinstance(item, Document)]
+    failures = [item for item in batch if isinstance(item, DocumentError)]
+    try:
+        results = writer.classify(documents) if documents else []
+    except Exception:
+        results = []
+        for doc in documents:
+            try:
+                results.extend(writer.classify([doc]))
+            except Exception as error:  # the reason names the error type only: never the text
+                failures.append(DocumentError(doc.source, f"classification failed ({type(error).__name__})", doc.id))
+    return BatchOutput(b"".join(map(json_line, results)), b"".join(json_line(f.as_dict()) for f in failures),
+                       len(results), len(failures), len(batch))
+
+
+_worker_writer: ClassificationWriter | None = None
+
+
+def _start_worker(writer: ClassificationWriter) -> None:
+    from threadpoolctl import threadpool_limits
+
+    global _worker_writer
+    _worker_writer = writer
+    threadpool_limits(1)  # one BLAS thread per worker: the workers already use every core
+
+
+def _run_in_worker(batch: list[Document | DocumentError]) -> BatchOutput:
+    return run_batch(_worker_writer, batch)
+
+
+def _outputs(writer: ClassificationWriter, batches: Iterator[list], workers: int) -> Iterator[BatchOutput]:
+    """Each batch's output, in input order; with several workers, at most two batches per worker in flight."""
+    if workers <= 1:
+        yield from (run_batch(writer, batch) for batch in batches)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(writer,)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(_run_in_worker, batch))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def default_workers() -> int:
+    """The CPUs this process may use, at most 4 (beyond that, reading and writing limit the speed)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def classify_file(model: Model, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
-                  batch_size: int = DEFAULT_BATCH_SIZE, explain: bool = True, progress: bool = True) -> BatchResult:
+                  batch_size: int = DEFAULT_BATCH_SIZE, explain: bool = True, progress: bool = True,
+                  workers: int = 1) -> BatchResult:
     """Classify every record of ``input_path`` into ``output`` (JSONL), reporting bad records.
 
     Raises:
@@ -92,41 +169,18 @@ def classify_file(model: Model, input_path: str | Path, output: str | Path, fiel
     records = read_documents(input_path, fields)
     total = count_records(input_path) if progress else None
     classified = failed = 0
-    with output.open("w", encoding="utf-8") as out, errors_file.open("w", encoding="utf-8") as err, \
+    started = time.perf_counter()
+    with output.open("wb") as out, errors_file.open("wb") as err, \
             tqdm(total=total, unit="doc", desc="classify", disable=not progress, dynamic_ncols=True) as bar:
-        for batch in batched(records, batch_size):
-            documents = [item for item in batch if isinstance(item, Document)]
-            for item in batch:
-                if isinstance(item, DocumentError):
-                    err.write(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
-                    failed += 1
-            for result in _classify_isolating_failures(writer, documents, err):
-                if result is None:
-                    failed += 1
-                else:
-                    out.write(json.dumps(result, ensure_ascii=False) + "\n")
-                    classified += 1
+        for done in _outputs(writer, batched(records, batch_size), workers):
+            out.write(done.results)
+            err.write(done.errors)
             out.flush()
             err.flush()
-            bar.update(len(batch))
+            classified += done.classified
+            failed += done.failed
+            bar.update(done.records)
+    seconds = time.perf_counter() - started
     if failed == 0:
         errors_file.unlink()
-    return BatchResult(classified, failed, output, errors_file if failed else None)
-
-
-def _classify_isolating_failures(writer: ClassificationWriter, documents: list[Document], err) -> list[dict | None]:
-    """Classify a batch; if it fails, classify one at a time so one bad record fails alone."""
-    if not documents:
-        return []
-    try:
-        return writer.classify(documents)
-    except Exception:
-        results = []
-        for doc in documents:
-            try:
-                results.extend(writer.classify([doc]))
-            except Exception as error:  # reason names the error type only: never the text
-                failure = DocumentError(doc.source, f"classification failed ({type(error).__name__})", doc.id)
-                err.write(json.dumps(failure.as_dict(), ensure_ascii=False) + "\n")
-                results.append(None)
-        return results
+    return BatchResult(classified, failed, output, errors_file if failed else None, seconds)

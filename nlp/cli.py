@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--batch-size", type=int, default=256)
     classify.add_argument("--no-explain", action="store_true", help="leave out explanations (faster)")
     classify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    classify.add_argument("--workers", type=int, default=None,
+                          help="worker processes (default: the CPUs available, at most 4)")
     _fields_arguments(classify, labels=False)
 
     evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpora_cmd = commands.add_parser("corpora", help="list the public corpora this project reads")
     corpora_cmd.add_argument("--data-dir", help="corpora folder, to show which are present")
+    corpora_cmd.add_argument("--card", metavar="NAME", help="print one corpus's dataset card")
     commands.add_parser("models", help="list the models in the models folder")
     show = commands.add_parser("show", help="print a results file for people")
     show.add_argument("results", type=Path, nargs="+")
@@ -152,16 +155,20 @@ def cmd_train(args) -> int:
 
 
 def cmd_classify(args) -> int:
-    from nlp.batch import classify_file
+    from nlp.batch import classify_file, default_workers
     from nlp.model_store import load_model
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError("--workers must be at least 1")
     model = load_model(args.model)
     result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
-                           explain=not args.no_explain, progress=not args.no_progress)
-    print(f"classified {result.classified} documents with {model.name} {model.version} -> {result.output}",
-          file=sys.stderr)
+                           explain=not args.no_explain, progress=not args.no_progress,
+                           workers=args.workers or default_workers())
+    rate = result.classified / result.seconds if result.seconds else 0.0
+    print(f"classified {result.classified} documents with {model.name} {model.version} in {result.seconds:.2f} s "
+          f"({rate:.0f} docs/s) -> {result.output}", file=sys.stderr)
     if result.failed:
         print(f"{result.failed} records failed -> {result.errors}", file=sys.stderr)
         return EXIT_RECORDS_FAILED
@@ -201,6 +208,9 @@ def cmd_evaluate(args) -> int:
 def cmd_corpora(args) -> int:
     from corpora import CORPORA, CorpusError, get_corpus, resolve_data_dir
 
+    if args.card:
+        print(get_corpus(args.card).card_text())
+        return EXIT_OK
     get_corpus("ohsumed")  # fills the registry
     try:
         data_dir = resolve_data_dir(args.data_dir)

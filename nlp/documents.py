@@ -19,9 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv", ".tsv")
 TXT_SUFFIX = ".txt"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 # Lone surrogates are how ``errors="surrogateescape"`` marks bytes that are not UTF-8.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -141,15 +144,17 @@ def _read_jsonl(path: Path, fields: Fields) -> Iterator[Document | DocumentError
             source = f"{path}:{line_number}"
             if not raw.strip():
                 continue
+            if line_number == 1 and raw.startswith(UTF8_BOM):
+                raw = raw[len(UTF8_BOM):]
             try:
-                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                yield DocumentError(source, f"invalid UTF-8 (byte {error.start + 1} of the line)")
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield DocumentError(source, f"malformed JSON: {error.msg} (column {error.colno})")
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError as error:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad_byte:
+                    yield DocumentError(source, f"invalid UTF-8 (byte {bad_byte.start + 1} of the line)")
+                else:
+                    yield DocumentError(source, f"malformed JSON: {error.msg} (column {error.colno})")
                 continue
             if not isinstance(record, dict):
                 yield DocumentError(source, f"expected a JSON object, got {type(record).__name__}")

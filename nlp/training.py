@@ -108,7 +108,8 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
             metrics = classification_metrics(dev_labels, proba, model.decide(proba), model.classes_, data.multi_label)
             tried = {**params, **({"threshold": threshold} if threshold is not None else {})}
             row = {"params": tried, "accuracy": metrics["accuracy"], "micro_f1": metrics["micro_f1"],
-                   "macro_f1": metrics["macro_f1"], "seconds": round(time.perf_counter() - started, 1)}
+                   "macro_f1": metrics["macro_f1"], **metrics["calibration"],
+                   "seconds": round(time.perf_counter() - started, 1)}
             rows.append(row)
             log.info("dev %s: accuracy %.4f micro-F1 %.4f macro-F1 %.4f", tried, row["accuracy"],
                      row["micro_f1"], row["macro_f1"])

@@ -10,6 +10,13 @@ from nlp.classifiers.tfidf import TermAnalyzer, TfidfClassifier
 from nlp.model_store import load_model, save_model
 
 
+def kept_words(span: str) -> list[str]:
+    """The words a span holds once stop words are skipped; it must start and end on a kept word."""
+    words = re.findall(r"\w\w+", span.lower())
+    assert span.lower().startswith(words[0]) and span.lower().endswith(words[-1]), span
+    return [w for w in words if w not in ENGLISH_STOP_WORDS]
+
+
 def fit(data, tiny_params, **params):
     texts, labels = data
     multi = isinstance(labels[0], list)
@@ -54,10 +61,9 @@ def test_tfidf_save_reload_same_predictions_batch_and_single(tmp_path, single_la
 def test_tfidf_explanation_spans_point_at_the_terms(single_label_data, tiny_params):
     model = fit(single_label_data, tiny_params)
     text = "Seen today.  Chest   PAIN on exertion; troponin raised, chest pain again.\nEchocardiogram booked."
-    analyzed = model.analyze([text])
-    features = model.transform(analyzed)
+    features = model.transform([text])
     picks = model.decide(model.predict_proba_features(features))
-    [explanation] = model.explain(analyzed, features, picks, top_k=10)
+    [explanation] = model.explain([text], features, picks, top_k=10)
     assert explanation and {item["label"] for item in explanation} == {"cardiology"}
     terms = {item["term"]: item for item in explanation}
     assert {"troponin", "echocardiogram", "chest pain"} <= terms.keys()
@@ -67,23 +73,41 @@ def test_tfidf_explanation_spans_point_at_the_terms(single_label_data, tiny_para
         for start, end in item["spans"]:
             # The span covers exactly the term's words (stop words between them are skipped, as
             # in the features), whatever the case and spacing in the source.
-            words = re.findall(r"\w\w+", text[start:end].lower())
-            assert [w for w in words if w not in ENGLISH_STOP_WORDS] == item["term"].split()
-            assert text[start:end].lower().startswith(words[0]) and text[start:end].lower().endswith(words[-1])
+            assert kept_words(text[start:end]) == item["term"].split()
     assert len(terms["chest pain"]["spans"]) == 2
     weights = [item["weight"] for item in explanation]
     assert weights == sorted(weights, reverse=True)
 
 
-def test_tfidf_analyzer_bigrams_skip_stop_words_like_scikit_learn():
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (1, 3), (2, 3)])
+def test_tfidf_analyzer_matches_scikit_learn(ngram_range, single_label_data):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    text = "Pain in the chest, and pain in the left arm; PAIN-free now."
-    ours = TermAnalyzer((1, 2))(text)
-    theirs = TfidfVectorizer(ngram_range=(1, 2), stop_words="english").build_analyzer()(text)
-    assert ours == theirs
-    analysis = TermAnalyzer((1, 2)).analyze(text)
-    assert analysis.spans_of({"pain chest"}) == {"pain chest": [(0, 17)]}
+    theirs = TfidfVectorizer(ngram_range=ngram_range, stop_words="english").build_analyzer()
+    texts = ["Pain in the chest, and pain in the left arm; PAIN-free now. Ünïcode Straße a b c_d 12 x9"]
+    for text in texts + single_label_data[0]:
+        assert TermAnalyzer(ngram_range)(text) == theirs(text)
+
+
+@pytest.mark.parametrize("text, chest_pains", [
+    ("Pain in the chest, and pain in the left arm; PAIN-free now. Chest pain.", 2),  # "chest, and pain" counts
+    ("İstanbul: pain in the chest; İİ chest pain", 1),  # lowercasing changes the length of "İ"
+])
+def test_tfidf_analyzer_spans_cover_each_occurrence(text, chest_pains):
+    analyzer = TermAnalyzer((1, 2))
+    spans = analyzer.spans(text, {"pain chest", "chest pain", "chest", "arm"})
+    pain_chest = re.search("pain in the chest", text, re.IGNORECASE).start()
+    assert spans["pain chest"][0] == (pain_chest, pain_chest + len("pain in the chest"))
+    assert [text[s:e].lower() for s, e in spans["chest"]] == ["chest"] * text.lower().count("chest")
+    assert [kept_words(text[s:e]) for s, e in spans["chest pain"]] == [["chest", "pain"]] * chest_pains
+    assert ("arm" in spans) == ("arm" in text)
+
+
+def test_tfidf_fast_transform_equals_the_vectorizer(single_label_data, tiny_params):
+    model = fit(single_label_data, tiny_params)
+    texts = single_label_data[0] + ["unknown words only", "chest pain chest pain troponin"]
+    expected = model.tfidf_.transform(model.vectorizer_.transform(texts))
+    np.testing.assert_allclose(model.transform(texts).toarray(), expected.toarray(), rtol=1e-6)
 
 
 def test_tfidf_follows_the_estimator_contract(single_label_data, tiny_params):

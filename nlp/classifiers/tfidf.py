@@ -11,17 +11,16 @@ the most probable label is always predicted.
 
 Every prediction can be explained: a linear model's margin for a label is the sum over terms of
 ``tfidf(term) * weight(label, term)``, so the terms with the largest products are exactly what pushed
-the document toward that label. :class:`TermAnalyzer` keeps each term's character offsets from the one
-pass that builds the features, so explanations point at the words in the input.
+the document toward that label. :meth:`TermAnalyzer.spans` then finds where those terms stand in the
+input, so every explanation points at character offsets a reader can check.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
-
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
@@ -35,59 +34,75 @@ from sklearn.utils.validation import check_is_fitted
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
 
 
-@dataclass(frozen=True, slots=True)
-class AnalyzedText:
-    """A text's terms (unigrams, then n-grams) and the character span of each kept token."""
-
-    terms: list[str]
-    token_spans: list[tuple[int, int]]
-    ngram_range: tuple[int, int]
-
-    def spans_of(self, wanted: set[str]) -> dict[str, list[tuple[int, int]]]:
-        """Character spans of every occurrence of the ``wanted`` terms."""
-        found: dict[str, list[tuple[int, int]]] = {}
-        tokens = len(self.token_spans)
-        offset = 0
-        for n in range(self.ngram_range[0], self.ngram_range[1] + 1):
-            count = max(0, tokens - n + 1)
-            for i in range(count):
-                term = self.terms[offset + i]
-                if term in wanted:
-                    found.setdefault(term, []).append((self.token_spans[i][0], self.token_spans[i + n - 1][1]))
-            offset += count
-        return found
+def _whole_word_spans(text: str, word: str) -> list[tuple[int, int]]:
+    """Where ``word`` stands as a whole ``\\w`` run in ``text``: str.find is far faster here than a
+    regular expression compiled per text (``\\w`` is what ``str.isalnum`` or ``_`` accepts)."""
+    spans = []
+    size, length = len(word), len(text)
+    start = text.find(word)
+    while start >= 0:
+        end = start + size
+        before = text[start - 1] if start else " "
+        after = text[end] if end < length else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            spans.append((start, end))
+        start = text.find(word, end)
+    return spans
 
 
 class TermAnalyzer:
-    """Turns a text into word n-gram terms: lowercase ``\\w\\w+`` tokens, stop words removed, n-grams
-    of the remaining tokens (as scikit-learn's word analyzer does).
-
-    Called on an :class:`AnalyzedText` it returns its terms unchanged, which lets the vectorizer reuse
-    an analysis that also recorded offsets.
+    """Turns a text into word n-gram terms: lowercase ``\\w\\w+`` tokens, stop words removed, then
+    n-grams of the remaining tokens, exactly as scikit-learn's word analyzer does (a test checks it),
+    but faster, which keeps the project's batch path within 25% of a bare scikit-learn pipeline.
     """
 
     def __init__(self, ngram_range: tuple[int, int] = (1, 2), stop_words: frozenset[str] = ENGLISH_STOP_WORDS):
         self.ngram_range = tuple(ngram_range)
         self.stop_words = frozenset(stop_words)
 
-    def analyze(self, text: str) -> AnalyzedText:
+    def __call__(self, text: str) -> list[str]:
         stop = self.stop_words
-        tokens, spans = [], []
-        for match in TOKEN_PATTERN.finditer(text):
-            token = match.group().lower()
-            if token not in stop:
-                tokens.append(token)
-                spans.append(match.span())
+        tokens = [token for token in TOKEN_PATTERN.findall(text.lower()) if token not in stop]
         low, high = self.ngram_range
-        terms = list(tokens) if low == 1 else []
+        terms = tokens if low == 1 else []
         for n in range(max(2, low), high + 1):
-            terms.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
-        return AnalyzedText(terms, spans, self.ngram_range)
+            terms = terms + list(map(" ".join, zip(*(tokens[i:] for i in range(n)))))
+        return terms
 
-    def __call__(self, doc: str | AnalyzedText) -> list[str]:
-        if isinstance(doc, AnalyzedText):
-            return doc.terms
-        return self.analyze(doc).terms
+    def spans(self, text: str, terms: set[str]) -> dict[str, list[tuple[int, int]]]:
+        """Character spans of every occurrence of ``terms`` in ``text``, as the analyzer sees them:
+        an n-gram spans from its first word to its last, over any stop words between them."""
+        lower = text.lower()
+        if len(lower) != len(text):  # a rare character changed length when lowercased: keep offsets exact
+            return self._spans_by_tokens(text, terms)
+        starts = {word: _whole_word_spans(lower, word) for word in {term.split(" ", 1)[0] for term in terms}}
+        found: dict[str, list[tuple[int, int]]] = {}
+        for term in terms:
+            first, *rest = term.split(" ")
+            for start, end in starts.get(first, ()):
+                for word in rest:
+                    following = self._next_token(lower, end)
+                    if following is None or following.group() != word:
+                        break
+                    end = following.end()
+                else:
+                    found.setdefault(term, []).append((start, end))
+        return found
+
+    def _next_token(self, lower: str, position: int):
+        while (match := TOKEN_PATTERN.search(lower, position)) and match.group() in self.stop_words:
+            position = match.end()
+        return match
+
+    def _spans_by_tokens(self, text: str, terms: set[str]) -> dict[str, list[tuple[int, int]]]:
+        kept = [m for m in TOKEN_PATTERN.finditer(text) if m.group().lower() not in self.stop_words]
+        found: dict[str, list[tuple[int, int]]] = {}
+        for n in range(self.ngram_range[0], self.ngram_range[1] + 1):
+            for i in range(len(kept) - n + 1):
+                term = " ".join(m.group().lower() for m in kept[i:i + n])
+                if term in terms:
+                    found.setdefault(term, []).append((kept[i].start(), kept[i + n - 1].end()))
+        return found
 
 
 class TfidfClassifier(ClassifierMixin, BaseEstimator):
@@ -148,7 +163,7 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
     def _calibrated(self, y, method):
         smallest = int(np.unique(y, return_counts=True)[1].min())
         folds = max(2, min(self.calibration_folds, smallest))
-        return CalibratedClassifierCV(LinearSVC(C=self.C), method=method, ensemble=False,
+        return CalibratedClassifierCV(LinearSVC(C=self.C, random_state=0), method=method, ensemble=False,
                                       cv=StratifiedKFold(folds, shuffle=True, random_state=0))
 
     def _fit_binary(self, X, y):
@@ -172,18 +187,23 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
             return [m for m in self.estimators_ if not isinstance(m, float)]
         return [self.estimator_]
 
-    def analyze(self, texts) -> list[AnalyzedText]:
+    def transform(self, texts):
+        """TF-IDF features of ``texts`` (the same matrix as the fitted vectorizer's, built faster)."""
         check_is_fitted(self)
-        return [self.analyzer_.analyze(text) for text in texts]
-
-    def transform(self, texts_or_analyzed):
-        """TF-IDF features of raw texts or of :class:`AnalyzedText` (reusing that analysis)."""
-        check_is_fitted(self)
-        return self.tfidf_.transform(self.vectorizer_.transform(texts_or_analyzed))
+        lookup = self.vectorizer_.vocabulary_.get
+        indices: list[int] = []
+        indptr = [0]
+        for text in texts:
+            indices.extend([i for i in map(lookup, self.analyzer_(text)) if i is not None])
+            indptr.append(len(indices))
+        counts = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                                np.asarray(indptr, dtype=np.int64)), shape=(len(indptr) - 1, len(self.vectorizer_.vocabulary_)))
+        counts.sum_duplicates()
+        return self.tfidf_.transform(counts)
 
     def predict_proba(self, texts) -> np.ndarray:
         """Calibrated probabilities, shape ``(n_texts, n_classes)`` in the order of ``classes_``."""
-        return self.predict_proba_features(self.transform(list(texts)))
+        return self.predict_proba_features(self.transform(texts))
 
     def predict_proba_features(self, X) -> np.ndarray:
         if not self.multi_label:
@@ -207,56 +227,68 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
             return [[str(self.classes_[i]) for i in row] for row in picks]
         return [str(self.classes_[row[0]]) for row in picks]
 
-    def _weights(self, class_index: int) -> np.ndarray | None:
-        if self.multi_label:
-            model = self.estimators_[class_index]
-            if isinstance(model, float):
-                return None
-            return model.calibrated_classifiers_[0].estimator.coef_[0]
-        coef = self.estimator_.calibrated_classifiers_[0].estimator.coef_
-        # A two-class LinearSVC has one weight vector, pointing at the second class.
-        if coef.shape[0] == 1:
-            return coef[0] if class_index == 1 else -coef[0]
-        return coef[class_index]
+    def _weight_matrix(self) -> np.ndarray:
+        """Linear weights, one row per class (zeros for a label without a model), built once."""
+        if getattr(self, "_weights_cache", None) is None:
+            rows = []
+            for index in range(len(self.classes_)):
+                if self.multi_label:
+                    model = self.estimators_[index]
+                    rows.append(np.zeros(len(self.vectorizer_.vocabulary_), dtype=np.float32) if isinstance(model, float)
+                                else model.calibrated_classifiers_[0].estimator.coef_[0])
+                else:
+                    coef = self.estimator_.calibrated_classifiers_[0].estimator.coef_
+                    # A two-class LinearSVC has one weight vector, pointing at the second class.
+                    rows.append(coef[index] if coef.shape[0] > 1 else (coef[0] if index == 1 else -coef[0]))
+            self._weights_cache = np.vstack(rows).astype(np.float32)
+        return self._weights_cache
 
     def _feature_names(self) -> np.ndarray:
-        # Built once on first use and never pickled: it would double the model on disk.
         if getattr(self, "_names_cache", None) is None:
             self._names_cache = self.vectorizer_.get_feature_names_out()
         return self._names_cache
 
     def __getstate__(self):
+        # Caches are rebuilt on first use, never pickled: they would double the model on disk.
         state = super().__getstate__()
         state.pop("_names_cache", None)
+        state.pop("_weights_cache", None)
         return state
 
-    def explain(self, analyzed: list[AnalyzedText], X, picks: list[list[int]], top_k: int = 10) -> list[list[dict]]:
-        """The terms that pushed each text toward each predicted class, strongest first.
+    def explain(self, texts: list[str], X, picks: list[list[int]], top_k: int = 10) -> list[list[dict]]:
+        """The terms that pushed each text toward each of its predicted classes, strongest first.
+
+        A term's weight is its contribution ``tfidf * weight`` to the class's linear margin.
 
         Args:
-            analyzed: The texts' analyses (from :meth:`analyze`), which hold the offsets.
-            X: Their features (from :meth:`transform` of ``analyzed``).
+            texts: The texts (for character offsets).
+            X: Their features (from :meth:`transform`).
             picks: Predicted class indices per text (from :meth:`decide`).
             top_k: Terms per predicted class.
 
         Returns:
             Per text, a list of ``{"label", "term", "weight", "spans": [[start, end], ...]}``.
         """
-        terms = self._feature_names()
+        X = sp.csr_matrix(X)
+        weights = self._weight_matrix()
+        names = self._feature_names()
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        chosen: list[list[tuple[str, str, float]]] = [[] for _ in range(X.shape[0])]
+        for rank in range(max((len(p) for p in picks), default=0)):
+            # Every stored feature's contribution to its row's rank-th predicted class, all rows at once.
+            classes = np.array([p[rank] if rank < len(p) else -1 for p in picks])
+            scores = X.data * weights[np.maximum(classes, 0)[rows], X.indices]
+            scores[classes[rows] < 0] = 0.0
+            # Sort by row, then by score (highest first); keep each row's top_k positive entries.
+            order = np.lexsort((-scores, rows))
+            place = np.arange(len(order)) - X.indptr[rows[order]]
+            keep = order[(place < top_k) & (scores[order] > 0)]
+            labels = [str(c) for c in self.classes_]
+            for row, feature, score in zip(rows[keep].tolist(), X.indices[keep].tolist(), scores[keep].tolist()):
+                chosen[row].append((labels[classes[row]], names[feature], score))
         explanations = []
-        for row, (analysis, classes) in enumerate(zip(analyzed, picks)):
-            features = X[row]
-            items = []
-            for class_index in classes:
-                weights = self._weights(class_index)
-                if weights is None or features.nnz == 0:
-                    continue
-                scores = features.data * weights[features.indices]
-                best = np.argsort(-scores)[:top_k]
-                chosen = [(terms[features.indices[i]], float(scores[i])) for i in best if scores[i] > 0]
-                spans = analysis.spans_of({term for term, _ in chosen})
-                label = str(self.classes_[class_index])
-                items.extend({"label": label, "term": term, "weight": round(score, 4),
-                              "spans": [list(span) for span in spans.get(term, [])]} for term, score in chosen)
-            explanations.append(items)
+        for text, items in zip(texts, chosen):
+            spans = self.analyzer_.spans(text, {term for _, term, _ in items}) if items else {}
+            explanations.append([{"label": label, "term": term, "weight": round(score, 4), "spans": spans.get(term, [])}
+                                 for label, term, score in items])
         return explanations

@@ -1,0 +1,1 @@
+"""The Flask API service (a later issue). The library lives in `nlp/`; nothing here yet."""

@@ -1,0 +1,135 @@
+"""The clinnlp command end to end, on small files written here."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nlp.cli import EXIT_ERROR, EXIT_OK, EXIT_RECORDS_FAILED, main
+from tests.conftest import write_jsonl
+
+SECRET = "Patient John Example, MRN 12345, chest pain"
+
+
+@pytest.fixture
+def trained(tmp_path, labelled_csv):
+    out = tmp_path / "models" / "specialty"
+    code = main(["train", "--train-file", str(labelled_csv), "--text-column", "note", "--id-column", "note_id",
+                 "--label-column", "specialty", "--out", str(out), "--dev-fraction", "0.25"])
+    assert code == EXIT_OK
+    return out
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_cli_train_writes_a_model_directory(trained):
+    meta = json.loads((trained / "model.json").read_text())
+    assert meta["name"] == "specialty" and meta["task"] == "single_label"
+    assert [label["id"] for label in meta["labels"]] == ["cardiology", "gastroenterology", "orthopedics"]
+    assert meta["training"]["documents"] == 36 and len(meta["training"]["data_sha256"]) == 64
+    assert meta["dev_metrics"]["documents"] == 9
+    assert 0.0 <= meta["dev_metrics"]["accuracy"] <= 1.0
+    assert "Dev split" in (trained / "README.md").read_text()
+
+
+def test_cli_classify_jsonl_writes_labels_scores_explanations(tmp_path, trained):
+    source = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "x1", "text": "Troponin up, angina and chest pain; echocardiogram ordered."},
+        {"id": "x2", "text": "Fracture of the femur, splint and cast applied to the knee."},
+    ])
+    out = tmp_path / "out.jsonl"
+    assert main(["classify", "--model", str(trained), str(source), "-o", str(out), "--no-progress"]) == EXIT_OK
+    results = read_jsonl(out)
+    assert [(r["id"], r["label"]) for r in results] == [("x1", "cardiology"), ("x2", "orthopedics")]
+    first = results[0]
+    assert first["labels"] == ["cardiology"] and set(first["scores"]) == {"cardiology", "gastroenterology", "orthopedics"}
+    assert abs(sum(first["scores"].values()) - 1) < 1e-3
+    text = "Troponin up, angina and chest pain; echocardiogram ordered."
+    for item in first["explanation"]:
+        for start, end in item["spans"]:
+            assert text[start:end].lower().split()[0] == item["term"].split()[0]
+    assert not (tmp_path / "out.errors.jsonl").exists()
+
+
+def test_cli_classify_bad_records_go_to_errors_file_and_exit_nonzero(tmp_path, trained):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join([
+        b'{"id": "ok1", "text": "colonoscopy found a polyp"}',
+        b'{"id": "broken", "text": "' + SECRET.encode() + b'"',
+        b'{"id": "empty", "text": ""}',
+        b'{"id": "latin", "text": "caf\xe9"}',
+        b'{"id": "ok2", "text": "knee arthroscopy for meniscus tear"}',
+    ]) + b"\n")
+    out = tmp_path / "out.jsonl"
+    code = main(["classify", "--model", str(trained), str(source), "-o", str(out), "--batch-size", "2", "--no-progress"])
+    assert code == EXIT_RECORDS_FAILED
+    assert [r["id"] for r in read_jsonl(out)] == ["ok1", "ok2"]
+    errors = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert [(e["id"], e["source"].rsplit(":", 1)[1]) for e in errors] == [(None, "2"), ("empty", "3"), (None, "4")]
+    assert all(e["reason"] for e in errors)
+    assert SECRET not in (tmp_path / "out.errors.jsonl").read_text()
+
+
+def test_cli_classify_csv_and_txt_folder(tmp_path, trained):
+    csv_path = tmp_path / "in.csv"
+    csv_path.write_text('id,text\nc1,"gastritis and reflux, endoscopy planned"\n')
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "t1.txt").write_text("Atrial fibrillation with palpitations.")
+    for source, expected in ((csv_path, [("c1", "gastroenterology")]), (folder, [("t1", "cardiology")])):
+        out = tmp_path / f"{source.stem}.out.jsonl"
+        assert main(["classify", "--model", str(trained), str(source), "-o", str(out), "--no-progress"]) == EXIT_OK
+        assert [(r["id"], r["label"]) for r in read_jsonl(out)] == expected
+
+
+def test_cli_evaluate_writes_report_and_plot(tmp_path, trained, labelled_csv):
+    out_dir = tmp_path / "eval"
+    code = main(["evaluate", "--model", str(trained), "--test-file", str(labelled_csv), "--text-column", "note",
+                 "--label-column", "specialty", "--out-dir", str(out_dir)])
+    assert code == EXIT_OK
+    report = json.loads((out_dir / "specialty-train-file.json").read_text())
+    assert report["accuracy"] == 1.0 and report["documents"] == 36
+    assert set(report["per_class"]) == {"cardiology", "gastroenterology", "orthopedics"}
+    assert (out_dir / "specialty-train-file.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_multi_label_train_and_classify(tmp_path, multi_label_data):
+    texts, labels = multi_label_data
+    train_file = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "label": l} for t, l in zip(texts, labels)])
+    out = tmp_path / "multi"
+    assert main(["train", "--train-file", str(train_file), "--out", str(out)]) == EXIT_OK
+    assert json.loads((out / "model.json").read_text())["task"] == "multi_label"
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "troponin and angina; colonoscopy showed a polyp"}])
+    assert main(["classify", "--model", str(out), str(source), "-o", str(tmp_path / "o.jsonl"), "--no-progress"]) == 0
+    [result] = read_jsonl(tmp_path / "o.jsonl")
+    assert "label" not in result
+    assert set(result["labels"]) == {"cardiology", "gastroenterology"}
+    report_dir = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(out), "--test-file", str(train_file), "--out-dir", str(report_dir)]) == 0
+    assert (report_dir / "multi-train-file.png").exists()
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, trained, capsys):
+    assert main(["classify", "--model", str(tmp_path / "nope"), str(tmp_path / "x.jsonl"), "-o", "o.jsonl"]) == EXIT_ERROR
+    assert "no model" in capsys.readouterr().err
+    assert main(["classify", "--model", str(trained), str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == EXIT_ERROR
+    assert "no such file" in capsys.readouterr().err
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("id,body\n1,x\n")
+    assert main(["classify", "--model", str(trained), str(bad_csv), "-o", str(tmp_path / "o.jsonl")]) == EXIT_ERROR
+    assert "missing column" in capsys.readouterr().err
+    assert main(["train", "--corpus", "no-such-corpus", "--out", str(tmp_path / "m")]) == EXIT_ERROR
+    assert "known corpora: " in capsys.readouterr().err
+
+
+def test_cli_runs_as_a_program_without_traceback(tmp_path, trained):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "polyp"}, {"id": "b", "text": ""}])
+    run = subprocess.run([sys.executable, "-m", "nlp.cli", "classify", "--model", str(trained), str(source),
+                          "-o", str(tmp_path / "out.jsonl")], capture_output=True, text=True)
+    assert run.returncode == EXIT_RECORDS_FAILED
+    assert "Traceback" not in run.stderr
+    assert "classify: 100%" in run.stderr  # the progress bar
+    assert "1 records failed" in run.stderr
