@@ -135,7 +135,11 @@ def _run_in_worker(batch: list[Document | DocumentError]) -> BatchOutput:
 
 def _outputs(writer: ClassificationWriter, batches: Iterator[list], workers: int) -> Iterator[BatchOutput]:
     """Each batch's output, in input order; with several workers, at most two batches per worker in flight."""
-    if workers <= 1:
+    first, second = next(batches, None), next(batches, None)
+    if first is None:
+        return
+    batches = itertools.chain([first], [second] if second is not None else [], batches)
+    if workers <= 1 or second is None:  # a single batch is not worth starting processes for
         yield from (run_batch(writer, batch) for batch in batches)
         return
     context = multiprocessing.get_context("fork")

@@ -164,7 +164,7 @@ def _read_jsonl(path: Path, fields: Fields) -> Iterator[Document | DocumentError
 
 def _read_csv(path: Path, fields: Fields, delimiter: str) -> Iterator[Document | DocumentError]:
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        reader = csv.reader(handle, delimiter=delimiter, strict=True)  # report broken quoting, never guess
         try:
             header = next(reader)
         except StopIteration:

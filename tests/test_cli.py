@@ -133,3 +133,29 @@ def test_cli_runs_as_a_program_without_traceback(tmp_path, trained):
     assert "Traceback" not in run.stderr
     assert "classify: 100%" in run.stderr  # the progress bar
     assert "1 records failed" in run.stderr
+
+
+def test_cli_classify_workers_give_identical_output_in_input_order(tmp_path, trained, single_label_data):
+    texts, _ = single_label_data
+    records = [{"id": f"d{i}", "text": text} for i, text in enumerate(texts)] + [{"id": "bad", "text": ""}]
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}.jsonl"
+        code = main(["classify", "--model", str(trained), str(source), "-o", str(out), "--batch-size", "5",
+                     "--workers", workers, "--no-progress"])
+        assert code == EXIT_RECORDS_FAILED
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert [r["id"] for r in read_jsonl(tmp_path / "out2.jsonl")] == [f"d{i}" for i in range(len(texts))]
+
+
+def test_cli_multi_label_lists_the_most_probable_label_first(tmp_path, multi_label_data):
+    texts, labels = multi_label_data
+    train_file = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "label": l} for t, l in zip(texts, labels)])
+    assert main(["train", "--train-file", str(train_file), "--out", str(tmp_path / "m")]) == EXIT_OK
+    out = tmp_path / "o.jsonl"
+    assert main(["classify", "--model", str(tmp_path / "m"), str(train_file), "-o", str(out), "--no-progress"]) == 0
+    for result in read_jsonl(out):
+        scores = [result["scores"][label] for label in result["labels"]]
+        assert scores == sorted(scores, reverse=True)

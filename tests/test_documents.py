@@ -55,11 +55,16 @@ def test_documents_csv_bad_rows_named_by_line(tmp_path):
         b"3,caf\xe9\n"
         b"4,too,many\n"
         b"5,fine\n"
+        b'6,"quoted"then more\n'
+        b"7,also fine\n"
+        b'8,"never closed\n'
     )
     documents, errors = split(read_documents(path))
-    assert [(d.id, d.text) for d in documents] == [("1", "a note that spans\ntwo lines"), ("5", "fine")]
-    assert [(e.source.rsplit(":", 1)[1], e.reason) for e in errors] == [
-        ("4", "empty text"), ("5", "invalid UTF-8"), ("6", "expected 2 fields, found 3")]
+    assert [(d.id, d.text) for d in documents] == [
+        ("1", "a note that spans\ntwo lines"), ("5", "fine"), ("7", "also fine")]
+    assert [(e.source.rsplit(":", 1)[1], e.reason.split(":")[0]) for e in errors] == [
+        ("4", "empty text"), ("5", "invalid UTF-8"), ("6", "expected 2 fields, found 3"),
+        ("8", "malformed CSV"), ("10", "malformed CSV")]
 
 
 def test_documents_csv_missing_column_is_an_input_error(tmp_path):

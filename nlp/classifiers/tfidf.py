@@ -213,12 +213,13 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack(columns)
 
     def decide(self, proba: np.ndarray) -> list[list[int]]:
-        """Indices of the predicted classes for each row of probabilities."""
+        """Indices of the predicted classes for each row of probabilities, most probable first."""
         if not self.multi_label:
             return [[int(i)] for i in proba.argmax(axis=1)]
         chosen = proba >= self.threshold
         chosen[np.arange(len(proba)), proba.argmax(axis=1)] = True
-        return [list(np.flatnonzero(row)) for row in chosen]
+        # Most probable first, so a reader sees the strongest label first.
+        return [sorted(np.flatnonzero(row).tolist(), key=lambda i, p=p: -p[i]) for row, p in zip(chosen, proba)]
 
     def predict(self, texts) -> list:
         """A label per text (single-label), or a list of labels per text (multi-label)."""
