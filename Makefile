@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test setup models benchmark clean
+.PHONY: serve test setup models summarizer benchmark clean
 
 setup: $(STAMP)
 
@@ -20,11 +20,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 # Main job until the Flask API lands: classify the bundled example notes and abstracts with both
-# default models, writing out/*.jsonl and printing a short summary.
+# default models and summarize the notes, writing out/*.jsonl and printing what came out.
 serve: $(STAMP)
 	$(BIN)/clinnlp classify --model ohsumed-tfidf examples/abstracts.jsonl -o out/abstracts.classified.jsonl
 	$(BIN)/clinnlp classify --model mtsamples-tfidf examples/notes.jsonl -o out/notes.classified.jsonl
-	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl
+	$(BIN)/clinnlp summarize --max-words 40 examples/notes.jsonl -o out/notes.summaries.jsonl
+	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl out/notes.summaries.jsonl
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -34,8 +35,13 @@ models: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model tfidf --out models/ohsumed-tfidf
 	$(BIN)/clinnlp train --corpus mtsamples --model tfidf --out models/mtsamples-tfidf
 
+# Refit the extractive summarizer's sentence scorer (nlp/data/sentence_scorer.json) from the shared sets.
+summarizer: $(STAMP)
+	$(BIN)/clinnlp train-summarizer
+
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/classify_throughput.py
+	$(BIN)/python benchmarks/summarization_rouge.py
 
 clean:
 	rm -rf $(VENV) out

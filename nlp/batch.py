@@ -1,4 +1,4 @@
-"""Classify a file of documents in streaming batches, writing results and an errors file.
+"""Classify or summarize a file of documents in streaming batches, writing results and an errors file.
 
 Memory stays flat in the size of the input: records are read lazily, classified ``batch_size`` at a
 time, and each batch's results are written (and flushed) in input order; with ``workers > 1`` batches
@@ -32,7 +32,7 @@ DEFAULT_BATCH_SIZE = 256
 class BatchResult:
     """Counts of a batch run and where its files are."""
 
-    classified: int
+    processed: int
     failed: int
     output: Path
     errors: Path | None
@@ -58,13 +58,15 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 class ClassificationWriter:
     """Classifies batches of documents with a loaded model and formats one JSON object per document."""
 
+    description = "classify"
+
     def __init__(self, model: Model, explain: bool = True, top_k: int = 10):
         self.model = model
         self.explain = explain
         self.top_k = top_k
         self.names = model.label_names
 
-    def classify(self, documents: list[Document]) -> list[dict]:
+    def __call__(self, documents: list[Document]) -> list[dict]:
         """Result dicts for ``documents``, in order."""
         estimator = self.model.estimator
         texts = [doc.text for doc in documents]
@@ -90,38 +92,54 @@ class ClassificationWriter:
         return results
 
 
+class SummaryWriter:
+    """Summarizes batches of documents and formats ``{"id", "summary", "sentences"}`` per document."""
+
+    description = "summarize"
+
+    def __init__(self, summarizer, max_words: int | None = None, max_sentences: int | None = None,
+                 sections: list[str] | None = None):
+        self.summarizer = summarizer
+        self.options = {"max_words": max_words, "max_sentences": max_sentences, "sections": sections}
+
+    def __call__(self, documents: list[Document]) -> list[dict]:
+        summaries = self.summarizer.summarize([doc.text for doc in documents], **self.options)
+        return [{"id": doc.id, **summary.as_dict()} for doc, summary in zip(documents, summaries)]
+
+
 @dataclass
 class BatchOutput:
     """One batch's serialized results and errors, ready to append to the files."""
 
     results: bytes
     errors: bytes
-    classified: int
+    processed: int
     failed: int
     records: int
 
 
-def run_batch(writer: ClassificationWriter, batch: list[Document | DocumentError]) -> BatchOutput:
-    """Classify one batch of records; if the batch fails, classify one at a time so a bad record fails alone."""
+def run_batch(writer, batch: list[Document | DocumentError]) -> BatchOutput:
+    """Process one batch of records; if the batch fails, one record at a time so a bad record fails alone."""
     documents = [item for item in batch if isinstance(item, Document)]
     failures = [item for item in batch if isinstance(item, DocumentError)]
     try:
-        results = writer.classify(documents) if documents else []
+        results = writer(documents) if documents else []
     except Exception:
         results = []
         for doc in documents:
             try:
-                results.extend(writer.classify([doc]))
+                results.extend(writer([doc]))
             except Exception as error:  # the reason names the error type only: never the text
-                failures.append(DocumentError(doc.source, f"classification failed ({type(error).__name__})", doc.id))
+                failures.append(DocumentError(doc.source, f"{writer.description} failed ({type(error).__name__})",
+                                              doc.id))
     return BatchOutput(b"".join(map(json_line, results)), b"".join(json_line(f.as_dict()) for f in failures),
                        len(results), len(failures), len(batch))
 
 
-_worker_writer: ClassificationWriter | None = None
+_worker_writer = None
 
 
-def _start_worker(writer: ClassificationWriter) -> None:
+def _start_worker(writer) -> None:
     from threadpoolctl import threadpool_limits
 
     global _worker_writer
@@ -133,7 +151,7 @@ def _run_in_worker(batch: list[Document | DocumentError]) -> BatchOutput:
     return run_batch(_worker_writer, batch)
 
 
-def _outputs(writer: ClassificationWriter, batches: Iterator[list], workers: int) -> Iterator[BatchOutput]:
+def _outputs(writer, batches: Iterator[list], workers: int) -> Iterator[BatchOutput]:
     """Each batch's output, in input order; with several workers, at most two batches per worker in flight."""
     first, second = next(batches, None), next(batches, None)
     if first is None:
@@ -161,7 +179,14 @@ def default_workers() -> int:
 def classify_file(model: Model, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
                   batch_size: int = DEFAULT_BATCH_SIZE, explain: bool = True, progress: bool = True,
                   workers: int = 1) -> BatchResult:
-    """Classify every record of ``input_path`` into ``output`` (JSONL), reporting bad records.
+    """Classify every record of ``input_path`` into ``output`` (JSONL), reporting bad records."""
+    return process_file(ClassificationWriter(model, explain=explain), input_path, output, fields, batch_size,
+                        progress, workers)
+
+
+def process_file(writer, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
+                 batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1) -> BatchResult:
+    """Run ``writer`` (a ClassificationWriter or SummaryWriter) over every record of ``input_path``.
 
     Raises:
         nlp.documents.InputError: The input as a whole cannot be read.
@@ -169,22 +194,21 @@ def classify_file(model: Model, input_path: str | Path, output: str | Path, fiel
     output, input_path = Path(output), Path(input_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     errors_file = errors_path(output)
-    writer = ClassificationWriter(model, explain=explain)
     records = read_documents(input_path, fields)
     total = count_records(input_path) if progress else None
-    classified = failed = 0
+    processed = failed = 0
     started = time.perf_counter()
     with output.open("wb") as out, errors_file.open("wb") as err, \
-            tqdm(total=total, unit="doc", desc="classify", disable=not progress, dynamic_ncols=True) as bar:
+            tqdm(total=total, unit="doc", desc=writer.description, disable=not progress, dynamic_ncols=True) as bar:
         for done in _outputs(writer, batched(records, batch_size), workers):
             out.write(done.results)
             err.write(done.errors)
             out.flush()
             err.flush()
-            classified += done.classified
+            processed += done.processed
             failed += done.failed
             bar.update(done.records)
     seconds = time.perf_counter() - started
     if failed == 0:
         errors_file.unlink()
-    return BatchResult(classified, failed, output, errors_file if failed else None, seconds)
+    return BatchResult(processed, failed, output, errors_file if failed else None, seconds)

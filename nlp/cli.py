@@ -1,4 +1,4 @@
-"""The ``clinnlp`` command: train, classify, evaluate, and list corpora and models.
+"""The ``clinnlp`` command: train, classify, summarize, evaluate, and list corpora and models.
 
 Exit codes: 0 success; 1 some records failed (the rest were processed, see the errors file);
 2 the command could not run (bad arguments, unreadable input, unknown model or corpus).
@@ -11,7 +11,6 @@ import json
 import logging
 import shlex
 import sys
-import warnings
 from pathlib import Path
 
 import nlp
@@ -72,6 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
                           help="worker processes (default: the CPUs available, at most 4)")
     _fields_arguments(classify, labels=False)
 
+    summarize = commands.add_parser("summarize", help="summarize a JSONL/CSV file or a folder of .txt files")
+    summarize.add_argument("input", type=Path, help="JSONL ({\"id\", \"text\"} per line), CSV, TSV, or a .txt folder")
+    summarize.add_argument("-o", "--output", type=Path, required=True, help="summaries, one JSON object per line")
+    summarize.add_argument("--method", default="extractive",
+                           help="extractive (default), lead, textrank, lexrank or abstractive")
+    summarize.add_argument("--max-words", type=int, help="hard cap on each summary's words")
+    summarize.add_argument("--max-sentences", type=int, help="cap on each summary's sentences (default 3 when "
+                                                            "neither limit is given)")
+    summarize.add_argument("--sections", help="only these note sections, comma-separated (e.g. hpi,assessment,plan)")
+    summarize.add_argument("--model", help="abstractive: a local seq2seq checkpoint folder or a hub id; "
+                                           "extractive: a sentence-transformers model (default: packaged MiniLM)")
+    summarize.add_argument("--prompt", default="", help="abstractive: text put before each input (T5: 'summarize: ')")
+    summarize.add_argument("--batch-size", type=int, default=32)
+    summarize.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _fields_arguments(summarize, labels=False)
+
+    learn = commands.add_parser("train-summarizer",
+                                help="fit the extractive summarizer's sentence scorer on the shared summarization sets")
+    learn.add_argument("--out", type=Path, help="scorer file (default: the packaged nlp/data/sentence_scorer.json)")
+    learn.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
+
     evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
     evaluate.add_argument("--model", required=True, help="model directory, or a name in the models folder")
     target = evaluate.add_mutually_exclusive_group(required=True)
@@ -100,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
-    warnings.simplefilter("default")
-    handlers = {"train": cmd_train, "classify": cmd_classify, "evaluate": cmd_evaluate,
+    handlers = {"train": cmd_train, "classify": cmd_classify, "summarize": cmd_summarize,
+                "train-summarizer": cmd_train_summarizer, "evaluate": cmd_evaluate,
                 "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
     try:
         return handlers[args.command](args)
@@ -166,12 +186,60 @@ def cmd_classify(args) -> int:
     result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
                            explain=not args.no_explain, progress=not args.no_progress,
                            workers=args.workers or default_workers())
-    rate = result.classified / result.seconds if result.seconds else 0.0
-    print(f"classified {result.classified} documents with {model.name} {model.version} in {result.seconds:.2f} s "
+    rate = result.processed / result.seconds if result.seconds else 0.0
+    print(f"classified {result.processed} documents with {model.name} {model.version} in {result.seconds:.2f} s "
           f"({rate:.0f} docs/s) -> {result.output}", file=sys.stderr)
     if result.failed:
         print(f"{result.failed} records failed -> {result.errors}", file=sys.stderr)
         return EXIT_RECORDS_FAILED
+    return EXIT_OK
+
+
+def cmd_summarize(args) -> int:
+    from nlp.batch import SummaryWriter, process_file
+    from nlp.segmentation import resolve_sections
+    from nlp.summarizers import Budget, get_summarizer
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    Budget(args.max_words, args.max_sentences)  # validates the limits before any model loads
+    sections = [name for name in (args.sections or "").split(",") if name.strip()] or None
+    if sections:
+        resolve_sections(sections)
+    options = {}
+    if args.method == "abstractive":
+        options = {"model": args.model, "prompt": args.prompt}
+    elif args.model and args.method == "extractive":
+        options = {"model": args.model}
+    elif args.model:
+        raise ValueError(f"--model does not apply to --method {args.method}")
+    summarizer = get_summarizer(args.method, **options)
+    writer = SummaryWriter(summarizer, args.max_words, args.max_sentences, sections)
+    result = process_file(writer, args.input, args.output, _fields(args, labels=False), args.batch_size,
+                          progress=not args.no_progress)
+    rate = result.processed / result.seconds if result.seconds else 0.0
+    print(f"summarized {result.processed} documents with {args.method} in {result.seconds:.2f} s "
+          f"({rate:.1f} docs/s) -> {result.output}", file=sys.stderr)
+    if result.failed:
+        print(f"{result.failed} records failed -> {result.errors}", file=sys.stderr)
+        return EXIT_RECORDS_FAILED
+    return EXIT_OK
+
+
+def cmd_train_summarizer(args) -> int:
+    from importlib import resources
+
+    from nlp.segmentation import Segmenter
+    from nlp.summarizers.extractive import KEY_SECTIONS, ExtractiveSummarizer
+    from nlp.summarizers.sentence_scorer import SCORER_FILE, SETS, load_pairs, train_scorer
+
+    out = args.out or Path(str(resources.files("nlp").joinpath("data", SCORER_FILE)))
+    sets = {name: load_pairs(name, "train", args.data_dir) for name in SETS}
+    logging.info("fitting the sentence scorer on %s", ", ".join(f"{n} ({len(t)})" for n, (t, _) in sets.items()))
+    encoder = ExtractiveSummarizer(scorer=None).encoder
+    scorer = train_scorer(sets, encoder, Segmenter(), KEY_SECTIONS)
+    scorer.save(out)
+    logging.info("saved %s (%d sentences)", out, scorer.meta["sentences"])
     return EXIT_OK
 
 
@@ -242,6 +310,9 @@ def cmd_show(args) -> int:
                 if number >= args.limit:
                     break
                 result = json.loads(line)
+                if "summary" in result:
+                    print(f"{result['id']}: {result['summary'] or '(empty)'}")
+                    continue
                 scored = ", ".join(f"{name} ({result['scores'][label]:.2f})"
                                    for label, name in zip(result["labels"], result["label_names"]))
                 terms = ", ".join(dict.fromkeys(item["term"] for item in result.get("explanation", [])[:5]))

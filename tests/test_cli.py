@@ -159,3 +159,39 @@ def test_cli_multi_label_lists_the_most_probable_label_first(tmp_path, multi_lab
     for result in read_jsonl(out):
         scores = [result["scores"][label] for label in result["labels"]]
         assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("method", ["lead", "extractive"])
+def test_cli_summarize_writes_offsets_and_reports_bad_records(tmp_path, method):
+    from tests.test_summarizers import ABSTRACT
+
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join([
+        json.dumps({"id": "a1", "text": ABSTRACT}).encode(),
+        b'{"id": "broken", "text": "' + SECRET.encode() + b'"',
+        json.dumps({"id": "a2", "text": "One sentence only."}).encode(),
+    ]) + b"\n")
+    out = tmp_path / "out.jsonl"
+    code = main(["summarize", "--method", method, "--max-words", "25", str(source), "-o", str(out), "--no-progress"])
+    assert code == EXIT_RECORDS_FAILED
+    first, second = read_jsonl(out)
+    assert (first["id"], second["id"]) == ("a1", "a2")
+    assert 0 < len(first["summary"].split()) <= 25
+    for sentence in first["sentences"]:
+        assert ABSTRACT[sentence["start"]:sentence["end"]] == sentence["text"]
+        assert isinstance(sentence["score"], float)
+    assert second["summary"] == "One sentence only."
+    errors = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert [e["source"].rsplit(":", 1)[1] for e in errors] == ["2"]
+    assert SECRET not in (tmp_path / "out.errors.jsonl").read_text()
+
+
+def test_cli_summarize_rejects_bad_options_in_one_line(tmp_path, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "A note."}])
+    out = str(tmp_path / "o.jsonl")
+    for options, message in ((["--max-words", "0"], "max_words must be"), (["--sections", "vibes"], "unknown section"),
+                             (["--method", "gpt"], "unknown summarization method"),
+                             (["--method", "abstractive"], "needs a model"),
+                             (["--method", "lead", "--model", "x"], "does not apply")):
+        assert main(["summarize", *options, str(source), "-o", out]) == EXIT_ERROR
+        assert message in capsys.readouterr().err

@@ -1,0 +1,175 @@
+"""A learned sentence scorer for the extractive summarizer: how much of a sentence a reference summary keeps.
+
+Each sentence is described by its MiniLM embedding and a few document-level features (centrality,
+position, length, key clinical section). A ridge regression learns, from the shared summarization sets,
+to predict the sentence's *content precision*: the share of its (stemmed, non-stop-word) words that occur
+in the reference summary. The weights are small enough to ship as JSON inside the package
+(``nlp/data/sentence_scorer.json``); ``clinnlp train-summarizer`` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from nlp.segmentation import Sentence
+
+SCORER_FILE = "sentence_scorer.json"
+EXTRA_FEATURES = ["centrality", "lexical_centrality", "position", "first", "log_words", "short", "key_section",
+                  "doctor_speaks", "patient_speaks"]
+
+
+def sentence_features(sentences: list[Sentence], vectors: np.ndarray, key_sections: frozenset[str]) -> np.ndarray:
+    """Features of each sentence of one text: its embedding, then :data:`EXTRA_FEATURES`."""
+    count = len(sentences)
+    centroid = vectors.mean(axis=0)
+    norm = np.linalg.norm(centroid)
+    centrality = vectors @ (centroid / norm) if norm > 0 else np.zeros(count)
+    words = np.array([s.words for s in sentences], dtype=float)
+    extra = np.column_stack([
+        centrality,
+        lexical_centrality([s.text for s in sentences]),
+        1.0 - np.arange(count) / max(count, 1),
+        (np.arange(count) == 0).astype(float),
+        np.log1p(words),
+        (words < 5).astype(float),
+        np.array([s.section in key_sections for s in sentences], dtype=float),
+        np.array([s.speaker == "doctor" for s in sentences], dtype=float),
+        np.array([s.speaker == "patient" for s in sentences], dtype=float),
+    ])
+    return np.hstack([vectors, extra]).astype(np.float32)
+
+
+def lexical_centrality(texts: list[str]) -> np.ndarray:
+    """Mean TF-IDF cosine of each sentence to the others of its text (LexRank's degree centrality)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if len(texts) < 2:
+        return np.zeros(len(texts))
+    try:
+        tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
+    except ValueError:  # only stop words
+        return np.zeros(len(texts))
+    similarity = (tfidf @ tfidf.T).toarray()
+    np.fill_diagonal(similarity, 0.0)
+    return similarity.sum(axis=1) / (len(texts) - 1)
+
+
+class SentenceScorer:
+    """Linear model over :func:`sentence_features`, with the standardization it was trained with."""
+
+    def __init__(self, weights: np.ndarray, intercept: float, mean: np.ndarray, scale: np.ndarray, meta: dict):
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.intercept = float(intercept)
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.scale = np.asarray(scale, dtype=np.float32)
+        self.meta = meta
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.weights + self.intercept
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps({"meta": self.meta, "intercept": self.intercept,
+                                    "weights": [round(float(w), 6) for w in self.weights],
+                                    "mean": [round(float(m), 6) for m in self.mean],
+                                    "scale": [round(float(s), 6) for s in self.scale]}) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "SentenceScorer":
+        """Load a scorer file (default: the one shipped in the package)."""
+        text = (Path(path).read_text() if path else
+                resources.files("nlp").joinpath("data", SCORER_FILE).read_text(encoding="utf-8"))
+        data = json.loads(text)
+        return cls(np.array(data["weights"]), data["intercept"], np.array(data["mean"]), np.array(data["scale"]),
+                   data["meta"])
+
+
+SETS = ("cochrane", "aci_bench", "mts_dialog", "indiana_cxr", "meqsum")
+SAMPLE = 300
+
+
+def load_pairs(name: str, part: str, data_dir: str | None = None) -> tuple[list[str], list[str]]:
+    """Texts and reference summaries of a shared set, ``part`` = ``"train"`` (for the scorer and tuning)
+    or ``"eval"`` (for the benchmark); the two never share a record.
+
+    Cochrane: its 411 validation pairs, first 205 train / the rest eval. ACI-Bench and MTS-Dialog: their
+    train / validation splits (MTS-Dialog train sampled to 300). Indiana and MeQSum: 300 each, disjoint,
+    after a seeded shuffle.
+    """
+    import corpora
+
+    if part not in ("train", "eval"):
+        raise ValueError("part must be 'train' or 'eval'")
+    splits = corpora.load_corpus(name, data_dir)
+    if name == "cochrane":
+        records = splits["validation"]
+        half = len(records) // 2
+        records = records.select(range(half) if part == "train" else range(half, len(records)))
+    elif name in ("aci_bench", "mts_dialog"):
+        records = splits["train" if part == "train" else "validation"]
+        if name == "mts_dialog" and part == "train":
+            records = records.shuffle(seed=0).select(range(min(SAMPLE, len(records))))
+    else:
+        shuffled = splits["train"].shuffle(seed=0)
+        start = SAMPLE if part == "train" else 0
+        records = shuffled.select(range(start, min(start + SAMPLE, len(shuffled))))
+    return list(records["text"]), list(records["summary"])
+
+
+def content_precision(sentence_tokens: list[str], reference_tokens: set[str]) -> float:
+    """Share of a sentence's content words that the reference uses."""
+    if not sentence_tokens:
+        return 0.0
+    return sum(token in reference_tokens for token in sentence_tokens) / len(sentence_tokens)
+
+
+def train_scorer(sets: dict[str, tuple[list[str], list[str]]], encoder, segmenter, key_sections: frozenset[str],
+                 alpha: float = 10.0) -> SentenceScorer:
+    """Fit the scorer on ``{set name: (texts, reference summaries)}``; every set weighs the same.
+
+    Args:
+        sets: Training pairs by set name.
+        encoder: A :class:`nlp.embeddings.SentenceEncoder`.
+        segmenter: A :class:`nlp.segmentation.Segmenter`.
+        key_sections: Section categories the ``key_section`` feature marks.
+        alpha: Ridge regularization.
+    """
+    from rouge_score import tokenizers
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from sklearn.linear_model import Ridge
+
+    tokenizer = tokenizers.DefaultTokenizer(use_stemmer=True)
+    stop = {tokenizer.tokenize(word)[0] for word in ENGLISH_STOP_WORDS if tokenizer.tokenize(word)}
+    features, targets, weights = [], [], []
+    digest = hashlib.sha256()
+    for name, (texts, references) in sets.items():
+        rows = 0
+        for segmented, reference in zip(segmenter.segment(texts), references):
+            sentences = [s for s in segmented.sentences if not s.is_heading]
+            if not sentences:
+                continue
+            vectors = encoder.encode([s.text for s in sentences])
+            wanted = {t for t in tokenizer.tokenize(reference) if t not in stop}
+            features.append(sentence_features(sentences, vectors, key_sections))
+            targets.extend(content_precision([t for t in tokenizer.tokenize(s.text) if t not in stop], wanted)
+                           for s in sentences)
+            rows += len(sentences)
+        weights.extend([1.0 / max(rows, 1)] * rows)
+        for text, reference in zip(texts, references):
+            digest.update(json.dumps([name, text, reference]).encode())
+    X = np.vstack(features)
+    mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
+    model = Ridge(alpha=alpha).fit((X - mean) / scale, np.array(targets), sample_weight=np.array(weights))
+    meta = {"features": f"embedding ({X.shape[1] - len(EXTRA_FEATURES)} dims) + {', '.join(EXTRA_FEATURES)}",
+            "target": "content precision: share of a sentence's stemmed non-stop words found in the reference",
+            "sets": {name: len(texts) for name, (texts, _) in sets.items()}, "sentences": int(X.shape[0]),
+            "alpha": alpha, "data_sha256": digest.hexdigest(),
+            "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
+    return SentenceScorer(model.coef_, model.intercept_, mean, scale, meta)

@@ -1,0 +1,25 @@
+"""The pinned stack imports together offline (numpy 1.26 under spaCy 3.7, CPU torch) and the packaged
+MiniLM matches its pinned hash."""
+
+
+def test_environment_stack_imports_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import numpy
+    import sentence_transformers  # noqa: F401
+    import spacy
+    import torch
+    import transformers  # noqa: F401
+
+    from nlp.segmentation import Segmenter
+
+    assert numpy.__version__.startswith("1.")
+    assert torch.__version__.startswith("2.13.0")
+    # spaCy's blank English tokenizer splits "b.i.d."; the segmenter's special cases keep it whole.
+    assert [t.text for t in spacy.blank("en")("b.i.d. dosing")] == ["b.i.d", ".", "dosing"]
+    assert [t.text for t in Segmenter().pipeline("b.i.d. dosing")] == ["b.i.d.", "dosing"]
+
+
+def test_environment_packaged_minilm_is_the_pinned_one():
+    from nlp.embeddings import default_model_path
+
+    assert (default_model_path() / "model.safetensors").is_file()

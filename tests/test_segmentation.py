@@ -1,0 +1,83 @@
+import pytest
+
+from nlp.segmentation import Segmenter, find_sections, resolve_sections
+
+NOTE = """HISTORY OF PRESENT ILLNESS: Mr. Smith is a 64-year-old man seen by Dr. Jones with chest pain.  He takes aspirin 81 mg q.d. and metoprolol 25 mg b.i.d. He denies fever.
+VITALS: BP 140/90, HR 88, T 98.6 F, SpO2 97%.
+MEDICATIONS:
+1. Aspirin 81 mg daily.
+2. Lisinopril 10 mg daily.
+
+ASSESSMENT
+Unstable angina. Rule out MI, e.g. with troponin.
+Plan: Cardiac catheterization.  Follow up in 2 wks. The results were
+reviewed with the patient (see Fig. 2)."""
+
+
+@pytest.fixture(scope="module")
+def segmented():
+    return Segmenter().segment([NOTE])[0]
+
+
+def test_segmentation_keeps_clinical_abbreviations_vitals_and_lists(segmented):
+    texts = [s.text for s in segmented.sentences]
+    assert texts == [
+        "HISTORY OF PRESENT ILLNESS: Mr. Smith is a 64-year-old man seen by Dr. Jones with chest pain.",
+        "He takes aspirin 81 mg q.d. and metoprolol 25 mg b.i.d.",
+        "He denies fever.",
+        "VITALS: BP 140/90, HR 88, T 98.6 F, SpO2 97%.",
+        "MEDICATIONS:",
+        "1. Aspirin 81 mg daily.",
+        "2. Lisinopril 10 mg daily.",
+        "ASSESSMENT",
+        "Unstable angina.",
+        "Rule out MI, e.g. with troponin.",
+        "Plan: Cardiac catheterization.",
+        "Follow up in 2 wks.",
+        "The results were\nreviewed with the patient (see Fig. 2).",
+    ]
+
+
+def test_segmentation_offsets_point_at_the_source(segmented):
+    for sentence in segmented.sentences:
+        assert NOTE[sentence.start:sentence.end] == sentence.text
+
+
+def test_segmentation_finds_sections_and_headings(segmented):
+    assert [(s.category, s.title) for s in segmented.sections] == [
+        ("history_of_present_illness", "HISTORY OF PRESENT ILLNESS"), ("vital_signs", "VITALS"),
+        ("medications", "MEDICATIONS"), ("assessment", "ASSESSMENT"), ("plan", "Plan")]
+    by_text = {s.text: s for s in segmented.sentences}
+    assert by_text["MEDICATIONS:"].is_heading and by_text["ASSESSMENT"].is_heading
+    assert by_text["Unstable angina."].section == "assessment"
+    assert by_text["Follow up in 2 wks."].section == "plan"
+    assert not by_text["He denies fever."].is_heading
+
+
+def test_segmentation_ignores_headings_inside_sentences():
+    assert find_sections("We discussed the plan: rest. Assessment of risk was done.") == []
+
+
+def test_segmentation_drops_speaker_labels_but_keeps_offsets():
+    text = "[doctor] hi , martha . how are you ?\n[patient] i'm okay .\nDoctor: Any chest pain?\nPatient: No."
+    sentences = Segmenter().segment([text])[0].sentences
+    assert [s.text for s in sentences] == ["hi , martha . how are you ?", "i'm okay .", "Any chest pain?", "No."]
+    assert all(text[s.start:s.end] == s.text for s in sentences)
+
+
+def test_segmentation_empty_and_punctuation_only_texts():
+    assert [s.sentences for s in Segmenter().segment(["", " \n ", "..."])] == [[], [], []]
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["hpi"], {"history_of_present_illness"}),
+    (["Assessment"], {"assessment", "assessment_and_plan"}),
+    (["a&p", "meds"], {"assessment_and_plan", "medications"}),
+])
+def test_segmentation_resolve_sections(names, expected):
+    assert resolve_sections(names) == expected
+
+
+def test_segmentation_unknown_section_lists_known():
+    with pytest.raises(ValueError, match="unknown section 'vibes'; known: .*hpi"):
+        resolve_sections(["vibes"])

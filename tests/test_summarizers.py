@@ -1,0 +1,111 @@
+import pytest
+
+from nlp.summarizers import SUMMARIZERS, get_summarizer
+from tests.test_segmentation import NOTE
+
+EXTRACTIVE = [name for name in SUMMARIZERS if name != "abstractive"]
+ABSTRACT = (
+    "Heart failure is a common cause of admission. We randomly assigned 400 patients with heart failure to a "
+    "nurse-led clinic or usual care. The nurse-led clinic reduced readmissions for heart failure by a third. "
+    "Mortality did not differ between the groups. Quality of life improved in the nurse-led clinic group. "
+    "Costs were similar. We conclude that nurse-led clinics reduce readmissions for heart failure."
+)
+
+
+@pytest.fixture(scope="module", params=EXTRACTIVE)
+def summarizer(request):
+    return get_summarizer(request.param)
+
+
+@pytest.mark.parametrize("max_words", [5, 12, 30, 60])
+def test_summarizer_word_budget_is_hard(summarizer, max_words):
+    for summary in summarizer.summarize([ABSTRACT, NOTE], max_words=max_words):
+        assert 0 < len(summary.text.split()) <= max_words
+
+
+@pytest.mark.parametrize("max_sentences", [1, 2, 4])
+def test_summarizer_sentence_budget(summarizer, max_sentences):
+    for summary in summarizer.summarize([ABSTRACT, NOTE], max_sentences=max_sentences):
+        assert len(summary.sentences) == max_sentences
+
+
+def test_summarizer_sentences_point_at_the_source(summarizer):
+    for text, summary in zip([ABSTRACT, NOTE], summarizer.summarize([ABSTRACT, NOTE], max_words=40)):
+        assert summary.sentences
+        for sentence in summary.sentences:
+            assert text[sentence.start:sentence.end] == sentence.text
+        assert [s.start for s in summary.sentences] == sorted(s.start for s in summary.sentences)
+        assert summary.text == " ".join(s.text for s in summary.sentences)
+
+
+def test_summarizer_empty_and_one_sentence_inputs(summarizer):
+    empty, single, long_single = summarizer.summarize(
+        ["", "Aspirin was started.", "one two three four five six seven eight nine ten"], max_words=4)
+    assert (empty.text, empty.sentences) == ("", [])
+    assert single.text == "Aspirin was started."
+    assert long_single.text == "one two three four"
+    assert (long_single.sentences[0].start, long_single.sentences[0].end) == (0, len("one two three four"))
+
+
+def test_summarizer_sections_restrict_the_source(summarizer):
+    [summary] = summarizer.summarize([NOTE], max_sentences=5, sections=["assessment", "plan"])
+    assert summary.sentences
+    assert all(NOTE.index("ASSESSMENT") <= s.start for s in summary.sentences)
+    assert "ASSESSMENT" not in summary.text  # headings are never summary sentences
+    [nothing] = summarizer.summarize([ABSTRACT], sections=["medications"])
+    assert nothing.text == ""
+
+
+def test_summarizer_extractive_avoids_repeating_itself():
+    text = ("Warfarin was started for atrial fibrillation. Warfarin was started for atrial fibrillation. "
+            "The patient lives alone and walks daily. Renal function was normal on admission. "
+            "Warfarin was started for atrial fibrillation.")
+    [summary] = get_summarizer("extractive").summarize([text], max_sentences=2)
+    assert len({s.text for s in summary.sentences}) == 2
+
+
+def test_summarizer_registry_lists_known_methods():
+    with pytest.raises(ValueError, match="known: extractive, lead, textrank, lexrank, abstractive"):
+        get_summarizer("gpt")
+    with pytest.raises(ValueError, match="needs a model"):
+        get_summarizer("abstractive")
+
+
+def test_summarizer_rejects_bad_budgets():
+    with pytest.raises(ValueError, match="max_words must be a whole number"):
+        get_summarizer("lead").summarize([ABSTRACT], max_words=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_seq2seq(tmp_path_factory):
+    """A two-layer encoder-decoder built from a config, with the packaged MiniLM tokenizer (no download)."""
+    from transformers import AutoTokenizer, BertConfig, EncoderDecoderConfig, EncoderDecoderModel
+
+    from nlp.embeddings import default_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
+    shape = dict(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=128)
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**shape), BertConfig(**shape, is_decoder=True, add_cross_attention=True))
+    config.decoder_start_token_id = tokenizer.cls_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config.eos_token_id = tokenizer.sep_token_id
+    folder = tmp_path_factory.mktemp("tiny-seq2seq")
+    EncoderDecoderModel(config=config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_summarizer_abstractive_runs_on_a_local_model_and_chunks_long_text(tiny_seq2seq):
+    summarizer = get_summarizer("abstractive", model=tiny_seq2seq, max_input_tokens=48, num_beams=1)
+    long_text = " ".join([ABSTRACT] * 6)
+    sentences = [s.text for s in summarizer.segmenter.segment([long_text])[0].sentences]
+    chunks = summarizer._chunks(sentences)
+    assert len(chunks) > 1
+    assert all(len(summarizer.tokenizer(c, add_special_tokens=False)["input_ids"]) <= 46 for c in chunks)
+    assert " ".join(chunks).split() == long_text.split()  # every word goes to the model, none is cut
+    summaries = summarizer.summarize([long_text, "Short note.", ""], max_words=12)
+    assert [s.sentences for s in summaries] == [[], [], []]
+    assert all(len(s.text.split()) <= 12 for s in summaries)
+    assert summaries[0].text and summaries[2].text == ""
