@@ -30,7 +30,7 @@ import corpora
 from nlp.segmentation import Segmenter
 from nlp.summarizers import get_summarizer
 from nlp.summarizers.base import Budget, candidates
-from nlp.summarizers.sentence_scorer import SETS, load_pairs
+from nlp.summarizers.sentence_scorer import SETS, greedy_oracle, load_pairs, ngram_counts
 
 METHODS = ["lead", "textrank", "lexrank", "extractive"]
 
@@ -65,34 +65,11 @@ def oracle(texts: list[str], references: list[str], max_words: int, scorer: Scor
     summaries = []
     for segmented, reference in zip(scorer.segmenter.segment(texts), references):
         pool = candidates(segmented, None)
-        ref_tokens = scorer.tokenizer.tokenize(reference)
-        ref_grams = [Counter(ref_tokens), Counter(zip(ref_tokens, ref_tokens[1:]))]
-        sentence_tokens = [scorer.tokenizer.tokenize(s.text) for s in pool]
-        chosen, grams, words, best = [], [Counter(), Counter()], 0, 0.0
-        while True:
-            step = None
-            for i, tokens in enumerate(sentence_tokens):
-                if i in chosen or words + pool[i].words > max_words:
-                    continue
-                trial = [grams[0] + Counter(tokens), grams[1] + Counter(zip(tokens, tokens[1:]))]
-                value = sum(_f1(t, r) for t, r in zip(trial, ref_grams))
-                if value > best and (step is None or value > step[0]):
-                    step = (value, i, trial)
-            if step is None:
-                break
-            best, index, grams = step
-            chosen.append(index)
-            words += pool[index].words
+        grams = [ngram_counts(scorer.tokenizer.tokenize(s.text)) for s in pool]
+        chosen = greedy_oracle(grams, [s.words for s in pool], ngram_counts(scorer.tokenizer.tokenize(reference)),
+                               max_words)
         summaries.append("\n".join(pool[i].text for i in sorted(chosen)))
     return summaries
-
-
-def _f1(candidate: Counter, reference: Counter) -> float:
-    overlap = sum((candidate & reference).values())
-    if not overlap:
-        return 0.0
-    precision, recall = overlap / sum(candidate.values()), overlap / sum(reference.values())
-    return 2 * precision * recall / (precision + recall)
 
 
 def budget_for(references: list[str]) -> int:
@@ -158,7 +135,7 @@ def tune(sets: list[str], data_dir: str | None) -> None:
         reference_grams = [_grams(scorer.tokenizer.tokenize(r)) for r in references]
         prepared.append((set_name, pools, split, grams, reference_grams, budget_for(references)))
         print(f"prepared {set_name}: {len(texts)} documents", file=sys.stderr)
-    grid = {"diversity": [0.6, 0.7, 0.85], "length_weight": [0.0, 0.1, 0.2, 0.3, 0.5]}
+    grid = {"diversity": [0.6, 0.7, 0.85, 1.0], "length_weight": [0.0, 0.1, 0.2], "dialogue_length_weight": [0.0, 0.1, 0.2]}
     results = []
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values))
@@ -186,7 +163,15 @@ def tune(sets: list[str], data_dir: str | None) -> None:
 
 
 def _grams(tokens: list[str]) -> tuple[Counter, Counter]:
-    return Counter(tokens), Counter(zip(tokens, tokens[1:]))
+    return ngram_counts(tokens)
+
+
+def _f1(candidate: Counter, reference: Counter) -> float:
+    overlap = sum((candidate & reference).values())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(candidate.values()), overlap / sum(reference.values())
+    return 2 * precision * recall / (precision + recall)
 
 
 def main() -> None:

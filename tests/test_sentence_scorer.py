@@ -20,9 +20,9 @@ def test_sentence_scorer_learns_which_sentences_references_keep(tmp_path):
     for i in range(12):
         texts.append(f"The weather was mild on day {i}. Metformin lowered the glucose level in trial {i}. "
                      f"Parking at the hospital was hard.")
-        references.append(f"Metformin lowered glucose in trial {i}.")
+        references.append(f"Metformin lowered the glucose level in trial {i} overall.")
     encoder, segmenter = SentenceEncoder(), Segmenter()
-    scorer = train_scorer({"synthetic": (texts, references)}, encoder, segmenter, KEY_SECTIONS, alpha=1.0)
+    scorer = train_scorer({"synthetic": (texts, references)}, encoder, segmenter, KEY_SECTIONS, C=1.0)
     path = scorer.save(tmp_path / "scorer.json")
     reloaded = SentenceScorer.load(path)
     assert json.loads(path.read_text())["meta"]["sets"] == {"synthetic": 12}

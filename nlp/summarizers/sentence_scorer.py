@@ -1,9 +1,8 @@
-"""A learned sentence scorer for the extractive summarizer: how much of a sentence a reference summary keeps.
+"""A learned sentence scorer for the extractive summarizer: how likely a sentence belongs in a summary.
 
 Each sentence is described by its MiniLM embedding and a few document-level features (centrality,
-position, length, key clinical section). A ridge regression learns, from the shared summarization sets,
-to predict the sentence's *content precision*: the share of its (stemmed, non-stop-word) words that occur
-in the reference summary. The weights are small enough to ship as JSON inside the package
+position, length, section, speaker). A logistic regression learns, from the shared summarization sets,
+whether the greedy ROUGE oracle would pick the sentence for a summary of the set's usual length. The weights are small enough to ship as JSON inside the package
 (``nlp/data/sentence_scorer.json``); ``clinnlp train-summarizer`` rebuilds them.
 """
 
@@ -11,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -21,7 +21,7 @@ from nlp.segmentation import Sentence
 
 SCORER_FILE = "sentence_scorer.json"
 EXTRA_FEATURES = ["centrality", "lexical_centrality", "position", "first", "log_words", "short", "key_section",
-                  "doctor_speaks", "patient_speaks"]
+                  "doctor_speaks", "patient_speaks", "conversation", "conversation_log_words"]
 
 
 def sentence_features(sentences: list[Sentence], vectors: np.ndarray, key_sections: frozenset[str]) -> np.ndarray:
@@ -31,6 +31,7 @@ def sentence_features(sentences: list[Sentence], vectors: np.ndarray, key_sectio
     norm = np.linalg.norm(centroid)
     centrality = vectors @ (centroid / norm) if norm > 0 else np.zeros(count)
     words = np.array([s.words for s in sentences], dtype=float)
+    conversation = float(sum(s.speaker is not None for s in sentences) >= count / 2)
     extra = np.column_stack([
         centrality,
         lexical_centrality([s.text for s in sentences]),
@@ -41,6 +42,8 @@ def sentence_features(sentences: list[Sentence], vectors: np.ndarray, key_sectio
         np.array([s.section in key_sections for s in sentences], dtype=float),
         np.array([s.speaker == "doctor" for s in sentences], dtype=float),
         np.array([s.speaker == "patient" for s in sentences], dtype=float),
+        np.full(count, conversation),
+        conversation * np.log1p(words),
     ])
     return np.hstack([vectors, extra]).astype(np.float32)
 
@@ -63,7 +66,9 @@ def lexical_centrality(texts: list[str]) -> np.ndarray:
 class SentenceScorer:
     """Linear model over :func:`sentence_features`, with the standardization it was trained with."""
 
-    def __init__(self, weights: np.ndarray, intercept: float, mean: np.ndarray, scale: np.ndarray, meta: dict):
+    def __init__(self, weights: np.ndarray, intercept: float, mean: np.ndarray, scale: np.ndarray, meta: dict,
+                 link: str = "identity"):
+        self.link = link
         self.weights = np.asarray(weights, dtype=np.float32)
         self.intercept = float(intercept)
         self.mean = np.asarray(mean, dtype=np.float32)
@@ -71,11 +76,12 @@ class SentenceScorer:
         self.meta = meta
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.mean) / self.scale) @ self.weights + self.intercept
+        linear = ((features - self.mean) / self.scale) @ self.weights + self.intercept
+        return 1.0 / (1.0 + np.exp(-linear)) if self.link == "logistic" else linear
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps({"meta": self.meta, "intercept": self.intercept,
+        path.write_text(json.dumps({"meta": self.meta, "link": self.link, "intercept": self.intercept,
                                     "weights": [round(float(w), 6) for w in self.weights],
                                     "mean": [round(float(m), 6) for m in self.mean],
                                     "scale": [round(float(s), 6) for s in self.scale]}) + "\n")
@@ -88,7 +94,7 @@ class SentenceScorer:
                 resources.files("nlp").joinpath("data", SCORER_FILE).read_text(encoding="utf-8"))
         data = json.loads(text)
         return cls(np.array(data["weights"]), data["intercept"], np.array(data["mean"]), np.array(data["scale"]),
-                   data["meta"])
+                   data["meta"], data.get("link", "identity"))
 
 
 SETS = ("cochrane", "aci_bench", "mts_dialog", "indiana_cxr", "meqsum")
@@ -123,53 +129,101 @@ def load_pairs(name: str, part: str, data_dir: str | None = None) -> tuple[list[
     return list(records["text"]), list(records["summary"])
 
 
-def content_precision(sentence_tokens: list[str], reference_tokens: set[str]) -> float:
-    """Share of a sentence's content words that the reference uses."""
-    if not sentence_tokens:
+def ngram_counts(tokens: list[str]) -> tuple[Counter, Counter]:
+    return Counter(tokens), Counter(zip(tokens, tokens[1:]))
+
+
+def _f1(overlap: int, produced: int, wanted: int) -> float:
+    if not overlap:
         return 0.0
-    return sum(token in reference_tokens for token in sentence_tokens) / len(sentence_tokens)
+    precision, recall = overlap / produced, overlap / wanted
+    return 2 * precision * recall / (precision + recall)
+
+
+def greedy_oracle(sentence_grams: list[tuple[Counter, Counter]], words: list[int],
+                  reference: tuple[Counter, Counter], budget: int) -> list[int]:
+    """Indices of the sentences a greedy oracle picks: each step adds the sentence that most raises
+    ROUGE-1 + ROUGE-2 F1 against the reference, within ``budget`` words, until nothing raises it."""
+    wanted = [sum(r.values()) for r in reference]
+    sizes = [(sum(one.values()), sum(two.values())) for one, two in sentence_grams]
+    # Only the n-grams a sentence shares with the reference can raise the overlap.
+    shared = [[{g: n for g, n in grams[k].items() if g in reference[k]} for k in (0, 1)] for grams in sentence_grams]
+    current = [Counter(), Counter()]
+    overlap, produced = [0, 0], [0, 0]
+    chosen: list[int] = []
+    taken: set[int] = set()
+    used, best = 0, 0.0
+    while True:
+        step = None
+        for i in range(len(sentence_grams)):
+            if i in taken or used + words[i] > budget or not shared[i][0]:
+                continue
+            gains = [sum(min(current[k][g] + n, reference[k][g]) - min(current[k][g], reference[k][g])
+                         for g, n in shared[i][k].items()) for k in (0, 1)]
+            value = sum(_f1(overlap[k] + gains[k], produced[k] + sizes[i][k], wanted[k]) for k in (0, 1))
+            if value > best and (step is None or value > step[0]):
+                step = (value, i, gains)
+        if step is None:
+            return chosen
+        best, index, gains = step
+        chosen.append(index)
+        taken.add(index)
+        used += words[index]
+        for k in (0, 1):
+            overlap[k] += gains[k]
+            produced[k] += sizes[index][k]
+            current[k].update(shared[index][k])
 
 
 def train_scorer(sets: dict[str, tuple[list[str], list[str]]], encoder, segmenter, key_sections: frozenset[str],
-                 alpha: float = 10.0) -> SentenceScorer:
+                 C: float = 0.1) -> SentenceScorer:
     """Fit the scorer on ``{set name: (texts, reference summaries)}``; every set weighs the same.
+
+    The target is whether the greedy oracle (:func:`greedy_oracle`, at the set's median reference length)
+    picks the sentence, so the model learns what a budgeted summary should hold; a logistic regression
+    turns the features into that probability.
 
     Args:
         sets: Training pairs by set name.
         encoder: A :class:`nlp.embeddings.SentenceEncoder`.
         segmenter: A :class:`nlp.segmentation.Segmenter`.
         key_sections: Section categories the ``key_section`` feature marks.
-        alpha: Ridge regularization.
+        C: Inverse regularization of the logistic regression.
     """
+    import statistics
+
     from rouge_score import tokenizers
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-    from sklearn.linear_model import Ridge
+    from sklearn.linear_model import LogisticRegression
 
     tokenizer = tokenizers.DefaultTokenizer(use_stemmer=True)
-    stop = {tokenizer.tokenize(word)[0] for word in ENGLISH_STOP_WORDS if tokenizer.tokenize(word)}
     features, targets, weights = [], [], []
     digest = hashlib.sha256()
     for name, (texts, references) in sets.items():
+        budget = max(1, int(statistics.median(len(r.split()) for r in references)))
         rows = 0
         for segmented, reference in zip(segmenter.segment(texts), references):
             sentences = [s for s in segmented.sentences if not s.is_heading]
             if not sentences:
                 continue
             vectors = encoder.encode([s.text for s in sentences])
-            wanted = {t for t in tokenizer.tokenize(reference) if t not in stop}
+            grams = [ngram_counts(tokenizer.tokenize(s.text)) for s in sentences]
+            picked = set(greedy_oracle(grams, [s.words for s in sentences],
+                                       ngram_counts(tokenizer.tokenize(reference)), budget))
             features.append(sentence_features(sentences, vectors, key_sections))
-            targets.extend(content_precision([t for t in tokenizer.tokenize(s.text) if t not in stop], wanted)
-                           for s in sentences)
+            targets.extend(int(i in picked) for i in range(len(sentences)))
             rows += len(sentences)
         weights.extend([1.0 / max(rows, 1)] * rows)
         for text, reference in zip(texts, references):
             digest.update(json.dumps([name, text, reference]).encode())
     X = np.vstack(features)
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
-    model = Ridge(alpha=alpha).fit((X - mean) / scale, np.array(targets), sample_weight=np.array(weights))
+    sample_weight = np.array(weights) * len(weights) / sum(weights)
+    model = LogisticRegression(C=C, max_iter=2000).fit((X - mean) / scale, np.array(targets),
+                                                       sample_weight=sample_weight)
     meta = {"features": f"embedding ({X.shape[1] - len(EXTRA_FEATURES)} dims) + {', '.join(EXTRA_FEATURES)}",
-            "target": "content precision: share of a sentence's stemmed non-stop words found in the reference",
+            "target": "picked by the greedy ROUGE-1 + ROUGE-2 oracle at the set's median reference length",
+            "model": f"logistic regression, C={C}",
             "sets": {name: len(texts) for name, (texts, _) in sets.items()}, "sentences": int(X.shape[0]),
-            "alpha": alpha, "data_sha256": digest.hexdigest(),
+            "positives": int(sum(targets)), "data_sha256": digest.hexdigest(),
             "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
-    return SentenceScorer(model.coef_, model.intercept_, mean, scale, meta)
+    return SentenceScorer(model.coef_[0], model.intercept_[0], mean, scale, meta, link="logistic")
