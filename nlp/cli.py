@@ -186,9 +186,14 @@ def cmd_classify(args) -> int:
     result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
                            explain=not args.no_explain, progress=not args.no_progress,
                            workers=args.workers or default_workers())
+    return _report(result, "classified", f"{model.name} {model.version}")
+
+
+def _report(result, verb: str, method: str) -> int:
+    """One line on stderr for a batch run, another for failed records; the exit code."""
     rate = result.processed / result.seconds if result.seconds else 0.0
-    print(f"classified {result.processed} documents with {model.name} {model.version} in {result.seconds:.2f} s "
-          f"({rate:.0f} docs/s) -> {result.output}", file=sys.stderr)
+    print(f"{verb} {result.processed} documents with {method} in {result.seconds:.2f} s "
+          f"({rate:.1f} docs/s) -> {result.output}", file=sys.stderr)
     if result.failed:
         print(f"{result.failed} records failed -> {result.errors}", file=sys.stderr)
         return EXIT_RECORDS_FAILED
@@ -217,13 +222,7 @@ def cmd_summarize(args) -> int:
     writer = SummaryWriter(summarizer, args.max_words, args.max_sentences, sections)
     result = process_file(writer, args.input, args.output, _fields(args, labels=False), args.batch_size,
                           progress=not args.no_progress)
-    rate = result.processed / result.seconds if result.seconds else 0.0
-    print(f"summarized {result.processed} documents with {args.method} in {result.seconds:.2f} s "
-          f"({rate:.1f} docs/s) -> {result.output}", file=sys.stderr)
-    if result.failed:
-        print(f"{result.failed} records failed -> {result.errors}", file=sys.stderr)
-        return EXIT_RECORDS_FAILED
-    return EXIT_OK
+    return _report(result, "summarized", args.method)
 
 
 def cmd_train_summarizer(args) -> int:
