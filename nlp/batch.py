@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
-from nlp.documents import Document, DocumentError, Fields, count_records, read_documents
+from nlp.documents import Document, DocumentError, Fields, InputError, count_records, read_documents
 from nlp.model_store import Model
 
 DEFAULT_BATCH_SIZE = 256
@@ -192,9 +192,11 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
         nlp.documents.InputError: The input as a whole cannot be read.
     """
     output, input_path = Path(output), Path(input_path)
-    output.parent.mkdir(parents=True, exist_ok=True)
     errors_file = errors_path(output)
+    if input_path.exists() and output.exists() and output.resolve() in (input_path.resolve(), errors_file.resolve()):
+        raise InputError(f"{output}: the output would overwrite the input; choose another -o")
     records = read_documents(input_path, fields)
+    output.parent.mkdir(parents=True, exist_ok=True)
     total = count_records(input_path) if progress else None
     processed = failed = 0
     started = time.perf_counter()

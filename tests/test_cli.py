@@ -195,3 +195,11 @@ def test_cli_summarize_rejects_bad_options_in_one_line(tmp_path, capsys):
                              (["--method", "lead", "--model", "x"], "does not apply")):
         assert main(["summarize", *options, str(source), "-o", out]) == EXIT_ERROR
         assert message in capsys.readouterr().err
+
+
+def test_cli_refuses_to_overwrite_its_input(tmp_path, trained, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "polyp"}])
+    before = source.read_bytes()
+    assert main(["classify", "--model", str(trained), str(source), "-o", str(source)]) == EXIT_ERROR
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert source.read_bytes() == before
