@@ -1,12 +1,12 @@
 # The two commands a newcomer needs (see README.md):
-#   make serve   set up .venv and run the main job with the default models
+#   make serve   set up .venv and start the HTTP API with the default models
 #   make test    set up .venv and run the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test setup models summarizer benchmark clean
+.PHONY: serve demo test setup models summarizer benchmark clean
 
 setup: $(STAMP)
 
@@ -19,9 +19,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-# Main job until the Flask API lands: classify the bundled example notes and abstracts with both
-# default models and summarize the notes, writing out/*.jsonl and printing what came out.
+# The main job: the HTTP API on 127.0.0.1:8000 with the default models (auth on; the first start
+# prints a first API key). HOST/PORT/WORKERS/THREADS come from CLINNLP_HOST, CLINNLP_PORT, ...
 serve: $(STAMP)
+	$(BIN)/clinnlp serve
+
+# A batch run on the bundled examples: classify notes and abstracts, summarize the notes, print them.
+demo: $(STAMP)
 	$(BIN)/clinnlp classify --model ohsumed-tfidf examples/abstracts.jsonl -o out/abstracts.classified.jsonl
 	$(BIN)/clinnlp classify --model mtsamples-tfidf examples/notes.jsonl -o out/notes.classified.jsonl
 	$(BIN)/clinnlp summarize --max-words 40 examples/notes.jsonl -o out/notes.summaries.jsonl

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -107,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     corpora_cmd.add_argument("--data-dir", help="corpora folder, to show which are present")
     corpora_cmd.add_argument("--card", metavar="NAME", help="print one corpus's dataset card")
     commands.add_parser("models", help="list the models in the models folder")
+
+    serve = commands.add_parser("serve", help="run the HTTP API (gunicorn)")
+    serve.add_argument("--host", default=os.environ.get("CLINNLP_HOST", "127.0.0.1"),
+                       help="address to bind (default: $CLINNLP_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CLINNLP_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("CLINNLP_WORKERS", "1")),
+                       help="processes, each with its own copy of the models (default 1)")
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("CLINNLP_THREADS", "4")))
+    serve.add_argument("--no-auth", action="store_true",
+                       help="DEVELOPMENT ONLY: accept requests without an API key")
+    serve.add_argument("--state-dir", help="where the key database and audit log live (default: var/)")
+
+    keys = commands.add_parser("keys", help="manage API keys (stored only as hashes)")
+    keys.add_argument("--state-dir", help="where the key database lives (default: var/)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="make a key; it is shown once")
+    create.add_argument("name", help="who or what the key is for")
+    key_commands.add_parser("list", help="list keys (ids and names, never the keys)")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
     show = commands.add_parser("show", help="print a results file for people")
     show.add_argument("results", type=Path, nargs="+")
     show.add_argument("--limit", type=int, default=5, help="records per file (default: 5)")
@@ -121,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     handlers = {"train": cmd_train, "classify": cmd_classify, "summarize": cmd_summarize,
-                "train-summarizer": cmd_train_summarizer, "evaluate": cmd_evaluate,
+                "train-summarizer": cmd_train_summarizer, "evaluate": cmd_evaluate, "serve": cmd_serve, "keys": cmd_keys,
                 "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
     try:
         return handlers[args.command](args)
@@ -298,6 +319,50 @@ def cmd_models(args) -> int:
         print(f"{meta['name']:24} {meta['version']:8} {meta['task']:13} {len(meta['labels']):3} labels  "
               f"dev accuracy {dev.get('accuracy')} micro-F1 {dev.get('micro_f1')} macro-F1 {dev.get('macro_f1')}")
     print(f"models folder: {default_models_dir()}")
+    return EXIT_OK
+
+
+def _service_config(args) -> dict:
+    return {"state_dir": args.state_dir} if args.state_dir else {}
+
+
+def cmd_serve(args) -> int:
+    from service.server import serve
+
+    from service.config import Settings
+    from service.keys import KeyStore
+
+    config = _service_config(args)
+    if args.no_auth:
+        config["auth"] = False
+    settings = Settings.load(config)
+    if settings.auth:
+        store = KeyStore(settings.keys_url)
+        if not store.list():
+            key_id, key = store.create("first key (made by clinnlp serve)")
+            print(f"No API key existed, so one was made (id {key_id}); it is shown only now:\n  {key}\n"
+                  f"Send it as 'Authorization: Bearer <key>'. More: clinnlp keys create NAME", file=sys.stderr)
+    print(f"serving on http://{args.host}:{args.port} (auth {'on' if settings.auth else 'OFF'}); "
+          f"state in {settings.state_dir}/", file=sys.stderr)
+    serve(args.host, args.port, args.workers, args.threads, config)
+    return EXIT_OK
+
+
+def cmd_keys(args) -> int:
+    from service.config import Settings
+    from service.keys import KeyStore
+
+    store = KeyStore(Settings.load(_service_config(args)).keys_url)
+    if args.keys_command == "create":
+        key_id, key = store.create(args.name)
+        print(f"key id: {key_id}\nkey:    {key}\n(shown once: store it now; send it as 'Authorization: Bearer <key>')")
+    elif args.keys_command == "list":
+        for key in store.list():
+            print(f"{key['id']}  {key['created']}  {'revoked' if key['revoked'] else 'active ':8} {key['name']}")
+    elif not store.revoke(args.key_id):
+        raise ValueError(f"no key with id {args.key_id!r}")
+    else:
+        print(f"revoked {args.key_id}")
     return EXIT_OK
 
 

@@ -1,0 +1,82 @@
+"""The Flask application factory: ``create_app(config)``.
+
+Models load once, here, into the app; requests only use them. Auth (``Authorization: Bearer <key>``)
+guards every ``/v1`` route unless the settings turn it off for local development.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, jsonify, request
+
+from service.api import classify_bp, models_bp, summarize_bp
+from service.config import Settings
+from service.errors import ApiError, register_error_handlers
+from service.keys import KeyStore
+from service.observability import AuditLog, Metrics, init_app
+from service.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    registry: Registry
+    keys: KeyStore
+    metrics: Metrics
+    audit: AuditLog
+
+
+def create_app(config: dict | None = None, registry: Registry | None = None) -> Flask:
+    """Build the app.
+
+    Args:
+        config: Overrides for :class:`service.config.Settings` (else environment variables and defaults).
+        registry: Already-loaded models (tests pass small ones); by default loaded from the settings.
+    """
+    settings = Settings.load(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+    if not settings.auth:
+        log.warning("AUTHENTICATION IS OFF: anyone who can reach this port can send and read patient text. "
+                    "Use this only on a development machine.")
+    state = ServiceState(settings, registry or Registry.load(settings.classifiers, settings.summarizers),
+                         KeyStore(settings.keys_url), Metrics(), AuditLog(settings.audit_path))
+    app.extensions["clinnlp"] = state
+    register_error_handlers(app)
+    init_app(app, state.audit, state.metrics)
+
+    @app.before_request
+    def authenticate():
+        if not settings.auth or not request.path.startswith("/v1/"):
+            return
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'")
+        key_id = state.keys.check(header[len("Bearer "):].strip())
+        if key_id is None:
+            raise ApiError(401, "invalid or revoked API key")
+        g.key_id = key_id
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        ready = bool(state.registry.classifiers or state.registry.summarizers)
+        return jsonify({"status": "ready" if ready else "not ready",
+                        "classifiers": sorted(state.registry.classifiers),
+                        "summarizers": sorted(state.registry.summarizers)}), (200 if ready else 503)
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(state.metrics.render(), mimetype="text/plain; version=0.0.4")
+
+    for blueprint in (classify_bp, summarize_bp, models_bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,59 @@
+"""Service settings: defaults, overridden by ``CLINNLP_*`` environment variables or a dict."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    """What the service loads and allows.
+
+    Attributes:
+        state_dir: Where the API key database and the audit log live.
+        auth: Require ``Authorization: Bearer <key>`` (turn off only for local development).
+        classifiers: Model names (or directories) to load; empty: every model in the models folder.
+        summarizers: Summarization methods to offer.
+        max_document_chars: Longest document accepted (long documents are windowed, not rejected).
+        max_documents: Most documents in one synchronous request.
+        max_request_bytes: Largest request body.
+    """
+
+    state_dir: str = "var"
+    auth: bool = True
+    classifiers: tuple[str, ...] = ()
+    summarizers: tuple[str, ...] = ("extractive", "lead", "textrank", "lexrank")
+    max_document_chars: int = 1_000_000
+    max_documents: int = 64
+    max_request_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def load(cls, overrides: dict | None = None) -> "Settings":
+        """Defaults, then ``CLINNLP_<NAME>`` environment variables, then ``overrides``."""
+        values = {}
+        for field in fields(cls):
+            raw = os.environ.get(f"CLINNLP_{field.name.upper()}")
+            if raw is not None:
+                values[field.name] = _parse(raw, field.default)
+        values.update(overrides or {})
+        return cls(**values)
+
+    @property
+    def keys_url(self) -> str:
+        return f"sqlite:///{Path(self.state_dir) / 'service.db'}"
+
+    @property
+    def audit_path(self) -> Path:
+        return Path(self.state_dir) / "audit.jsonl"
+
+
+def _parse(raw: str, default):
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

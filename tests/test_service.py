@@ -1,0 +1,160 @@
+"""The Flask API through its test client: every endpoint, every error status, and no text in any log."""
+
+import json
+import logging
+
+import pytest
+
+from service.app import create_app
+from service.registry import Registry
+
+SECRET = "Jane Roe, MRN 998877, HIV positive, lives at 12 Elm Street"
+ABSTRACT = ("Coronary angioplasty after acute myocardial infarction. Patients with chest pain were assigned to "
+            "angioplasty or thrombolysis. Reinfarction was lower after angioplasty.")
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return Registry.load(("ohsumed-tfidf", "mtsamples-tfidf"), ("extractive", "lead"))
+
+
+@pytest.fixture
+def app(tmp_path, registry):
+    return create_app({"state_dir": str(tmp_path / "state"), "max_documents": 3, "max_document_chars": 2000,
+                       "max_request_bytes": 50_000}, registry=registry)
+
+
+@pytest.fixture
+def key(app):
+    return app.extensions["clinnlp"].keys.create("tests")[1]
+
+
+@pytest.fixture
+def client(app, key):
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
+def classify_body(text=ABSTRACT, **extra):
+    return {"model": "ohsumed-tfidf", "documents": [{"id": "d1", "text": text}], **extra}
+
+
+def test_service_classify_json(client):
+    response = client.post("/v1/classify", json=classify_body())
+    assert response.status_code == 200
+    body = response.json
+    assert body["model"]["name"] == "ohsumed-tfidf" and body["model"]["version"]
+    [result] = body["results"]
+    assert result["id"] == "d1" and result["label"] == "C14"
+    assert abs(sum(result["scores"].values()) - 1) < 1e-3
+    span = result["explanation"][0]["spans"][0]
+    assert ABSTRACT[span[0]:span[1]].lower().startswith(result["explanation"][0]["term"].split()[0])
+
+
+def test_service_classify_text_plain_and_no_explanation(client):
+    response = client.post("/v1/classify?model=mtsamples-tfidf&explain=false", data="Laparoscopic cholecystectomy. "
+                           "The gallbladder was removed.", content_type="text/plain")
+    assert response.status_code == 200
+    [result] = response.json["results"]
+    assert "Gastroenterology" in result["labels"] and "explanation" not in result
+
+
+def test_service_summarize(client):
+    response = client.post("/v1/summarize", json={"documents": [{"id": 7, "text": ABSTRACT}], "max_words": 12,
+                                                  "method": "lead"})
+    assert response.status_code == 200
+    [result] = response.json["results"]
+    assert result["id"] == "7" and 0 < len(result["summary"].split()) <= 12
+    for sentence in result["sentences"]:
+        assert ABSTRACT[sentence["start"]:sentence["end"]] == sentence["text"]
+
+
+def test_service_models(client):
+    listing = client.get("/v1/models").json
+    assert {m["name"] for m in listing["classifiers"]} == {"ohsumed-tfidf", "mtsamples-tfidf"}
+    assert listing["summarizers"] == ["extractive", "lead"]
+    detail = client.get("/v1/models/ohsumed-tfidf").json
+    assert detail["task"] == "single_label" and len(detail["labels"]) == 23 and detail["dev_metrics"]["accuracy"]
+
+
+def test_service_health_ready_metrics(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    client.post("/v1/classify", json=classify_body())
+    metrics = client.get("/metrics").data.decode()
+    assert 'clinnlp_requests_total{endpoint="/v1/classify",method="POST",status="200"} 1.0' in metrics
+    assert f'clinnlp_characters_total{{endpoint="/v1/classify"}} {float(len(ABSTRACT))}' in metrics
+    assert "clinnlp_request_seconds_bucket" in metrics
+
+
+@pytest.mark.parametrize("method, path, kwargs, status, code", [
+    ("post", "/v1/classify", {"data": b"{not json", "content_type": "application/json"}, 400, "bad_request"),
+    ("post", "/v1/classify", {"data": b'{"model": "caf\xe9"}', "content_type": "application/json"}, 400, "bad_request"),
+    ("post", "/v1/summarize", {"data": b"caf\xe9", "content_type": "text/plain"}, 400, "bad_request"),
+    ("post", "/v1/classify", {"json": {**classify_body(), "model": "nope"}}, 404, "not_found"),
+    ("get", "/v1/models/nope", {}, 404, "not_found"),
+    ("get", "/v1/nothing-here", {}, 404, "not_found"),
+    ("delete", "/v1/classify", {}, 405, "method_not_allowed"),
+    ("post", "/v1/classify", {"json": {"model": "ohsumed-tfidf",
+                                       "documents": [{"text": "a b"}] * 4}}, 413, "too_large"),
+    ("post", "/v1/classify", {"json": classify_body("x " * 1001)}, 413, "too_large"),
+    ("post", "/v1/classify", {"data": b"x" * 60_000, "content_type": "text/plain"}, 413, "too_large"),
+    ("post", "/v1/classify", {"data": b"x", "content_type": "image/png"}, 415, "unsupported_media_type"),
+    ("post", "/v1/classify", {"json": classify_body("   ")}, 422, "invalid"),
+    ("post", "/v1/classify", {"json": {"model": "ohsumed-tfidf"}}, 422, "invalid"),
+    ("post", "/v1/classify", {"json": {"documents": [{"text": "a b"}]}}, 422, "invalid"),
+    ("post", "/v1/classify", {"json": [1, 2]}, 422, "invalid"),
+    ("post", "/v1/classify", {"json": classify_body(explain="maybe")}, 422, "invalid"),
+    ("post", "/v1/classify", {"json": {"model": "ohsumed-tfidf", "documents": [{"text": 5}]}}, 422, "invalid"),
+    ("post", "/v1/summarize", {"json": {"documents": [{"text": "a b"}], "method": "gpt"}}, 422, "invalid"),
+    ("post", "/v1/summarize", {"json": {"documents": [{"text": "a b"}], "max_words": 0}}, 422, "invalid"),
+    ("post", "/v1/summarize", {"json": {"documents": [{"text": "a b"}], "max_sentences": "x"}}, 422, "invalid"),
+    ("post", "/v1/summarize", {"json": {"documents": [{"text": "a b"}], "sections": ["vibes"]}}, 422, "invalid"),
+])
+def test_service_errors_are_json_with_the_right_status(client, method, path, kwargs, status, code):
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status
+    assert response.json["error"]["code"] == code
+    assert set(response.json["error"]) == {"code", "message", "details"}
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc", "Bearer cnlp_0000_xyz"])
+def test_service_requires_a_valid_key(app, header):
+    client = app.test_client()
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/v1/classify", json=classify_body(), headers=headers)
+    assert response.status_code == 401 and response.json["error"]["code"] == "unauthorized"
+    assert client.get("/healthz").status_code == 200  # probes need no key
+
+
+def test_service_revoked_key_is_refused(app, key):
+    store = app.extensions["clinnlp"].keys
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.get("/v1/models", headers=headers).status_code == 200
+    assert store.revoke(key.split("_")[1])
+    assert client.get("/v1/models", headers=headers).status_code == 401
+    assert all(key not in json.dumps(k) for k in store.list())  # only hashes are kept
+
+
+def test_service_auth_can_be_turned_off_for_development(tmp_path, registry, caplog):
+    with caplog.at_level(logging.WARNING):
+        app = create_app({"state_dir": str(tmp_path), "auth": False}, registry=registry)
+    assert "AUTHENTICATION IS OFF" in caplog.text
+    assert app.test_client().get("/v1/models").status_code == 200
+
+
+def test_service_never_logs_or_echoes_patient_text(app, client, caplog, tmp_path):
+    with caplog.at_level(logging.DEBUG):
+        client.post("/v1/classify", json=classify_body(SECRET))
+        client.post("/v1/summarize", json={"documents": [{"text": SECRET}]})
+        bad = client.post("/v1/summarize", json={"documents": [{"text": SECRET}], "max_words": -1})
+        too_long = client.post("/v1/classify", json=classify_body(SECRET * 100))
+    audit = app.extensions["clinnlp"].settings.audit_path.read_text()
+    assert audit.count("\n") == 4
+    records = [json.loads(line) for line in audit.splitlines()]
+    assert {r["status"] for r in records} == {200, 422, 413}
+    assert all(r["key_id"] for r in records)
+    for where in (audit, caplog.text, bad.get_data(as_text=True), too_long.get_data(as_text=True)):
+        assert "Jane Roe" not in where and "998877" not in where

@@ -1,0 +1,79 @@
+"""The real server: gunicorn on loopback, a key made with the CLI, a request over HTTP."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CLINNLP = [sys.executable, "-m", "nlp.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise AssertionError("server not ready in time")
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    state = tmp_path / "state"
+    env = {**os.environ, "CLINNLP_SUMMARIZERS": "lead"}
+    process = subprocess.Popen([*CLINNLP, "serve", "--port", str(port), "--state-dir", str(state), "--threads", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process)
+        yield f"http://127.0.0.1:{port}", state, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def post(url: str, body: dict, key: str | None):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {key}"} if key else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_service_live_over_http(server):
+    base, state, _ = server
+    made = subprocess.run([*CLINNLP, "keys", "--state-dir", str(state), "create", "live-test"],
+                          capture_output=True, text=True, check=True)
+    key = made.stdout.split("key:")[1].split()[0]
+    body = {"model": "ohsumed-tfidf", "documents": [{"id": "a", "text": "Asthma exacerbations and inhaled steroids."}]}
+    status, reply = post(f"{base}/v1/classify", body, key)
+    assert status == 200 and reply["results"][0]["id"] == "a"
+    status, reply = post(f"{base}/v1/classify", body, None)
+    assert status == 401 and reply["error"]["code"] == "unauthorized"
+    status, reply = post(f"{base}/v1/summarize", {"documents": [{"text": "One. Two three."}], "method": "lead",
+                                                  "max_sentences": 1}, key)
+    assert status == 200 and reply["results"][0]["summary"] == "One."
+    audit = (Path(state) / "audit.jsonl").read_text()
+    assert "Asthma" not in audit and audit.count("\n") == 3
