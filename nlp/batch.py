@@ -185,8 +185,13 @@ def classify_file(model: Model, input_path: str | Path, output: str | Path, fiel
 
 
 def process_file(writer, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
-                 batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1) -> BatchResult:
+                 batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1,
+                 on_batch=None) -> BatchResult:
     """Run ``writer`` (a ClassificationWriter or SummaryWriter) over every record of ``input_path``.
+
+    Args:
+        on_batch: Called as ``on_batch(processed, failed)`` after each batch is written; an exception it
+            raises stops the run (how a service cancels a job).
 
     Raises:
         nlp.documents.InputError: The input as a whole cannot be read.
@@ -210,6 +215,8 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
             processed += done.processed
             failed += done.failed
             bar.update(done.records)
+            if on_batch is not None:
+                on_batch(processed, failed)
     seconds = time.perf_counter() - started
     if failed == 0:
         errors_file.unlink()

@@ -337,7 +337,7 @@ def cmd_serve(args) -> int:
         config["auth"] = False
     settings = Settings.load(config)
     if settings.auth:
-        store = KeyStore(settings.keys_url)
+        store = KeyStore(settings.database_url)
         if not store.list():
             key_id, key = store.create("first key (made by clinnlp serve)")
             print(f"No API key existed, so one was made (id {key_id}); it is shown only now:\n  {key}\n"
@@ -352,7 +352,7 @@ def cmd_keys(args) -> int:
     from service.config import Settings
     from service.keys import KeyStore
 
-    store = KeyStore(Settings.load(_service_config(args)).keys_url)
+    store = KeyStore(Settings.load(_service_config(args)).database_url)
     if args.keys_command == "create":
         key_id, key = store.create(args.name)
         print(f"key id: {key_id}\nkey:    {key}\n(shown once: store it now; send it as 'Authorization: Bearer <key>')")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 
-from service.api import classify_bp, models_bp, summarize_bp
+from service.api import classify_bp, jobs_bp, models_bp, summarize_bp
 from service.config import Settings
 from service.errors import ApiError, register_error_handlers
+from service.jobs import JobManager
 from service.keys import KeyStore
 from service.observability import AuditLog, Metrics, init_app
 from service.registry import Registry
@@ -28,6 +30,7 @@ class ServiceState:
     keys: KeyStore
     metrics: Metrics
     audit: AuditLog
+    jobs: JobManager
 
 
 def create_app(config: dict | None = None, registry: Registry | None = None) -> Flask:
@@ -44,8 +47,10 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     if not settings.auth:
         log.warning("AUTHENTICATION IS OFF: anyone who can reach this port can send and read patient text. "
                     "Use this only on a development machine.")
-    state = ServiceState(settings, registry or Registry.load(settings.classifiers, settings.summarizers),
-                         KeyStore(settings.keys_url), Metrics(), AuditLog(settings.audit_path))
+    registry = registry or Registry.load(settings.classifiers, settings.summarizers)
+    state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), AuditLog(settings.audit_path),
+                         JobManager(settings.database_url, Path(settings.state_dir) / "jobs", registry,
+                                    threads=settings.job_threads))
     app.extensions["clinnlp"] = state
     register_error_handlers(app)
     init_app(app, state.audit, state.metrics)
@@ -77,6 +82,6 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     def metrics():
         return Response(state.metrics.render(), mimetype="text/plain; version=0.0.4")
 
-    for blueprint in (classify_bp, summarize_bp, models_bp):
+    for blueprint in (classify_bp, summarize_bp, models_bp, jobs_bp):
         app.register_blueprint(blueprint)
     return app

@@ -19,6 +19,7 @@ class Settings:
         max_document_chars: Longest document accepted (long documents are windowed, not rejected).
         max_documents: Most documents in one synchronous request.
         max_request_bytes: Largest request body.
+        job_threads: Background threads per process running batch jobs.
     """
 
     state_dir: str = "var"
@@ -28,6 +29,7 @@ class Settings:
     max_document_chars: int = 1_000_000
     max_documents: int = 64
     max_request_bytes: int = 32 * 1024 * 1024
+    job_threads: int = 1
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> "Settings":
@@ -41,7 +43,7 @@ class Settings:
         return cls(**values)
 
     @property
-    def keys_url(self) -> str:
+    def database_url(self) -> str:
         return f"sqlite:///{Path(self.state_dir) / 'service.db'}"
 
     @property

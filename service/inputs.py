@@ -6,6 +6,9 @@ messages name the field and the limit, never the text.
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import orjson
 from flask import request
 
@@ -31,10 +34,83 @@ def read_json() -> dict:
     return body
 
 
+UPLOAD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".txt")
+
+
+def save_upload(folder: Path) -> tuple[Path, str, dict]:
+    """The multipart ``file`` saved under ``folder``, its suffix, and the form's other fields as options.
+
+    A ``.txt`` upload is one document; it is saved as a one-line JSONL file so every upload reads alike.
+    """
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(422, "multipart upload needs a 'file' field", {"field": "file"})
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ApiError(415, f"unsupported file type {suffix or 'none'!r}", {"supported": list(UPLOAD_SUFFIXES)})
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"upload-{uuid.uuid4().hex}{suffix}"
+    upload.save(path)
+    if suffix == ".txt":
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            path.unlink()
+            raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
+        jsonl = path.with_suffix(".jsonl")
+        jsonl.write_bytes(orjson.dumps({"id": Path(upload.filename).stem, "text": text}) + b"\n")
+        path.unlink()
+        path, suffix = jsonl, ".jsonl"
+    options = request.form.to_dict()
+    if "options" in options:
+        try:
+            extra = orjson.loads(options.pop("options"))
+        except orjson.JSONDecodeError:
+            raise ApiError(422, "'options' must be a JSON object", {"field": "options"}) from None
+        if not isinstance(extra, dict):
+            raise ApiError(422, "'options' must be a JSON object", {"field": "options"})
+        options.update(extra)
+    return path, suffix, options
+
+
+def documents_from_file(path: Path, settings: Settings) -> list[Document]:
+    """Every record of an uploaded file; any bad record rejects the request (422, listing them)."""
+    from nlp.documents import DocumentError, InputError
+    from nlp.documents import read_documents as read_file
+
+    documents, problems = [], []
+    try:
+        for item in read_file(path):
+            if isinstance(item, DocumentError):
+                problems.append({"record": item.source.rsplit(":", 1)[-1], "id": item.id, "reason": item.reason})
+            else:
+                documents.append(item)
+            if len(documents) > settings.max_documents:
+                break
+    except InputError as error:
+        raise ApiError(422, str(error).split(": ", 1)[-1]) from None
+    if problems:
+        raise ApiError(422, f"{len(problems)} records of the file are invalid", {"records": problems[:100]})
+    if not documents:
+        raise ApiError(422, "the file holds no document")
+    for index, doc in enumerate(documents):
+        if len(doc.text) > settings.max_document_chars:
+            raise ApiError(413, f"document {doc.id!r} has {len(doc.text)} characters; the limit is "
+                                f"{settings.max_document_chars}", {"limit": settings.max_document_chars})
+    return documents
+
+
 def read_documents(settings: Settings) -> tuple[list[Document], dict]:
     """The request's documents and its other fields (options); query parameters for ``text/plain``."""
     mimetype = request.mimetype
-    if mimetype in JSON_TYPES:
+    if mimetype == "multipart/form-data":
+        path, _, options = save_upload(Path(settings.state_dir) / "uploads")
+        try:
+            documents = documents_from_file(path, settings)
+        finally:
+            path.unlink(missing_ok=True)
+    elif mimetype in JSON_TYPES:
         body = read_json()
         items = body.get("documents")
         if not isinstance(items, list) or not items:
@@ -51,8 +127,8 @@ def read_documents(settings: Settings) -> tuple[list[Document], dict]:
         documents = [_document({"id": "1", "text": text}, 0, settings)]
         options = request.args.to_dict()
     else:
-        raise ApiError(415, f"unsupported media type {mimetype or 'none'!r}; send application/json or text/plain",
-                       {"supported": ["application/json", "text/plain"]})
+        raise ApiError(415, f"unsupported media type {mimetype or 'none'!r}",
+                       {"supported": ["application/json", "text/plain", "multipart/form-data"]})
     if len(documents) > settings.max_documents:
         raise ApiError(413, f"{len(documents)} documents in one request; the limit is {settings.max_documents} "
                             "(send larger batches as a job)", {"limit": settings.max_documents})

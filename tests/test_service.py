@@ -20,8 +20,10 @@ def registry():
 
 @pytest.fixture
 def app(tmp_path, registry):
-    return create_app({"state_dir": str(tmp_path / "state"), "max_documents": 3, "max_document_chars": 2000,
+    app = create_app({"state_dir": str(tmp_path / "state"), "max_documents": 3, "max_document_chars": 2000,
                        "max_request_bytes": 50_000}, registry=registry)
+    yield app
+    app.extensions["clinnlp"].jobs.stop()
 
 
 @pytest.fixture

@@ -77,3 +77,52 @@ def test_service_live_over_http(server):
     assert status == 200 and reply["results"][0]["summary"] == "One."
     audit = (Path(state) / "audit.jsonl").read_text()
     assert "Asthma" not in audit and audit.count("\n") == 3
+
+
+def start_server(port: int, state: Path):
+    env = {**os.environ, "CLINNLP_SUMMARIZERS": "lead"}
+    process = subprocess.Popen([*CLINNLP, "serve", "--port", str(port), "--state-dir", str(state), "--threads", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", process)
+    return process
+
+
+def get(url: str, key: str):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
+
+
+def test_service_job_survives_the_server_being_killed(tmp_path):
+    """Kill -9 the whole server while a job runs; after a restart the job is re-run and completes."""
+    port, state = free_port(), tmp_path / "state"
+    process = start_server(port, state)
+    base = f"http://127.0.0.1:{port}"
+    key = subprocess.run([*CLINNLP, "keys", "--state-dir", str(state), "create", "kill-test"], capture_output=True,
+                         text=True, check=True).stdout.split("key:")[1].split()[0]
+    text = "Coronary angioplasty after myocardial infarction in patients with chest pain. " * 20
+    documents = [{"id": f"d{i}", "text": text} for i in range(12000)]
+    status, job = post(f"{base}/v1/jobs", {"operation": "classify", "model": "ohsumed-tfidf", "documents": documents},
+                       key)
+    assert status == 202
+    try:
+        deadline = time.time() + 120
+        while json.loads(get(f"{base}/v1/jobs/{job['id']}", key))["progress"]["processed"] == 0:
+            assert time.time() < deadline
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the master and its workers, mid-job
+        process.wait()
+    process = start_server(port, state)
+    try:
+        deadline = time.time() + 300
+        while (current := json.loads(get(f"{base}/v1/jobs/{job['id']}", key)))["status"] in ("QUEUED", "RUNNING"):
+            assert time.time() < deadline, current
+            time.sleep(0.5)
+        assert current["status"] == "COMPLETED" and current["attempts"] == 2, current
+        ids = [json.loads(line)["id"] for line in get(f"{base}/v1/jobs/{job['id']}/results", key).splitlines()]
+        assert ids == [f"d{i}" for i in range(12000)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
