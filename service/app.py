@@ -7,6 +7,7 @@ guards every ``/v1`` route unless the settings turn it off for local development
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,28 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         if key_id is None:
             raise ApiError(401, "invalid or revoked API key")
         g.key_id = key_id
+
+    in_flight = threading.BoundedSemaphore(settings.max_in_flight)
+    heavy = {"/v1/classify", "/v1/summarize"}
+
+    @app.before_request
+    def limit_load():
+        if request.path in heavy and request.method == "POST":
+            if not in_flight.acquire(blocking=False):
+                raise ApiError(503, f"busy: {settings.max_in_flight} requests in progress; retry shortly or "
+                                    "send the work as a job", {"retry_after_seconds": 1})
+            g.holds_slot = True
+
+    @app.teardown_request
+    def release_slot(_error=None):
+        if g.pop("holds_slot", False):
+            in_flight.release()
+
+    @app.after_request
+    def retry_after(response):
+        if response.status_code == 503:
+            response.headers["Retry-After"] = "1"
+        return response
 
     @app.get("/healthz")
     def healthz():

@@ -20,6 +20,8 @@ class Settings:
         max_documents: Most documents in one synchronous request.
         max_request_bytes: Largest request body.
         job_threads: Background threads per process running batch jobs.
+        max_in_flight: Synchronous classify/summarize requests a process works on at once; more get 503
+            with Retry-After (send big work as a job).
     """
 
     state_dir: str = "var"
@@ -30,6 +32,7 @@ class Settings:
     max_documents: int = 64
     max_request_bytes: int = 32 * 1024 * 1024
     job_threads: int = 1
+    max_in_flight: int = 8
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> "Settings":

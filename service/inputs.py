@@ -101,6 +101,13 @@ def documents_from_file(path: Path, settings: Settings) -> list[Document]:
     return documents
 
 
+def _fhir_body() -> bool:
+    from service.fhir import is_fhir
+
+    body = read_json()
+    return is_fhir(body)
+
+
 def read_documents(settings: Settings) -> tuple[list[Document], dict]:
     """The request's documents and its other fields (options); query parameters for ``text/plain``."""
     mimetype = request.mimetype
@@ -110,6 +117,13 @@ def read_documents(settings: Settings) -> tuple[list[Document], dict]:
             documents = documents_from_file(path, settings)
         finally:
             path.unlink(missing_ok=True)
+    elif mimetype in JSON_TYPES and _fhir_body():
+        from service.fhir import documents_from_fhir
+
+        documents = documents_from_fhir(read_json())
+        for index, doc in enumerate(documents):
+            _document({"id": doc.id, "text": doc.text}, index, settings)  # the same checks and limits
+        options = request.args.to_dict()
     elif mimetype in JSON_TYPES:
         body = read_json()
         items = body.get("documents")

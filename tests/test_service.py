@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -160,3 +161,78 @@ def test_service_never_logs_or_echoes_patient_text(app, client, caplog, tmp_path
     assert all(r["key_id"] for r in records)
     for where in (audit, caplog.text, bad.get_data(as_text=True), too_long.get_data(as_text=True)):
         assert "Jane Roe" not in where and "998877" not in where
+
+
+def fhir_reference(doc_id, *texts, content_type="text/plain"):
+    import base64
+
+    return {"resourceType": "DocumentReference", "id": doc_id, "status": "current",
+            "content": [{"attachment": {"contentType": content_type, "data": base64.b64encode(t.encode()).decode()}}
+                        for t in texts]}
+
+
+def test_service_fhir_document_reference_and_bundle(client):
+    response = client.post("/v1/classify?model=ohsumed-tfidf&explain=false", json=fhir_reference("n1", ABSTRACT),
+                           content_type="application/fhir+json")
+    assert response.status_code == 200 and response.json["results"][0]["id"] == "n1"
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": fhir_reference("a", ABSTRACT)}, {"resource": fhir_reference("b", "One. Two.")}]}
+    response = client.post("/v1/summarize?method=lead&max_sentences=1", json=bundle)
+    assert response.status_code == 200
+    assert [(r["id"], r["summary"]) for r in response.json["results"]][1] == ("b", "One.")
+
+
+@pytest.mark.parametrize("resource, status", [
+    ({"resourceType": "DocumentReference", "id": "x", "status": "nonsense", "content": []}, 422),
+    (fhir_reference("x", "a note", content_type="application/pdf"), 422),
+    ({"resourceType": "Bundle", "type": "collection", "entry": []}, 422),
+])
+def test_service_fhir_errors(client, resource, status):
+    response = client.post("/v1/classify?model=ohsumed-tfidf", json=resource)
+    assert response.status_code == status and "error" in response.json
+
+
+def test_service_multipart_upload(client):
+    import io
+
+    upload = io.BytesIO(f'id,text\nu1,"{ABSTRACT}"\n'.encode())
+    response = client.post("/v1/classify", data={"model": "ohsumed-tfidf", "file": (upload, "notes.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 200 and response.json["results"][0]["id"] == "u1"
+    bad = io.BytesIO(b'{"id": "1", "text": ""}\n')
+    response = client.post("/v1/classify", data={"model": "ohsumed-tfidf", "file": (bad, "notes.jsonl")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422 and response.json["error"]["details"]["records"][0]["reason"] == "empty text"
+    response = client.post("/v1/classify", data={"model": "ohsumed-tfidf", "file": (io.BytesIO(b"x"), "a.pdf")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 415
+
+
+def test_service_sheds_load_with_503(tmp_path, registry, key):
+    app = create_app({"state_dir": str(tmp_path), "max_in_flight": 1, "auth": False}, registry=registry)
+    client = app.test_client()
+    import threading
+
+    gate = threading.Event()
+    lead = registry.summarizers["lead"]
+    original = lead.summarize
+
+    def slow(*args, **kwargs):
+        gate.wait(10)
+        return original(*args, **kwargs)
+
+    lead.summarize = slow
+    try:
+        first = threading.Thread(target=lambda: client.post("/v1/summarize", json={
+            "method": "lead", "documents": [{"text": "One. Two."}]}))
+        first.start()
+        time.sleep(0.3)
+        busy = client.post("/v1/summarize", json={"method": "lead", "documents": [{"text": "One. Two."}]})
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert busy.json["error"]["code"] == "unavailable"
+    finally:
+        gate.set()
+        first.join()
+        lead.summarize = original
+        app.extensions["clinnlp"].jobs.stop()
+    assert client.post("/v1/summarize", json={"method": "lead", "documents": [{"text": "One."}]}).status_code == 200
