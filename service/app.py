@@ -19,6 +19,7 @@ from service.errors import ApiError, register_error_handlers
 from service.jobs import JobManager
 from service.keys import KeyStore
 from service.observability import AuditLog, Metrics, init_app
+from service.openapi import build_spec, describe, docs_page
 from service.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -91,19 +92,37 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         return response
 
     @app.get("/healthz")
+    @describe(public=True, responses={200: {"type": "object", "properties": {"status": {"type": "string"}}}})
     def healthz():
+        """The process is alive."""
         return jsonify({"status": "ok"})
 
     @app.get("/readyz")
+    @describe(public=True, responses={200: {"type": "object", "properties": {"status": {"type": "string"}}}})
     def readyz():
+        """The models are loaded (503 until they are)."""
         ready = bool(state.registry.classifiers or state.registry.summarizers)
         return jsonify({"status": "ready" if ready else "not ready",
                         "classifiers": sorted(state.registry.classifiers),
                         "summarizers": sorted(state.registry.summarizers)}), (200 if ready else 503)
 
     @app.get("/metrics")
+    @describe(public=True, responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
     def metrics():
-        return Response(state.metrics.render(), mimetype="text/plain; version=0.0.4")
+        """Prometheus metrics: requests, latency, documents and characters processed (never text)."""
+        return Response(state.metrics.render(), mimetype="text/plain")
+
+    @app.get("/openapi.json")
+    @describe(public=True, responses={200: {"type": "object"}})
+    def openapi():
+        """This API's OpenAPI 3.1 document, generated from the routes."""
+        return jsonify(build_spec(app))
+
+    @app.get("/docs")
+    @describe(public=True, responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}})
+    def docs():
+        """A page listing every operation."""
+        return Response(docs_page(build_spec(app)), mimetype="text/html")
 
     for blueprint in (classify_bp, summarize_bp, models_bp, jobs_bp):
         app.register_blueprint(blueprint)

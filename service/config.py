@@ -15,6 +15,7 @@ class Settings:
         state_dir: Where the API key database and the audit log live.
         auth: Require ``Authorization: Bearer <key>`` (turn off only for local development).
         classifiers: Model names (or directories) to load; empty: every model in the models folder.
+        default_classifier: The model used when a request names none (default: the first loaded, by name).
         summarizers: Summarization methods to offer.
         max_document_chars: Longest document accepted (long documents are windowed, not rejected).
         max_documents: Most documents in one synchronous request.
@@ -27,6 +28,7 @@ class Settings:
     state_dir: str = "var"
     auth: bool = True
     classifiers: tuple[str, ...] = ()
+    default_classifier: str = ""
     summarizers: tuple[str, ...] = ("extractive", "lead", "textrank", "lexrank")
     max_document_chars: int = 1_000_000
     max_documents: int = 64

@@ -43,8 +43,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
-        # Werkzeug's descriptions are generic (no request content): safe to pass on.
-        return error_response(status, CODES.get(status, "error"), error.description or error.name)
+        # Werkzeug's descriptions are generic (no request content): safe to pass on. Its headers too
+        # (405 must say which methods are allowed).
+        response = error_response(status, CODES.get(status, "error"), error.description or error.name)
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

@@ -162,15 +162,18 @@ def _document(item, index: int, settings: Settings) -> Document:
         raise ApiError(413, f"documents[{index}].text has {len(text)} characters; the limit is "
                             f"{settings.max_document_chars}", {**where, "limit": settings.max_document_chars})
     doc_id = item.get("id", index + 1)
-    if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool):
+    if isinstance(doc_id, float) and doc_id.is_integer() and abs(doc_id) < 2**53:
+        doc_id = int(doc_id)  # JSON has one number type: 312.0 is the integer 312
+    if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or \
+            (isinstance(doc_id, int) and not -(2**63) <= doc_id < 2**63):
         raise ApiError(422, f"documents[{index}].id must be a string or an integer", {**where, "field": "id"})
     return Document(str(doc_id), text, f"documents[{index}]")
 
 
 def positive_int(options: dict, name: str) -> int | None:
-    value = options.get(name)
-    if value is None or value == "":
+    if name not in options:
         return None
+    value = options[name]
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -179,7 +182,7 @@ def positive_int(options: dict, name: str) -> int | None:
 
 
 def flag(options: dict, name: str, default: bool) -> bool:
-    value = options.get(name, default)
+    value = options.get(name, default) if name in options else default
     if isinstance(value, str):
         if value.lower() in ("1", "true", "yes"):
             return True

@@ -106,7 +106,7 @@ def test_service_health_ready_metrics(client):
     ("post", "/v1/classify", {"data": b"x", "content_type": "image/png"}, 415, "unsupported_media_type"),
     ("post", "/v1/classify", {"json": classify_body("   ")}, 422, "invalid"),
     ("post", "/v1/classify", {"json": {"model": "ohsumed-tfidf"}}, 422, "invalid"),
-    ("post", "/v1/classify", {"json": {"documents": [{"text": "a b"}]}}, 422, "invalid"),
+    ("post", "/v1/classify", {"json": {"model": "", "documents": [{"text": "a b"}]}}, 422, "invalid"),
     ("post", "/v1/classify", {"json": [1, 2]}, 422, "invalid"),
     ("post", "/v1/classify", {"json": classify_body(explain="maybe")}, 422, "invalid"),
     ("post", "/v1/classify", {"json": {"model": "ohsumed-tfidf", "documents": [{"text": 5}]}}, 422, "invalid"),

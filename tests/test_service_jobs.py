@@ -90,7 +90,8 @@ def test_jobs_txt_and_csv_uploads(client):
 
 @pytest.mark.parametrize("body, status", [
     ({"operation": "translate", "documents": [{"text": "x"}]}, 422),
-    ({"operation": "classify", "documents": [{"text": "x"}]}, 422),
+    ({"operation": "classify", "model": "", "documents": [{"text": "x"}]}, 422),
+    ({"operation": "classify", "method": "lead", "documents": [{"text": "x"}]}, 422),
     ({"operation": "classify", "model": "nope", "documents": [{"text": "x"}]}, 404),
     ({"operation": "summarize", "method": "lead", "max_words": -3, "documents": [{"text": "x"}]}, 422),
     ({"operation": "summarize"}, 422),
