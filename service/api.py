@@ -196,6 +196,13 @@ def submit_job():
     return jsonify(status), 202, {"Location": f"/v1/jobs/{status['id']}"}
 
 
+def _json_lines(path: Path):
+    """A JSON-lines file as the response (empty until the job writes it)."""
+    if not path.exists():
+        return current_app.response_class(b"", mimetype="application/x-ndjson")
+    return send_file(path, mimetype="application/x-ndjson", max_age=0)
+
+
 def _job_or_404(job_id: str) -> dict:
     status = _state().jobs.status(job_id, g.get("key_id"))
     if status is None:
@@ -215,10 +222,7 @@ def job_status(job_id: str):
 def job_results(job_id: str):
     """A job's results as JSON lines (what is written so far while the job runs)."""
     _job_or_404(job_id)
-    path = _state().jobs.results_path(job_id)
-    if not path.exists():
-        return current_app.response_class(b"", mimetype="application/x-ndjson")
-    return send_file(path, mimetype="application/x-ndjson", max_age=0)
+    return _json_lines(_state().jobs.results_path(job_id))
 
 
 @jobs_bp.get("/jobs/<job_id>/errors")
@@ -226,10 +230,7 @@ def job_results(job_id: str):
 def job_errors(job_id: str):
     """The manifest of records that failed: one ``{"id", "source", "reason"}`` per line."""
     _job_or_404(job_id)
-    path = _state().jobs.errors_path(job_id)
-    if not path.exists():
-        return current_app.response_class(b"", mimetype="application/x-ndjson")
-    return send_file(path, mimetype="application/x-ndjson", max_age=0)
+    return _json_lines(_state().jobs.errors_path(job_id))
 
 
 @jobs_bp.delete("/jobs/<job_id>")

@@ -1,0 +1,150 @@
+"""Load test of the HTTP API on loopback, beside the same work done in-process.
+
+Starts ``clinnlp serve`` (gunicorn) on a free port with a temporary state folder, makes an API key, and
+for each endpoint and concurrency (1, 8, 32 client threads, each with its own keep-alive connection)
+sends requests for ``--seconds``: one OHSUMED abstract per request (MTSamples-length notes for
+summarization are not needed: the cost is per sentence). Prints requests/s, p50 and p99 latency and
+failed requests, and the in-process rate of the same calls (no HTTP) as the ceiling.
+
+    .venv/bin/python benchmarks/service_load.py [--seconds 10] [--workers 2] [--threads 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [
+    ("classify ohsumed-tfidf", "/v1/classify", {"model": "ohsumed-tfidf"}),
+    ("summarize extractive", "/v1/summarize", {"method": "extractive", "max_words": 60}),
+    ("summarize lead", "/v1/summarize", {"method": "lead", "max_words": 60}),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def hammer(port: int, path: str, bodies: list[bytes], key: str, concurrency: int, seconds: float):
+    latencies, failures = [], []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(offset: int):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        i = offset
+        while time.perf_counter() < stop_at:
+            body = bodies[i % len(bodies)]
+            i += concurrency
+            started = time.perf_counter()
+            try:
+                connection.request("POST", path, body, {"Content-Type": "application/json",
+                                                        "Authorization": f"Bearer {key}"})
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            with lock:
+                (latencies if ok else failures).append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures, time.perf_counter() - started
+
+
+def in_process(texts: list[str], case: tuple, seconds: float) -> float:
+    from nlp.documents import Document
+    from service.registry import Registry
+
+    _, path, options = case
+    registry = Registry.load(("ohsumed-tfidf",), (options["method"],) if "method" in options else ())
+    done, stop_at = 0, time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < stop_at:
+        text = texts[done % len(texts)]
+        if path == "/v1/classify":
+            registry.classify("ohsumed-tfidf", [Document("1", text, "x")], explain=True)
+        else:
+            registry.summarizers[options["method"]].summarize([text], max_words=options["max_words"])
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+
+    import corpora
+
+    texts = corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:500]
+    port = free_port()
+    with tempfile.TemporaryDirectory() as state:
+        clinnlp = str(Path(sys.executable).parent / "clinnlp")
+        key = subprocess.run([clinnlp, "keys", "--state-dir", state, "create", "load"], capture_output=True,
+                             text=True, check=True).stdout.split("key:")[1].split()[0]
+        env = {**os.environ, "CLINNLP_CLASSIFIERS": "ohsumed-tfidf", "CLINNLP_SUMMARIZERS": "extractive,lead",
+               "CLINNLP_MAX_IN_FLIGHT": "64"}
+        server = subprocess.Popen([clinnlp, "serve", "--port", str(port), "--state-dir", state, "--workers",
+                                   str(args.workers), "--threads", str(args.threads)], env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.time() + 180
+            while True:
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    connection.request("GET", "/readyz")
+                    if connection.getresponse().status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.time() > deadline:
+                    sys.exit("server did not start")
+                time.sleep(0.5)
+            time.sleep(2 * args.workers)  # every worker loads its models
+            print(f"{args.workers} gunicorn workers x {args.threads} threads, {len(os.sched_getaffinity(0))} CPUs, "
+                  f"{args.seconds:.0f} s per row, one abstract per request")
+            print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | failed | in-process calls/s |")
+            print("|---|---|---|---|---|---|---|")
+            for case in CASES:
+                name, path, options = case
+                bodies = [json.dumps({**options, "documents": [{"id": "1", "text": t}]}).encode() for t in texts]
+                ceiling = None
+                for concurrency in (1, 8, 32):
+                    latencies, failures, wall = hammer(port, path, bodies, key, concurrency, args.seconds)
+                    if ceiling is None:
+                        ceiling = in_process(texts, case, min(args.seconds, 5))
+                    ms = np.array(latencies) * 1000
+                    print(f"| {name} | {concurrency} | {len(latencies) / wall:.1f} | {np.percentile(ms, 50):.0f} | "
+                          f"{np.percentile(ms, 99):.0f} | {len(failures)} | {ceiling:.1f} |", flush=True)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
