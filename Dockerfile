@@ -30,7 +30,7 @@ ENV CLINNLP_MODELS_DIR=/app/models \
     CLINNLP_STATE_DIR=/app/var \
     CLINNLP_HOST=0.0.0.0 \
     CLINNLP_PORT=8000
-USER clinnlp
+USER 10001
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

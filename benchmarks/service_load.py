@@ -1,7 +1,7 @@
 """Load test of the HTTP API on loopback, beside the same work done in-process.
 
 Starts ``clinnlp serve`` (gunicorn) on a free port with a temporary state folder, makes an API key, and
-for each endpoint and concurrency (1, 8, 32 client threads, each with its own keep-alive connection)
+for each OHSUMED classifier in the models folder, each summarizer, and each concurrency (1, 8, 32 client threads, each with its own keep-alive connection)
 sends requests for ``--seconds``: one OHSUMED abstract per request (MTSamples-length notes for
 summarization are not needed: the cost is per sentence). Prints requests/s, p50 and p99 latency and
 failed requests, and the in-process rate of the same calls (no HTTP) as the ceiling.
@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = [
-    ("classify ohsumed-tfidf", "/v1/classify", {"model": "ohsumed-tfidf"}),
+SUMMARY_CASES = [
     ("summarize extractive", "/v1/summarize", {"method": "extractive", "max_words": 60}),
     ("summarize lead", "/v1/summarize", {"method": "lead", "max_words": 60}),
 ]
@@ -78,13 +77,14 @@ def in_process(texts: list[str], case: tuple, seconds: float) -> float:
     from service.registry import Registry
 
     _, path, options = case
-    registry = Registry.load(("ohsumed-tfidf",), (options["method"],) if "method" in options else ())
+    registry = Registry.load((options["model"],) if "model" in options else (),
+                             (options["method"],) if "method" in options else ())
     done, stop_at = 0, time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < stop_at:
         text = texts[done % len(texts)]
         if path == "/v1/classify":
-            registry.classify("ohsumed-tfidf", [Document("1", text, "x")], explain=True)
+            registry.classify(options["model"], [Document("1", text, "x")], explain=True)
         else:
             registry.summarizers[options["method"]].summarize([text], max_words=options["max_words"])
         done += 1
@@ -107,8 +107,8 @@ def main() -> None:
         clinnlp = str(Path(sys.executable).parent / "clinnlp")
         key = subprocess.run([clinnlp, "keys", "--state-dir", state, "create", "load"], capture_output=True,
                              text=True, check=True).stdout.split("key:")[1].split()[0]
-        env = {**os.environ, "CLINNLP_CLASSIFIERS": "ohsumed-tfidf", "CLINNLP_SUMMARIZERS": "extractive,lead",
-               "CLINNLP_MAX_IN_FLIGHT": "64"}
+        # Every model in the models folder is served and measured: a new one (a transformer) gets its rows.
+        env = {**os.environ, "CLINNLP_SUMMARIZERS": "extractive,lead", "CLINNLP_MAX_IN_FLIGHT": "64"}
         server = subprocess.Popen([clinnlp, "serve", "--port", str(port), "--state-dir", state, "--workers",
                                    str(args.workers), "--threads", str(args.threads)], env=env, cwd=ROOT,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -130,7 +130,11 @@ def main() -> None:
                   f"{args.seconds:.0f} s per row, one abstract per request")
             print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | failed | in-process calls/s |")
             print("|---|---|---|---|---|---|---|")
-            for case in CASES:
+            from nlp.model_store import list_models
+
+            cases = [(f"classify {meta['name']}", "/v1/classify", {"model": meta["name"]})
+                     for meta in list_models() if meta["name"].startswith("ohsumed")] + SUMMARY_CASES
+            for case in cases:
                 name, path, options = case
                 bodies = [json.dumps({**options, "documents": [{"id": "1", "text": t}]}).encode() for t in texts]
                 ceiling = None

@@ -12,7 +12,9 @@ class Settings:
     """What the service loads and allows.
 
     Attributes:
-        state_dir: Where the API key database and the audit log live.
+        state_dir: Where the database (by default), job files and the audit log live.
+        database: Any SQLAlchemy URL for keys and jobs (e.g. ``postgresql+psycopg://user@host/clinnlp``);
+            default: a SQLite file in ``state_dir``.
         auth: Require ``Authorization: Bearer <key>`` (turn off only for local development).
         classifiers: Model names (or directories) to load; empty: every model in the models folder.
         default_classifier: The model used when a request names none (default: the first loaded, by name).
@@ -26,6 +28,7 @@ class Settings:
     """
 
     state_dir: str = "var"
+    database: str = ""
     auth: bool = True
     classifiers: tuple[str, ...] = ()
     default_classifier: str = ""
@@ -49,7 +52,7 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{Path(self.state_dir) / 'service.db'}"
+        return self.database or f"sqlite:///{Path(self.state_dir) / 'service.db'}"
 
     @property
     def audit_path(self) -> Path:

@@ -31,6 +31,11 @@ class ApiKey(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+def engine_options(url: str) -> dict:
+    # SQLite: wait for a busy database (several threads and workers write) instead of failing at once.
+    return {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+
+
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -43,7 +48,7 @@ class KeyStore:
             from pathlib import Path
 
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, **engine_options(url))
         Base.metadata.create_all(self.engine)
 
     def create(self, name: str) -> tuple[str, str]:

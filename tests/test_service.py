@@ -236,3 +236,18 @@ def test_service_sheds_load_with_503(tmp_path, registry, key):
         lead.summarize = original
         app.extensions["clinnlp"].jobs.stop()
     assert client.post("/v1/summarize", json={"method": "lead", "documents": [{"text": "One."}]}).status_code == 200
+
+
+def test_service_database_url_is_configurable(tmp_path, registry):
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    app = create_app({"state_dir": str(tmp_path / "state"), "database": url}, registry=registry)
+    try:
+        key = app.extensions["clinnlp"].keys.create("db")[1]
+        response = app.test_client().post("/v1/jobs", json={"operation": "summarize", "method": "lead",
+                                                            "documents": [{"text": "One. Two."}]},
+                                          headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 202
+        assert (tmp_path / "elsewhere.db").stat().st_size > 0
+        assert not (tmp_path / "state" / "service.db").exists()
+    finally:
+        app.extensions["clinnlp"].jobs.stop()
