@@ -176,6 +176,8 @@ def positive_int(options: dict, name: str) -> int | None:
     value = options[name]
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 5.0 is the integer 5
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ApiError(422, f"'{name}' must be a whole number of at least 1", {"field": name})
     return value

@@ -1,8 +1,6 @@
-"""Property-based fuzzing of the API from its own OpenAPI document (schemathesis): no 5xx, and every
-response matches the spec (its status, content type and schema).
-
-schemathesis can also check that every schema-valid request is accepted and every schema-violating one
-rejected (ST201/ST202); those found real gaps that are fixed, and a few remain (see NOTES.md)."""
+"""Property-based fuzzing of the API from its own OpenAPI document (schemathesis, all its default checks):
+no 5xx, every response matches the spec (status, content type, schema, Allow on 405), every schema-valid
+request is accepted and every schema-violating one rejected."""
 
 import pytest
 import schemathesis
@@ -34,16 +32,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_service_fuzz_from_openapi(case, fuzzed_app):
     if case.media_type in ("application/fhir+json", "multipart/form-data"):
         # What makes these valid (base64 UTF-8 attachments; a named file upload) is beyond JSON Schema:
         # test_service.py covers them.
         return
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                                   status_code_conformance)
-
-    case.call_and_validate(headers={"Authorization": f"Bearer {fuzzed_app.fuzz_key}"},
-                           checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                                   response_schema_conformance])
+    case.call_and_validate(headers={"Authorization": f"Bearer {fuzzed_app.fuzz_key}"})
