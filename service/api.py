@@ -76,6 +76,8 @@ def summarize_options(options: dict, partial: bool = False) -> dict:
     if "sections" in options and sections is None:
         raise ApiError(422, "'sections' must be a list of section names", {"field": "sections"})
     if isinstance(sections, str):
+        if not sections.strip():
+            raise ApiError(422, "'sections' is empty: name one or more sections, or leave it out", {"field": "sections"})
         sections = [s for s in sections.split(",") if s.strip()]
     if sections is not None and not (isinstance(sections, list) and all(isinstance(s, str) for s in sections)):
         raise ApiError(422, "'sections' must be a list of section names", {"field": "sections"})

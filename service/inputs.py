@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import orjson
-from flask import request
+from flask import g, request
 
 from nlp.documents import Document
 from service.config import Settings
@@ -20,6 +20,9 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def read_json() -> dict:
+    """The JSON object in the body, parsed once per request."""
+    if "json_body" in g:
+        return g.json_body
     raw = request.get_data(cache=True)
     try:
         raw.decode("utf-8")
@@ -31,6 +34,7 @@ def read_json() -> dict:
         raise ApiError(400, f"malformed JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
     if not isinstance(body, dict):
         raise ApiError(422, "the body must be a JSON object")
+    g.json_body = body
     return body
 
 
