@@ -26,7 +26,6 @@ from collections import Counter
 
 import numpy as np
 
-import corpora
 from nlp.segmentation import Segmenter
 from nlp.summarizers import get_summarizer
 from nlp.summarizers.base import Budget, candidates

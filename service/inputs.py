@@ -98,7 +98,7 @@ def documents_from_file(path: Path, settings: Settings) -> list[Document]:
         raise ApiError(422, f"{len(problems)} records of the file are invalid", {"records": problems[:100]})
     if not documents:
         raise ApiError(422, "the file holds no document")
-    for index, doc in enumerate(documents):
+    for doc in documents:
         if len(doc.text) > settings.max_document_chars:
             raise ApiError(413, f"document {doc.id!r} has {len(doc.text)} characters; the limit is "
                                 f"{settings.max_document_chars}", {"limit": settings.max_document_chars})

@@ -1,7 +1,5 @@
 """The committed default models: they load, verify, stay small, and classify plainly worded text."""
 
-import json
-import os
 
 import numpy as np
 import pytest
