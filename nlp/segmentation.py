@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
 
+import numpy as np
+from spacy.attrs import SENT_START
+
 MAX_CHARACTERS = 10_000_000
 TERMINALS = frozenset({".", "!", "?", "...", "…"})
 _WORD = re.compile(r"\w")
@@ -116,42 +119,52 @@ def find_sections(text: str) -> list[Section]:
 
 
 def mark_sentence_starts(doc):
-    """spaCy component: set ``is_sent_start`` on every token by the rules in the module docstring."""
+    """spaCy component: mark where sentences start, by the rules in the module docstring.
+
+    The marks are written in one ``Doc.from_array`` call: setting ``Token.is_sent_start`` one token at a
+    time costs a scan of the whole document per token, quadratic on a long note.
+    """
     may_end = _abbreviations()["may_end"]
+    text = doc.text  # built once: Doc.text joins every token each time it is read
+    starts = []
     previous = None  # the last non-space token
     gap = ""  # the whitespace between it and this token
     for token in doc:
         if token.is_space:
-            token.is_sent_start = False if previous is not None else None
+            starts.append(1 if token.i == 0 else -1)
             gap += token.text
             continue
         if previous is None:
-            token.is_sent_start = True
+            start = True
         else:
             gap += previous.whitespace_
             first = token.text[:1]
             if "\n" in gap:
                 start = "\n\n" in gap.replace(" ", "").replace("\t", "") or not first.islower()
             elif previous.text in TERMINALS:
-                start = not first.islower() and not _is_list_marker(doc, previous)
+                start = not first.islower() and not _is_list_marker(doc, previous, text)
             elif previous.lower_ in may_end:
                 start = first.isupper()
             else:
                 start = False
-            token.is_sent_start = start
+        starts.append(1 if start else -1)
         previous, gap = token, ""
+    if starts:
+        doc.from_array([SENT_START], np.array(starts, dtype="int64").reshape(-1, 1).astype("uint64"))
     return doc
 
 
-def _is_list_marker(doc, period) -> bool:
+def _is_list_marker(doc, period, text: str) -> bool:
     """True for the period of "1." or "a." that opens a line (a numbered list item)."""
     if period.i == 0:
         return False
     number = doc[period.i - 1]
     if not _LIST_MARKER.fullmatch(number.text) or number.whitespace_:
         return False
-    before = doc.text[:number.idx].rstrip(" \t")
-    return before == "" or before.endswith("\n")
+    position = number.idx - 1
+    while position >= 0 and text[position] in " \t":
+        position -= 1
+    return position < 0 or text[position] == "\n"
 
 
 @cache

@@ -123,10 +123,13 @@ def summarize():
     documents, options = read_documents(state.settings)
     chosen = summarize_options(_with_query(options, summarize_options))
     count_work(len(documents), sum(len(d.text) for d in documents))
-    with state.registry.lock:
-        summaries = state.registry.summarizers[chosen["method"]].summarize(
-            [d.text for d in documents], max_words=chosen["max_words"], max_sentences=chosen["max_sentences"],
-            sections=chosen["sections"])
+    try:
+        with state.registry.lock:
+            summaries = state.registry.summarizers[chosen["method"]].summarize(
+                [d.text for d in documents], max_words=chosen["max_words"], max_sentences=chosen["max_sentences"],
+                sections=chosen["sections"])
+    except ValueError as error:  # a method's own limit (graph methods and very long texts)
+        raise ApiError(413, str(error), {"field": "method"}) from None
     return jsonify({"method": chosen["method"],
                     "results": [{"id": d.id, **s.as_dict()} for d, s in zip(documents, summaries)]})
 

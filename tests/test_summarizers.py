@@ -109,3 +109,24 @@ def test_summarizer_abstractive_runs_on_a_local_model_and_chunks_long_text(tiny_
     assert [s.sentences for s in summaries] == [[], [], []]
     assert all(len(s.text.split()) <= 12 for s in summaries)
     assert summaries[0].text and summaries[2].text == ""
+
+
+def test_summarizer_lexical_centrality_is_the_mean_pairwise_cosine():
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlp.summarizers.sentence_scorer import lexical_centrality
+
+    texts = ["chest pain and troponin", "troponin was normal", "the patient went home", "chest x-ray normal"]
+    tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
+    pairwise = (tfidf @ tfidf.T).toarray()
+    np.fill_diagonal(pairwise, 0.0)
+    np.testing.assert_allclose(lexical_centrality(texts), pairwise.sum(axis=1) / 3, atol=1e-9)
+
+
+def test_summarizer_graph_methods_refuse_texts_too_long_for_them():
+    from nlp.summarizers.graph import MAX_SENTENCES
+
+    text = " ".join(f"Sentence {i} is here." for i in range(MAX_SENTENCES + 1))
+    with pytest.raises(ValueError, match="use the extractive method"):
+        get_summarizer("textrank").summarize([text], max_words=20)

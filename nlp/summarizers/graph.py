@@ -23,8 +23,15 @@ class _WordTokenizer:
         return _WORDS.findall(text)
 
 
+MAX_SENTENCES = 3000
+
+
 class GraphSummarizer(ExtractiveBase):
-    """Ranks sentences with a sumy graph summarizer (``textrank`` or ``lexrank``)."""
+    """Ranks sentences with a sumy graph summarizer (``textrank`` or ``lexrank``).
+
+    sumy builds the full sentence-by-sentence graph in Python, so a text with more than
+    :data:`MAX_SENTENCES` candidate sentences is refused with a ``ValueError`` (the default extractive
+    method handles any length)."""
 
     def __init__(self, algorithm: str):
         super().__init__()
@@ -39,6 +46,9 @@ class GraphSummarizer(ExtractiveBase):
         self.summarizer.stop_words = get_stop_words("english")
 
     def rank(self, sentences: list[Sentence]) -> tuple[list[int], list[float]]:
+        if len(sentences) > MAX_SENTENCES:
+            raise ValueError(f"{self.algorithm} handles at most {MAX_SENTENCES} sentences per text (this one has "
+                             f"{len(sentences)}); use the extractive method for long texts")
         from sumy.models.dom import ObjectDocumentModel, Paragraph
         from sumy.models.dom import Sentence as SumySentence
 

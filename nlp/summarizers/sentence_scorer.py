@@ -49,7 +49,11 @@ def sentence_features(sentences: list[Sentence], vectors: np.ndarray, key_sectio
 
 
 def lexical_centrality(texts: list[str]) -> np.ndarray:
-    """Mean TF-IDF cosine of each sentence to the others of its text (LexRank's degree centrality)."""
+    """Mean TF-IDF cosine of each sentence to the others of its text (LexRank's degree centrality).
+
+    Computed as ``row_i . (sum of rows) - row_i . row_i``: linear in the text's size, where the pairwise
+    matrix would need memory quadratic in its sentences (10,000 sentences: 800 MB).
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if len(texts) < 2:
@@ -58,9 +62,9 @@ def lexical_centrality(texts: list[str]) -> np.ndarray:
         tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
     except ValueError:  # only stop words
         return np.zeros(len(texts))
-    similarity = (tfidf @ tfidf.T).toarray()
-    np.fill_diagonal(similarity, 0.0)
-    return similarity.sum(axis=1) / (len(texts) - 1)
+    total = np.asarray(tfidf.sum(axis=0)).ravel()
+    self_similarity = np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel()
+    return (tfidf @ total - self_similarity) / (len(texts) - 1)
 
 
 class SentenceScorer:
