@@ -29,7 +29,7 @@ import numpy as np
 from nlp.segmentation import Segmenter
 from nlp.summarizers import get_summarizer
 from nlp.summarizers.base import Budget, candidates
-from nlp.summarizers.sentence_scorer import SETS, greedy_oracle, load_pairs, ngram_counts
+from nlp.summarizers.sentence_scorer import SETS, greedy_oracle, load_pairs, ngram_counts, ngram_f1
 
 METHODS = ["lead", "textrank", "lexrank", "extractive"]
 
@@ -130,8 +130,8 @@ def tune(sets: list[str], data_dir: str | None) -> None:
         for pool in pools:
             split.append(vectors[offset:offset + len(pool)])
             offset += len(pool)
-        grams = [[_grams(scorer.tokenizer.tokenize(s.text)) for s in pool] for pool in pools]
-        reference_grams = [_grams(scorer.tokenizer.tokenize(r)) for r in references]
+        grams = [[ngram_counts(scorer.tokenizer.tokenize(s.text)) for s in pool] for pool in pools]
+        reference_grams = [ngram_counts(scorer.tokenizer.tokenize(r)) for r in references]
         prepared.append((set_name, pools, split, grams, reference_grams, budget_for(references)))
         print(f"prepared {set_name}: {len(texts)} documents", file=sys.stderr)
     grid = {"diversity": [0.6, 0.7, 0.85, 1.0], "length_weight": [0.0, 0.1, 0.2], "dialogue_length_weight": [0.0, 0.1, 0.2]}
@@ -161,16 +161,8 @@ def tune(sets: list[str], data_dir: str | None) -> None:
     print(f"best: {best[1]} (mean ROUGE-1 + ROUGE-2 {best[0]:.2f}: {best[2]})")
 
 
-def _grams(tokens: list[str]) -> tuple[Counter, Counter]:
-    return ngram_counts(tokens)
-
-
 def _f1(candidate: Counter, reference: Counter) -> float:
-    overlap = sum((candidate & reference).values())
-    if not overlap:
-        return 0.0
-    precision, recall = overlap / sum(candidate.values()), overlap / sum(reference.values())
-    return 2 * precision * recall / (precision + recall)
+    return ngram_f1(sum((candidate & reference).values()), sum(candidate.values()), sum(reference.values()))
 
 
 def main() -> None:

@@ -98,11 +98,7 @@ def documents_from_file(path: Path, settings: Settings) -> list[Document]:
         raise ApiError(422, f"{len(problems)} records of the file are invalid", {"records": problems[:100]})
     if not documents:
         raise ApiError(422, "the file holds no document")
-    for doc in documents:
-        if len(doc.text) > settings.max_document_chars:
-            raise ApiError(413, f"document {doc.id!r} has {len(doc.text)} characters; the limit is "
-                                f"{settings.max_document_chars}", {"limit": settings.max_document_chars})
-    return documents
+    return _checked(documents, settings)
 
 
 def _fhir_body() -> bool:
@@ -124,9 +120,7 @@ def read_documents(settings: Settings) -> tuple[list[Document], dict]:
     elif mimetype in JSON_TYPES and _fhir_body():
         from service.fhir import documents_from_fhir
 
-        documents = documents_from_fhir(read_json())
-        for index, doc in enumerate(documents):
-            _document({"id": doc.id, "text": doc.text}, index, settings)  # the same checks and limits
+        documents = _checked(documents_from_fhir(read_json()), settings)
         options = request.args.to_dict()
     elif mimetype in JSON_TYPES:
         body = read_json()
@@ -151,6 +145,11 @@ def read_documents(settings: Settings) -> tuple[list[Document], dict]:
         raise ApiError(413, f"{len(documents)} documents in one request; the limit is {settings.max_documents} "
                             "(send larger batches as a job)", {"limit": settings.max_documents})
     return documents, options
+
+
+def _checked(documents: list[Document], settings: Settings) -> list[Document]:
+    """Documents from a file or a FHIR resource, through the same checks and limits as JSON ones."""
+    return [_document({"id": doc.id, "text": doc.text}, index, settings) for index, doc in enumerate(documents)]
 
 
 def _document(item, index: int, settings: Settings) -> Document:

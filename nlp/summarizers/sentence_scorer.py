@@ -137,7 +137,8 @@ def ngram_counts(tokens: list[str]) -> tuple[Counter, Counter]:
     return Counter(tokens), Counter(zip(tokens, tokens[1:]))
 
 
-def _f1(overlap: int, produced: int, wanted: int) -> float:
+def ngram_f1(overlap: int, produced: int, wanted: int) -> float:
+    """F1 of an n-gram overlap, given how many n-grams were produced and how many the reference has."""
     if not overlap:
         return 0.0
     precision, recall = overlap / produced, overlap / wanted
@@ -164,7 +165,7 @@ def greedy_oracle(sentence_grams: list[tuple[Counter, Counter]], words: list[int
                 continue
             gains = [sum(min(current[k][g] + n, reference[k][g]) - min(current[k][g], reference[k][g])
                          for g, n in shared[i][k].items()) for k in (0, 1)]
-            value = sum(_f1(overlap[k] + gains[k], produced[k] + sizes[i][k], wanted[k]) for k in (0, 1))
+            value = sum(ngram_f1(overlap[k] + gains[k], produced[k] + sizes[i][k], wanted[k]) for k in (0, 1))
             if value > best and (step is None or value > step[0]):
                 step = (value, i, gains)
         if step is None:
