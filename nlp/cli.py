@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dev-fraction", type=float, default=0.15, help="share carved out for tuning (default: 0.15)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--jobs", type=int, default=None, help="parallel jobs for per-label models")
+    train.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="set a model parameter instead of tuning it, e.g. --param method=frozen "
+                            "(VALUE is read as JSON when it parses, else as text; repeatable)")
     train.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
     _fields_arguments(train, labels=True)
 
@@ -92,6 +95,29 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="fit the extractive summarizer's sentence scorer on the shared summarization sets")
     learn.add_argument("--out", type=Path, help="scorer file (default: the packaged nlp/data/sentence_scorer.json)")
     learn.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
+
+    roles = commands.add_parser("train-roles", help="train the sentence-role model (NICTA-PIBOSO) that mining uses")
+    roles.add_argument("--out", type=Path, default=Path("models/piboso-roles"), help="model directory "
+                       "(default: models/piboso-roles)")
+    roles.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
+
+    mine = commands.add_parser("mine", help="mine a literature collection: categories, summaries, sentence roles, "
+                                            "topics, association rules, an HTML report")
+    mine.add_argument("input", type=Path, help="JSONL/CSV/TSV (id, title, abstract or text), PubMed XML (.xml, "
+                                               ".xml.gz), RIS, or a folder of such files")
+    mine.add_argument("-o", "--out-dir", type=Path, required=True, help="output folder (a re-run resumes in it)")
+    mine.add_argument("--model", default="ohsumed-tfidf", help="category model (default: ohsumed-tfidf)")
+    mine.add_argument("--summarizer", default="extractive", choices=["extractive", "lead", "textrank", "lexrank", "none"],
+                      help="summary method (default: extractive; lead is about 20x faster)")
+    mine.add_argument("--roles-model", default="piboso-roles", help="sentence-role model (default: piboso-roles)")
+    mine.add_argument("--engine", default="local", choices=["local", "ray"], help="local processes or Ray")
+    mine.add_argument("--ray-address", help="join this Ray cluster (e.g. ray://head:10001 or auto); default: "
+                                            "start a local Ray instance")
+    mine.add_argument("--workers", type=int, default=1, help="worker processes or Ray actors (default: 1; each "
+                                                             "uses the cores it is given)")
+    mine.add_argument("--shard-size", type=int, default=1000, help="articles per shard (default: 1000)")
+    mine.add_argument("--topics", type=int, help="number of topics (default: about sqrt(documents/2), 2 to 30)")
+    mine.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
     evaluate.add_argument("--model", required=True, help="model directory, or a name in the models folder")
@@ -142,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     handlers = {"train": cmd_train, "classify": cmd_classify, "summarize": cmd_summarize,
-                "train-summarizer": cmd_train_summarizer, "evaluate": cmd_evaluate, "serve": cmd_serve, "keys": cmd_keys,
+                "train-summarizer": cmd_train_summarizer, "train-roles": cmd_train_roles, "mine": cmd_mine, "evaluate": cmd_evaluate, "serve": cmd_serve, "keys": cmd_keys,
                 "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
     try:
         return handlers[args.command](args)
@@ -187,12 +213,27 @@ def cmd_train(args) -> int:
                  "multi-label" if data.multi_label else "single-label")
     command = "clinnlp " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
     out = train(data, args.model, args.out, name=args.name, version=args.model_version,
-                dev_fraction=args.dev_fraction, seed=args.seed, n_jobs=args.jobs, command=command)
+                dev_fraction=args.dev_fraction, seed=args.seed, n_jobs=args.jobs, command=command,
+                fixed=_parameters(args.param))
     meta = json.loads((out / "model.json").read_text())
     dev = meta["dev_metrics"]
     logging.info("saved %s: dev accuracy %.4f, micro-F1 %.4f, macro-F1 %.4f (params %s)", out,
                  dev["accuracy"], dev["micro_f1"], dev["macro_f1"], meta["params"])
     return EXIT_OK
+
+
+def _parameters(pairs: list[str]) -> dict:
+    """``NAME=VALUE`` pairs as a dict; VALUE is JSON when it parses (numbers, true), else text."""
+    parameters = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise ValueError(f"--param {pair!r}: expected NAME=VALUE")
+        try:
+            parameters[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[name] = value
+    return parameters
 
 
 def cmd_classify(args) -> int:
@@ -206,7 +247,8 @@ def cmd_classify(args) -> int:
     model = load_model(args.model)
     result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
                            explain=not args.no_explain, progress=not args.no_progress,
-                           workers=args.workers or default_workers())
+                           workers=args.workers or (1 if getattr(model.estimator, "threaded_inference", False)
+                                                    else default_workers()))
     return _report(result, "classified", f"{model.name} {model.version}")
 
 
@@ -244,6 +286,35 @@ def cmd_summarize(args) -> int:
     result = process_file(writer, args.input, args.output, _fields(args, labels=False), args.batch_size,
                           progress=not args.no_progress)
     return _report(result, "summarized", args.method)
+
+
+def cmd_train_roles(args) -> int:
+    from nlp.mining.roles import train_roles
+
+    command = "clinnlp " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train-roles"] else None
+    meta = train_roles(args.out, args.data_dir, command=command)
+    dev = meta["dev_metrics"]
+    print(f"saved {args.out}: dev micro-F1 {dev['micro_f1']}, weighted-F1 {dev['weighted_f1']}, "
+          f"macro-F1 {dev['macro_f1']} ({meta['training']['seconds']} s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_mine(args) -> int:
+    from nlp.mining.analyze import MiningSettings
+    from nlp.mining.run import mine
+
+    settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model)
+    result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers,
+                  shard_size=args.shard_size, topics=args.topics, ray_address=args.ray_address,
+                  progress=not args.no_progress)
+    total = sum(result.seconds.values())
+    rate = result.documents / total if total else 0.0
+    print(f"mined {result.documents} documents in {result.shards} shards ({result.shards_analyzed} analyzed now) "
+          f"in {total:.1f} s ({rate:.1f} docs/s) -> {result.out_dir}/report.html", file=sys.stderr)
+    if result.errors:
+        print(f"{result.errors} records failed -> {result.out_dir}/errors.jsonl", file=sys.stderr)
+        return EXIT_RECORDS_FAILED
+    return EXIT_OK
 
 
 def cmd_train_summarizer(args) -> int:

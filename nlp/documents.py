@@ -15,8 +15,9 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -115,11 +116,30 @@ def read_documents(path: str | Path, fields: Fields = Fields()) -> Iterator[Docu
     fmt = detect_format(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
+    if fmt == "txt":
+        return _read_txt_folder(path, fields)
+    required = [fields.text] + ([fields.label] if fields.label else [])
+    hint = "Choose columns with --text-column/--label-column."
+    return read_records(path, partial(_make_document, fields=fields), required, hint)
+
+
+def read_records(path: str | Path, build: Callable, required: list[str] | None = None, hint: str = "") -> Iterator:
+    """Each record of a JSONL or CSV/TSV file as ``build(record, source, line_id)``, lazily; unreadable
+    records as :class:`DocumentError`.
+
+    Args:
+        path: The file.
+        build: Turns a record (a dict), its ``file:line`` source and its line number into a result.
+        required: CSV/TSV columns the header must have (a missing one is an :class:`InputError`).
+        hint: Appended to the missing-column message.
+    """
+    path = Path(path)
+    fmt = detect_format(path)
     if fmt == "jsonl":
-        return _read_jsonl(path, fields)
+        return _read_jsonl(path, build)
     if fmt in ("csv", "tsv"):
-        return _read_csv(path, fields, delimiter="\t" if fmt == "tsv" else ",")
-    return _read_txt_folder(path, fields)
+        return _read_csv(path, build, "\t" if fmt == "tsv" else ",", required or [], hint)
+    raise InputError(f"{path}: expected a JSONL, CSV or TSV file")
 
 
 def count_records(path: str | Path) -> int:
@@ -138,7 +158,7 @@ def count_records(path: str | Path) -> int:
             return 0
 
 
-def _read_jsonl(path: Path, fields: Fields) -> Iterator[Document | DocumentError]:
+def _read_jsonl(path: Path, build: Callable) -> Iterator:
     with path.open("rb") as handle:
         for line_number, raw in enumerate(handle, start=1):
             source = f"{path}:{line_number}"
@@ -159,10 +179,10 @@ def _read_jsonl(path: Path, fields: Fields) -> Iterator[Document | DocumentError
             if not isinstance(record, dict):
                 yield DocumentError(source, f"expected a JSON object, got {type(record).__name__}")
                 continue
-            yield _make_document(record, source, str(line_number), fields)
+            yield build(record, source, str(line_number))
 
 
-def _read_csv(path: Path, fields: Fields, delimiter: str) -> Iterator[Document | DocumentError]:
+def _read_csv(path: Path, build: Callable, delimiter: str, required: list[str], hint: str) -> Iterator:
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, strict=True)  # report broken quoting, never guess
         try:
@@ -174,12 +194,11 @@ def _read_csv(path: Path, fields: Fields, delimiter: str) -> Iterator[Document |
         if any(_UNDECODABLE.search(name) for name in header):
             raise InputError(f"{path}:1: invalid UTF-8 in the header row")
         header = [name.strip() for name in header]
-        required = [fields.text] + ([fields.label] if fields.label else [])
         missing = [name for name in required if name not in header]
         if missing:
             raise InputError(
                 f"{path}: missing column(s) {', '.join(map(repr, missing))}; the header has "
-                f"{', '.join(map(repr, header))}. Choose columns with --text-column/--label-column."
+                f"{', '.join(map(repr, header))}. {hint}".rstrip()
             )
         start_line = reader.line_num + 1
         while True:
@@ -201,7 +220,7 @@ def _read_csv(path: Path, fields: Fields, delimiter: str) -> Iterator[Document |
             if any(_UNDECODABLE.search(value) for value in row):
                 yield DocumentError(source, "invalid UTF-8")
                 continue
-            yield _make_document(dict(zip(header, row)), source, str(source.rsplit(":", 1)[1]), fields)
+            yield build(dict(zip(header, row)), source, str(source.rsplit(":", 1)[1]))
 
 
 def _read_txt_folder(path: Path, fields: Fields) -> Iterator[Document | DocumentError]:

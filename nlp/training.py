@@ -25,7 +25,16 @@ log = logging.getLogger(__name__)
 PARAM_GRID = {
     ("tfidf", "single_label"): {"C": [0.3, 1.0, 3.0], "calibration": ["sigmoid", "temperature"]},
     ("tfidf", "multi_label"): {"C": [0.3, 1.0, 3.0]},
+    # One transformer run takes minutes to an hour on a CPU: its defaults were chosen by the dev-split
+    # comparisons in the model cards, and ``--param`` overrides them.
+    ("transformer", "single_label"): {},
+    ("transformer", "multi_label"): {},
+    ("ensemble", "single_label"): {},
+    ("ensemble", "multi_label"): {},
 }
+# Models refitted on all the data after tuning. The others keep the fit whose dev figures are reported
+# (a second transformer run would double the training time).
+REFIT = {"tfidf"}
 THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.65, 0.05)]
 
 
@@ -59,6 +68,22 @@ class TrainingData:
         return digest.hexdigest()
 
 
+def machine() -> str:
+    """The CPU and core count, for the model card's training time."""
+    import os
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
+
+
 def carve_dev(data: TrainingData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a train part and a dev part: grouped when the data has groups, stratified for
     single-label data when every class has at least two examples, else random."""
@@ -85,22 +110,32 @@ def _dev_score(metrics: dict, multi_label: bool) -> float:
 
 
 def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: int = 0,
-         n_jobs: int | None = None) -> tuple[dict, dict, list[dict]]:
+         n_jobs: int | None = None, fixed: dict | None = None) -> tuple[dict, dict, list[dict], object]:
     """Try each parameter setting on a dev split carved from ``data``.
 
+    Args:
+        fixed: Parameters set by the caller; they are not tuned.
+
     Returns:
-        The best parameters, the dev metrics of the best setting, and one row per setting tried.
+        The best parameters, the dev metrics of the best setting, one row per setting tried, and the
+        model of the best setting (fitted on the train part).
     """
+    fixed = dict(fixed or {})
     estimator_class = get_classifier(model_type)
     train_idx, dev_idx = carve_dev(data, dev_fraction, seed)
     train_texts, dev_texts = _subset(data.texts, train_idx), _subset(data.texts, dev_idx)
     train_labels, dev_labels = _subset(data.labels, train_idx), _subset(data.labels, dev_idx)
     grid = PARAM_GRID.get((model_type, "multi_label" if data.multi_label else "single_label"), {})
+    grid = {key: values for key, values in grid.items() if key not in fixed}
     rows, best = [], None
     for values in itertools.product(*grid.values()):
-        params = dict(zip(grid.keys(), values))
+        params = {**fixed, **dict(zip(grid.keys(), values))}
         started = time.perf_counter()
-        model = estimator_class(multi_label=data.multi_label, n_jobs=n_jobs, **params).fit(train_texts, train_labels)
+        model = estimator_class(multi_label=data.multi_label, n_jobs=n_jobs, **params)
+        if hasattr(model, "fit_with_dev"):  # an ensemble tunes its weights on the dev part
+            model.fit_with_dev(train_texts, train_labels, dev_texts, dev_labels, data)
+        else:
+            model.fit(train_texts, train_labels)
         proba = model.predict_proba(dev_texts)
         for threshold in THRESHOLDS if data.multi_label else [None]:
             if threshold is not None:
@@ -115,21 +150,26 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
                      row["micro_f1"], row["macro_f1"])
             score = _dev_score(metrics, data.multi_label)
             if best is None or score > best[0]:
-                best = (score, tried, metrics)
-    _, best_params, best_metrics = best
+                best = (score, tried, metrics, model)
+    _, best_params, best_metrics, best_model = best
+    if data.multi_label:
+        best_model.set_params(threshold=best_params["threshold"])
     best_metrics = {**best_metrics, "train_documents": len(train_idx), "dev_fraction": dev_fraction, "seed": seed}
-    return best_params, best_metrics, rows
+    return best_params, best_metrics, rows, best_model
 
 
 def train(data: TrainingData, model_type: str, out: str | Path, name: str | None = None,
           version: str | None = None, dev_fraction: float = 0.15, seed: int = 0,
-          n_jobs: int | None = None, command: str | None = None) -> Path:
-    """Tune on a dev split, refit the best setting on all of ``data``, and save it to ``out``."""
+          n_jobs: int | None = None, command: str | None = None, fixed: dict | None = None) -> Path:
+    """Tune on a dev split, refit the best setting on all of ``data`` (TF-IDF; see ``REFIT``), and save
+    it to ``out``."""
     out = Path(out)
     started = time.perf_counter()
-    params, dev_metrics, tried = tune(data, model_type, dev_fraction, seed, n_jobs)
-    model = get_classifier(model_type)(multi_label=data.multi_label, n_jobs=n_jobs, **params)
-    model.fit(data.texts, data.labels)
+    params, dev_metrics, tried, model = tune(data, model_type, dev_fraction, seed, n_jobs, fixed)
+    refit = model_type in REFIT
+    if refit:
+        model = get_classifier(model_type)(multi_label=data.multi_label, n_jobs=n_jobs, **params)
+        model.fit(data.texts, data.labels)
     seconds = round(time.perf_counter() - started, 1)
     labels = [{"id": str(c), "name": data.label_names.get(str(c), str(c))} for c in model.classes_]
     meta = {
@@ -140,12 +180,26 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
         "labels": labels,
         "params": {k: v for k, v in model.get_params().items() if k != "n_jobs"},
         "training": {**data.source, "documents": len(data.texts), "data_sha256": data.sha256(),
-                     "seconds": seconds, "command": command},
+                     "fitted_on": "all" if refit else "train part", "dev_fraction": dev_fraction, "seed": seed,
+                     "seconds": seconds, "command": command, "machine": machine()},
         "dev_metrics": dev_metrics,
         "tuning": tried,
     }
+    if hasattr(model, "base_sha256_"):
+        meta["base_sha256"] = model.base_sha256_
     save_model(model, out, meta, model_card(meta))
     return out
+
+
+DESCRIPTIONS = {
+    "tfidf": "TF-IDF word uni- and bigrams and a linear SVM with calibrated probabilities; every prediction "
+             "comes with the terms that pushed it, and their offsets in the text.",
+    "transformer": "a transformer encoder reading the whole document in overlapping windows, a linear head, "
+                   "temperature-calibrated probabilities; explanations are gradient x input per word, with "
+                   "offsets.",
+    "ensemble": "the average of a TF-IDF model's and a transformer model's probabilities, with the weight "
+                "chosen on the dev split.",
+}
 
 
 def model_card(meta: dict) -> str:
@@ -159,13 +213,12 @@ def model_card(meta: dict) -> str:
         f"# {meta['name']} (version {meta['version']})",
         "",
         f"A {meta['model_type']} classifier ({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): "
-        "TF-IDF word uni- and bigrams and a linear SVM with calibrated probabilities; every prediction comes "
-        "with the terms that pushed it, and their offsets in the text.",
+        + DESCRIPTIONS.get(meta["model_type"], ""),
         "",
         "## Training",
         f"- Data: `{source}` ({training['documents']} documents), sha256 `{training['data_sha256'][:16]}...`",
         f"- Command: `{training.get('command') or 'clinnlp train'}`",
-        f"- Time: {training['seconds']} s (tuning and final fit) on the machine that trained it",
+        f"- Time: {training['seconds']} s (tuning and final fit) on {training.get('machine', 'the machine that trained it')}",
         f"- Parameters chosen on the dev split: `{json.dumps(meta['params'])}`",
         "",
         "## Dev split",
@@ -177,11 +230,19 @@ def model_card(meta: dict) -> str:
         f"| {dev['accuracy']} | {dev['micro_f1']} | {dev['macro_f1']} | {dev['weighted_f1']} | "
         + ", ".join(f"{k} {v}" for k, v in dev["calibration"].items()) + " |",
         "",
-        "Accuracy is exact-match for multi-label models. The final model was then refitted on all the data.",
+        "Accuracy is exact-match for multi-label models. "
+        + ("The final model was then refitted on all the data." if training.get("fitted_on", "all") == "all"
+           else "The saved model is the one scored here (fitted on the train part; not refitted)."),
         "",
         "Weakest labels on dev (F1, support): "
         + "; ".join(f"{names.get(k, k)} {v['f1-score']} ({int(v['support'])})" for k, v in worst),
         "",
+        *(["## Method",
+           f"`{meta['params'].get('method')}` on `{meta['params'].get('base')}` (weights sha256 "
+           f"`{str(meta.get('base_sha256'))[:16]}...`), windows of {meta['params'].get('max_length')} tokens "
+           f"overlapping by {meta['params'].get('stride')}. The method was chosen by dev-split comparison "
+           "(frozen probe, LoRA, full fine-tuning): see the README section 'Transformer classifier'.", ""]
+          if meta["model_type"] == "transformer" else []),
         "## Use",
         f"`clinnlp classify --model {meta['name']} INPUT -o OUTPUT.jsonl`",
     ]

@@ -24,9 +24,12 @@ class Registry:
     @classmethod
     def load(cls, classifiers: tuple[str, ...], summarizers: tuple[str, ...]) -> "Registry":
         registry = cls()
-        names = classifiers or tuple(meta["name"] for meta in list_models())
+        # Every document classifier in the models folder (not helper models such as sentence roles).
+        names = classifiers or tuple(meta["name"] for meta in list_models()
+                                     if meta.get("task") in ("single_label", "multi_label"))
         for name in names:
             model = load_model(name)
+            model.estimator.predict_proba(["Warm-up text."])  # loads lazy parts (a transformer's encoder) now
             registry.classifiers[model.name] = model
             log.info("loaded classifier %s %s", model.name, model.version)
         for method in summarizers:

@@ -2,8 +2,10 @@
 ``analyze``/``transform``/``decide``/``explain`` for the batch path and explanations."""
 
 from nlp.classifiers.tfidf import TfidfClassifier
+from nlp.classifiers.transformer import TransformerClassifier
+from nlp.classifiers.ensemble import EnsembleClassifier  # noqa: E402 (needs the two above)
 
-CLASSIFIERS = {"tfidf": TfidfClassifier}
+CLASSIFIERS = {"tfidf": TfidfClassifier, "transformer": TransformerClassifier, "ensemble": EnsembleClassifier}
 
 
 def get_classifier(name: str):

@@ -31,6 +31,8 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from nlp.classifiers.base import DecisionMixin
+
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -105,7 +107,7 @@ class TermAnalyzer:
         return found
 
 
-class TfidfClassifier(ClassifierMixin, BaseEstimator):
+class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     """TF-IDF + linear SVM classifier with calibrated probabilities and explanations.
 
     Args:
@@ -211,22 +213,6 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
         columns = [np.full(X.shape[0], model) if isinstance(model, float) else model.predict_proba(X)[:, 1]
                    for model in self.estimators_]
         return np.column_stack(columns)
-
-    def decide(self, proba: np.ndarray) -> list[list[int]]:
-        """Indices of the predicted classes for each row of probabilities, most probable first."""
-        if not self.multi_label:
-            return [[int(i)] for i in proba.argmax(axis=1)]
-        chosen = proba >= self.threshold
-        chosen[np.arange(len(proba)), proba.argmax(axis=1)] = True
-        # Most probable first, so a reader sees the strongest label first.
-        return [sorted(np.flatnonzero(row).tolist(), key=lambda i, p=p: -p[i]) for row, p in zip(chosen, proba)]
-
-    def predict(self, texts) -> list:
-        """A label per text (single-label), or a list of labels per text (multi-label)."""
-        picks = self.decide(self.predict_proba(texts))
-        if self.multi_label:
-            return [[str(self.classes_[i]) for i in row] for row in picks]
-        return [str(self.classes_[row[0]]) for row in picks]
 
     def _weight_matrix(self) -> np.ndarray:
         """Linear weights, one row per class (zeros for a label without a model), built once."""

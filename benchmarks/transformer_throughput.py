@@ -1,0 +1,165 @@
+"""Transformer classification speed: a plain Hugging Face pipeline beside `clinnlp classify`, and the
+compute bound of this machine.
+
+In one process and on the same OHSUMED abstracts (the shared training split, first --documents):
+
+- pipeline: ``transformers.pipeline("text-classification")`` over ``BertForSequenceClassification`` with
+  the same encoder weights as the model and a head of the same size (the same architecture and FLOPs),
+  at its default batch size (1) and at ``--pipeline-batch-size``; it truncates at 512 tokens, so on long
+  documents it does less work than we do;
+- ours: the real batch path of ``clinnlp classify`` (``nlp.batch.classify_file``: streaming JSONL in,
+  JSONL out, every window read, calibrated scores), without explanations (``--no-explain``; a second
+  line gives the cost with them), once per runtime: torch with the model's precision, torch fp32, and
+  ONNX Runtime int8.
+
+It then multiplies a large matrix to measure the machine's peak (fp32 and bf16) and prints the compute
+bound: the FLOPs our path spends per document (linear layers and attention of every window) over that
+peak, and the share of it we reach. ``--accuracy`` also scores each runtime on the model's dev split.
+
+    .venv/bin/python benchmarks/transformer_throughput.py [--model ohsumed-transformer] [--documents 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TARGET_RATIO = 2.0
+
+
+def peak_gflops(dtype, size: int = 2048, repeats: int = 10) -> float:
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+        torch.matmul(a, b)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            torch.matmul(a, b)
+    return 2 * size ** 3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def flops_per_document(estimator, texts: list[str]) -> float:
+    """Linear layers (24 n d^2 per layer with a 4d feed-forward) and attention (4 n^2 d) of every window."""
+    from nlp.classifiers.windows import split_windows
+
+    tokenizer, encoder = estimator._components()
+    config = encoder.config
+    d, layers, ff = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    windows = split_windows(tokenizer, texts, estimator.max_length, estimator.stride)
+    total = 0.0
+    for ids in windows.input_ids:
+        n = len(ids)
+        total += layers * (8 * n * d * d + 4 * n * d * ff + 4 * n * n * d)
+    return total / len(texts)
+
+
+def time_pipeline(estimator, texts: list[str], batch_size: int) -> float:
+    import torch
+    from transformers import BertForSequenceClassification, pipeline
+
+    tokenizer, encoder = estimator._components()
+    model = BertForSequenceClassification(encoder.config.__class__(**{**encoder.config.to_dict(),
+                                                                      "num_labels": len(estimator.classes_)}))
+    model.bert.load_state_dict(encoder.state_dict(), strict=False)
+    classify = pipeline("text-classification", model=model.eval(), tokenizer=tokenizer, device=-1,
+                        truncation=True, max_length=512)
+    classify(texts[:2], batch_size=batch_size)  # warm up
+    started = time.perf_counter()
+    with torch.inference_mode():
+        classify(texts, batch_size=batch_size)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def time_ours(model, input_path: Path, explain: bool) -> float:
+    from nlp.batch import classify_file
+
+    model.estimator.transform(["warm up"])
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        result = classify_file(model, input_path, Path(folder) / "out.jsonl", explain=explain, progress=False)
+        seconds = time.perf_counter() - started
+    return result.written / seconds
+
+
+def dev_accuracy(model, data_dir: str | None) -> float:
+    """Accuracy on the dev split the model card reports (carved again with the saved seed and fraction)."""
+    from corpora import get_corpus, load_corpus
+    from nlp.training import TrainingData, carve_dev
+
+    training = model.meta["training"]
+    info = get_corpus(training["corpus"])
+    data = TrainingData.from_dataset(load_corpus(training["corpus"], data_dir)[training["split"]], {},
+                                     info.label_names, info.grouped_by)
+    _, dev = carve_dev(data, training["dev_fraction"], training["seed"])
+    estimator = model.estimator
+    picks = estimator.decide(estimator.predict_proba([data.texts[i] for i in dev]))
+    if model.multi_label:
+        return float(np.mean([sorted(str(estimator.classes_[i]) for i in row) == sorted(map(str, data.labels[j]))
+                              for row, j in zip(picks, dev)]))
+    return float(np.mean([str(estimator.classes_[row[0]]) == str(data.labels[j]) for row, j in zip(picks, dev)]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="ohsumed-transformer")
+    parser.add_argument("--documents", type=int, default=400)
+    parser.add_argument("--pipeline-batch-size", type=int, default=16)
+    parser.add_argument("--accuracy", action="store_true", help="also score every runtime on the dev split")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+
+    import torch
+
+    import corpora
+    from nlp.model_store import load_model
+
+    texts = corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:args.documents]
+    model = load_model(args.model)
+    estimator = model.estimator
+    print(f"{len(texts)} OHSUMED abstracts, model {model.name} ({estimator.method}, max_length "
+          f"{estimator.max_length}), {torch.get_num_threads()} torch threads")
+    with tempfile.TemporaryDirectory() as folder:
+        input_path = Path(folder) / "in.jsonl"
+        input_path.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+        rows = [("pipeline, batch 1 (default)", time_pipeline(estimator, texts, 1)),
+                (f"pipeline, batch {args.pipeline_batch_size}", time_pipeline(estimator, texts, args.pipeline_batch_size))]
+        runtimes = [("torch " + ("bf16" if estimator._autocast()._enabled else "fp32"), {}),
+                    ("torch fp32", {"precision": "fp32"}), ("onnx int8", {"runtime": "onnx"})]
+        original = estimator.get_params()
+        accuracies = {}
+        for name, params in runtimes:
+            estimator.set_params(**{**original, **params})
+            rows.append((f"clinnlp classify, {name}", time_ours(model, input_path, explain=False)))
+            if args.accuracy:
+                accuracies[name] = dev_accuracy(model, args.data_dir)
+        estimator.set_params(**original)
+        rows.append(("clinnlp classify, with explanations", time_ours(model, input_path, explain=True)))
+    baseline = rows[0][1]
+    print(f"\n{'path':42} {'docs/s':>8} {'vs pipeline':>12}")
+    for name, speed in rows:
+        print(f"{name:42} {speed:8.1f} {speed / baseline:11.2f}x")
+    ours = rows[2][1]
+    print(f"\nours / default pipeline: {ours / baseline:.2f}x (target {TARGET_RATIO}x): "
+          + ("PASS" if ours / baseline >= TARGET_RATIO else "FAIL"))
+    flops = flops_per_document(estimator, texts)
+    for dtype in ("fp32", "bf16"):
+        peak = peak_gflops(dtype)
+        bound = peak * 1e9 / flops
+        print(f"compute bound ({dtype} matmul peak {peak:.0f} GFLOP/s, {flops / 1e9:.2f} GFLOP/document): "
+              f"{bound:.1f} docs/s; ours reaches {ours / bound:.0%} of it")
+    if accuracies:
+        print("\ndev accuracy: " + ", ".join(f"{name} {value:.4f}" for name, value in accuracies.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

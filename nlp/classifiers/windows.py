@@ -1,0 +1,83 @@
+"""Overlapping token windows, so a transformer reads all of a long document instead of its first 512 tokens.
+
+A document is tokenized once, without truncation. Its tokens are cut into windows of ``max_length``
+tokens (special tokens included) that overlap by ``stride`` tokens; every token falls in at least one
+window. Each window remembers its document and the character offsets of its tokens, so attributions can
+point back into the text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Windows:
+    """Token windows over a batch of documents.
+
+    ``input_ids[i]`` has the special tokens; ``offsets[i]`` has one ``(start, end)`` per token of
+    ``input_ids[i]`` (``(0, 0)`` for special tokens); ``document[i]`` is the index of its document.
+    """
+
+    input_ids: list[list[int]]
+    offsets: list[list[tuple[int, int]]]
+    document: np.ndarray
+    n_documents: int
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def covered(self, index: int) -> list[tuple[int, int]]:
+        """Character spans ``(start, end)`` each window of document ``index`` covers."""
+        spans = []
+        for window in np.flatnonzero(self.document == index):
+            tokens = [o for o in self.offsets[window] if o != (0, 0)]
+            if tokens:
+                spans.append((tokens[0][0], tokens[-1][1]))
+        return spans
+
+
+def window_starts(n_tokens: int, body: int, stride: int) -> list[int]:
+    """Start positions of windows of ``body`` tokens overlapping by ``stride``, covering ``n_tokens``."""
+    if stride >= body:
+        raise ValueError(f"stride ({stride}) must be smaller than the window body ({body})")
+    if n_tokens <= body:
+        return [0]
+    step = body - stride
+    starts = list(range(0, n_tokens - body, step))
+    starts.append(n_tokens - body)  # the last window ends at the last token
+    return starts
+
+
+def split_windows(tokenizer, texts: list[str], max_length: int, stride: int) -> Windows:
+    """Tokenize ``texts`` whole and cut them into overlapping windows of at most ``max_length`` tokens."""
+    encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                        return_attention_mask=False, truncation=False, verbose=False)
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    body = max_length - 2
+    input_ids, offsets, document = [], [], []
+    for index, (ids, spans) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+        for start in window_starts(len(ids), body, stride):
+            input_ids.append([cls, *ids[start:start + body], sep])
+            offsets.append([(0, 0), *map(tuple, spans[start:start + body]), (0, 0)])
+            document.append(index)
+    return Windows(input_ids, offsets, np.asarray(document, dtype=np.int64), len(texts))
+
+
+def length_sorted_batches(lengths: list[int], max_tokens: int, max_batch: int) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length (longest first), each padded to at most
+    ``max_tokens`` tokens in all and ``max_batch`` rows, so little compute is spent on padding."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, current, longest = [], [], 0
+    for index in order.tolist():
+        longest_if_added = max(longest, lengths[index])
+        if current and (longest_if_added * (len(current) + 1) > max_tokens or len(current) >= max_batch):
+            batches.append(np.asarray(current))
+            current, longest_if_added = [], lengths[index]
+        current.append(index)
+        longest = longest_if_added
+    if current:
+        batches.append(np.asarray(current))
+    return batches

@@ -1,0 +1,198 @@
+"""The transformer classifier on a tiny BERT built here from a config (no network, seconds to train)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nlp.classifiers import get_classifier
+from nlp.classifiers.ensemble import EnsembleClassifier
+from nlp.classifiers.transformer import TransformerClassifier
+from nlp.classifiers.windows import length_sorted_batches, split_windows, window_starts
+from nlp.model_store import load_model, save_model
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A 2-layer, 64-wide BERT with MiniLM's tokenizer, saved as a local model folder."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from nlp.embeddings import default_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=128)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def tiny(tiny_base, **params):
+    settings = {"base": tiny_base, "max_length": 32, "stride": 8, "epochs": 3, "learning_rate": 5e-3,
+                "batch_size": 8, "C": 10.0, "n_jobs": 1}
+    return TransformerClassifier(**{**settings, **params})
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_base):
+    from tests.conftest import VOCABULARY, make_note
+    import random
+
+    rng = random.Random(3)
+    texts, labels = [], []
+    for label in VOCABULARY:
+        for _ in range(14):
+            texts.append(make_note([label], rng))
+            labels.append(label)
+    return tiny(tiny_base).fit(texts, labels), texts, labels
+
+
+def test_windows_cover_every_token_and_overlap():
+    for n_tokens in [0, 1, 30, 31, 100, 1000]:
+        starts = window_starts(n_tokens, 30, 8)
+        covered = set()
+        for start in starts:
+            covered.update(range(start, min(start + 30, n_tokens)))
+        assert covered == set(range(n_tokens))
+        assert all(b - a <= 22 for a, b in zip(starts, starts[1:]))  # neighbours share 8 tokens
+    with pytest.raises(ValueError):
+        window_starts(100, 8, 8)
+
+
+def test_a_100000_character_note_is_read_to_its_last_word(tiny_base):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    text = " ".join(f"word{i % 97} finding" for i in range(9000)) + " FINALWORD"
+    assert len(text) > 100_000
+    windows = split_windows(tokenizer, [text], max_length=256, stride=32)
+    assert all(len(ids) <= 256 for ids in windows.input_ids)
+    spans = windows.covered(0)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # no gap between windows
+
+
+def test_length_sorted_batches_keep_every_index_once_within_the_token_budget():
+    lengths = [5, 300, 17, 256, 3, 90, 90, 12]
+    batches = length_sorted_batches(lengths, max_tokens=400, max_batch=3)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for rows in batches:
+        assert len(rows) <= 3
+        assert len(rows) == 1 or max(lengths[i] for i in rows) * len(rows) <= 400
+
+
+def test_the_end_of_a_long_document_changes_its_vector(trained):
+    model, texts, _ = trained
+    head = " ".join(texts[:6])  # far longer than one 32-token window
+    a, b = model.transform([head + " fracture femur tibia", head + " colonoscopy polyp bowel"])
+    assert not np.allclose(a, b, atol=1e-4)
+
+
+def test_trains_and_predicts_with_calibrated_probabilities(trained):
+    model, texts, labels = trained
+    proba = model.predict_proba(texts)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    accuracy = np.mean(np.array(model.predict(texts)) == np.array(labels))
+    assert accuracy >= 0.9
+    assert 0.05 < model.temperature_ < 20
+    assert model.adapter_ and model.encoder_state_ is None  # LoRA: only adapters are stored
+
+
+def test_save_reload_and_batch_equals_one_at_a_time(trained, tmp_path):
+    model, texts, _ = trained
+    save_model(model, tmp_path / "m", {"name": "m", "version": "0", "task": "single_label",
+                                       "model_type": "transformer", "labels": []}, "card")
+    reloaded = load_model(tmp_path / "m").estimator
+    batch = reloaded.predict_proba(texts[:6])
+    np.testing.assert_allclose(batch, model.predict_proba(texts[:6]), atol=2e-3)
+    single = np.vstack([reloaded.predict_proba([t]) for t in texts[:6]])
+    np.testing.assert_allclose(batch, single, atol=2e-3)  # padding in a batch changes nothing
+    assert (tmp_path / "m" / "weights.joblib").stat().st_size < 2_000_000
+
+
+def test_refuses_a_base_whose_weights_changed(trained, tmp_path):
+    model, texts, _ = trained
+    import joblib
+
+    joblib.dump(model, tmp_path / "w.joblib")
+    copy = joblib.load(tmp_path / "w.joblib")
+    copy.base_sha256_ = "0" * 64
+    with pytest.raises(ValueError, match="sha256"):
+        copy.predict_proba(texts[:1])
+
+
+def test_onnx_int8_agrees_with_torch(trained, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
+    model, texts, labels = trained
+    torch_proba = model.predict_proba(texts)
+    onnx_model = TransformerClassifier(**model.get_params())
+    onnx_model.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    onnx_model.set_params(runtime="onnx")
+    onnx_proba = onnx_model.predict_proba(texts)
+    assert list(tmp_path.glob("encoder-*.int8.onnx"))
+    assert np.abs(onnx_proba - torch_proba).max() < 0.1
+    assert (onnx_proba.argmax(1) == torch_proba.argmax(1)).mean() >= 0.95
+
+
+def test_explanations_point_at_words_in_the_text(trained):
+    model, texts, _ = trained
+    X = model.transform(texts[:3])
+    picks = model.decide(model.predict_proba_features(X))
+    explanations = model.explain(texts[:3], X, picks, top_k=5)
+    for text, items, pick in zip(texts, explanations, picks):
+        assert items and len(items) <= 5
+        for item in items:
+            assert item["label"] == str(model.classes_[pick[0]]) and item["weight"] > 0
+            for start, end in item["spans"]:
+                assert text[start:end].lower() == item["term"]
+
+
+def test_multi_label_and_frozen_method(tiny_base, multi_label_data):
+    texts, labels = multi_label_data
+    model = tiny(tiny_base, method="frozen", multi_label=True).fit(texts, labels)
+    proba = model.predict_proba(texts)
+    assert proba.shape == (len(texts), 3) and ((proba >= 0) & (proba <= 1)).all()
+    assert model.adapter_ is None and model.encoder_state_ is None
+    assert all(len(row) >= 1 for row in model.predict(texts))
+
+
+def test_ensemble_tunes_its_weight_on_dev(tiny_base, single_label_data):
+    texts, labels = single_label_data
+    ensemble = EnsembleClassifier(tfidf_params={"min_df": 1, "max_df": 1.0},
+                                  transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
+                                                      "method": "frozen", "n_jobs": 1})
+    ensemble.fit_with_dev(texts[::2], labels[::2], texts[1::2], labels[1::2])
+    assert 0.0 <= ensemble.weight_ <= 1.0 and len(ensemble.dev_log_loss_) == 11
+    proba = ensemble.predict_proba(texts)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    features = ensemble.transform(texts[:2])
+    items = ensemble.explain(texts[:2], features, ensemble.decide(ensemble.predict_proba_features(features)))[0]
+    assert {item["source"] for item in items} <= {"tfidf", "transformer"} and items
+    assert get_classifier("ensemble") is EnsembleClassifier
+
+
+def test_cli_trains_and_classifies_with_a_transformer(tmp_path, tiny_base, labelled_csv):
+    from nlp.cli import main
+
+    out = tmp_path / "model"
+    assert main(["train", "--train-file", str(labelled_csv), "--text-column", "note", "--label-column",
+                 "specialty", "--model", "transformer", "--out", str(out), "--param", f"base={tiny_base}",
+                 "--param", "max_length=32", "--param", "stride=8", "--param", "epochs=2", "--param", "learning_rate=0.005"]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["model_type"] == "transformer" and meta["training"]["fitted_on"] == "train part"
+    assert meta["params"]["max_length"] == 32 and "cores" in meta["training"]["machine"]
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"id": "a", "text": "troponin angina stent murmur"}) + "\n"
+                     + json.dumps({"id": "b", "text": ""}) + "\n")
+    assert main(["classify", str(notes), "-o", str(tmp_path / "out.jsonl"), "--model", str(out)]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [row["id"] for row in rows] == ["a", "b"]
+    assert rows[0]["label"] in {"cardiology", "orthopedics", "gastroenterology"} and "explanation" in rows[0]
