@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test setup models summarizer benchmark clean
+.PHONY: serve demo test setup models transformers summarizer benchmark clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,8 @@ demo: $(STAMP)
 	$(BIN)/clinnlp classify --model mtsamples-tfidf examples/notes.jsonl -o out/notes.classified.jsonl
 	$(BIN)/clinnlp summarize --max-words 40 examples/notes.jsonl -o out/notes.summaries.jsonl
 	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl out/notes.summaries.jsonl
+	$(BIN)/clinnlp mine tests/data/mining/pubmed.xml -o out/mining --summarizer lead || true
+	@echo "literature mining report: out/mining/report.html (one record in the sample has no abstract: exit 1)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -38,6 +40,16 @@ test: $(STAMP)
 models: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model tfidf --out models/ohsumed-tfidf
 	$(BIN)/clinnlp train --corpus mtsamples --model tfidf --out models/mtsamples-tfidf
+	$(BIN)/clinnlp train-roles --out models/piboso-roles
+
+# The transformer and ensemble models (about 30 minutes on 2 cores; see each model card for its time).
+transformers: $(STAMP)
+	$(BIN)/clinnlp train --corpus ohsumed --model transformer --out models/ohsumed-transformer
+	$(BIN)/clinnlp train --corpus mtsamples --model transformer --out models/mtsamples-transformer
+	$(BIN)/clinnlp train --corpus ohsumed --model ensemble --out models/ohsumed-ensemble \
+		--param transformer=models/ohsumed-transformer --param 'tfidf_params={"C": 1.0, "calibration": "sigmoid"}'
+	$(BIN)/clinnlp train --corpus mtsamples --model ensemble --out models/mtsamples-ensemble \
+		--param transformer=models/mtsamples-transformer --param 'tfidf_params={"C": 1.0}'
 
 # Refit the extractive summarizer's sentence scorer (nlp/data/sentence_scorer.json) from the shared sets.
 summarizer: $(STAMP)
@@ -45,7 +57,9 @@ summarizer: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/classify_throughput.py
+	$(BIN)/python benchmarks/transformer_throughput.py --accuracy
 	$(BIN)/python benchmarks/summarization_rouge.py
+	$(BIN)/python benchmarks/mining_scale.py
 
 clean:
 	rm -rf $(VENV) out

@@ -62,3 +62,55 @@ def test_default_model_is_reproducible_by_the_training_command(tmp_path, name, c
     sample = data.texts[:200]
     np.testing.assert_allclose(retrained.estimator.predict_proba(sample), committed.estimator.predict_proba(sample),
                                atol=1e-4)
+
+
+TRANSFORMERS = ["ohsumed-transformer", "mtsamples-transformer", "ohsumed-ensemble", "mtsamples-ensemble"]
+
+
+@pytest.mark.parametrize("name", TRANSFORMERS + ["piboso-roles"])
+def test_transformer_ensemble_and_roles_models_are_small_and_pin_their_base(name):
+    from nlp.embeddings import MINILM_SHA256
+
+    if not (default_models_dir() / name).is_dir():
+        pytest.fail(f"models/{name} is missing: `make transformers` (or `make models`) builds it")
+    model = load_model(name)
+    size = sum(f.stat().st_size for f in (default_models_dir() / name).iterdir())
+    assert size <= MAX_BYTES
+    if model.meta["model_type"] == "transformer":
+        assert model.meta["base_sha256"] == MINILM_SHA256 == model.estimator.base_sha256_
+        assert model.meta["training"]["seconds"] > 0 and "cores" in model.meta["training"]["machine"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, corpus", [("ohsumed-transformer", "ohsumed"), ("mtsamples-transformer", "mtsamples"),
+                                          ("ohsumed-ensemble", "ohsumed")])
+def test_committed_transformer_models_score_their_dev_split_as_their_card_says(name, corpus):
+    """The weights on disk are the ones the card's dev figures came from (retraining takes 10-15 minutes
+    each: `make transformers`)."""
+    from nlp.evaluation import classification_metrics
+    from nlp.training import carve_dev
+
+    _data_dir_or_skip()
+    model = load_model(name)
+    info = get_corpus(corpus)
+    data = TrainingData.from_dataset(load_corpus(corpus)["train"], {}, info.label_names, info.grouped_by)
+    training = model.meta["training"]
+    assert data.sha256() == training["data_sha256"]
+    _, dev = carve_dev(data, training["dev_fraction"], training["seed"])
+    estimator = model.estimator
+    proba = estimator.predict_proba([data.texts[i] for i in dev])
+    metrics = classification_metrics([data.labels[i] for i in dev], proba, estimator.decide(proba),
+                                     estimator.classes_, model.multi_label)
+    for metric in ("accuracy", "micro_f1", "macro_f1"):
+        assert abs(metrics[metric] - model.meta["dev_metrics"][metric]) <= 0.005, metric
+
+
+@pytest.mark.slow
+def test_roles_model_is_reproducible_by_its_training_command(tmp_path):
+    from nlp.mining.roles import train_roles
+
+    _data_dir_or_skip()
+    committed = load_model("piboso-roles")
+    meta = train_roles(tmp_path / "piboso-roles")
+    assert meta["params"] == committed.meta["params"]
+    assert meta["dev_metrics"] == committed.meta["dev_metrics"]

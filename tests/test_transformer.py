@@ -191,7 +191,7 @@ def test_cli_trains_and_classifies_with_a_transformer(tmp_path, tiny_base, label
     assert meta["params"]["max_length"] == 32 and "cores" in meta["training"]["machine"]
     notes = tmp_path / "notes.jsonl"
     notes.write_text(json.dumps({"id": "a", "text": "troponin angina stent murmur"}) + "\n"
-                     + json.dumps({"id": "b", "text": ""}) + "\n")
+                     + json.dumps({"id": "b", "text": "knee fracture cast splint " * 2000}) + "\n")
     assert main(["classify", str(notes), "-o", str(tmp_path / "out.jsonl"), "--model", str(out)]) == 0
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [row["id"] for row in rows] == ["a", "b"]
