@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--model", required=True, help="model directory, or a name in the models folder")
     classify.add_argument("--batch-size", type=int, default=256)
     classify.add_argument("--no-explain", action="store_true", help="leave out explanations (faster)")
+    classify.add_argument("--runtime", choices=["torch", "onnx"], help="transformer models: torch (default) or "
+                          "ONNX Runtime with int8 weights (exported on first use, cached in ~/.cache/clinnlp)")
+    classify.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="transformer models on torch: "
+                          "auto (default: bfloat16 where the CPU has it), bf16 or fp32")
     classify.add_argument("--no-progress", action="store_true", help="no progress bar")
     classify.add_argument("--workers", type=int, default=None,
                           help="worker processes (default: the CPUs available, at most 4)")
@@ -205,13 +209,19 @@ def _load_labelled(args, default_split: str | None):
     return TrainingData.from_dataset(dataset, {"file": str(path)})
 
 
+def _command_line(subcommand: str) -> str | None:
+    """The command line that ran ``subcommand``, for model cards (None when called as a library)."""
+    arguments = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
+    return "clinnlp " + shlex.join(arguments) if arguments[:1] == [subcommand] else None
+
+
 def cmd_train(args) -> int:
     from nlp.training import train
 
     data = _load_labelled(args, args.split)
     logging.info("training %s on %d documents (%s)", args.model, len(data.texts),
                  "multi-label" if data.multi_label else "single-label")
-    command = "clinnlp " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+    command = _command_line("train")
     out = train(data, args.model, args.out, name=args.name, version=args.model_version,
                 dev_fraction=args.dev_fraction, seed=args.seed, n_jobs=args.jobs, command=command,
                 fixed=_parameters(args.param))
@@ -245,11 +255,23 @@ def cmd_classify(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ValueError("--workers must be at least 1")
     model = load_model(args.model)
+    _set_runtime(model.estimator, runtime=args.runtime, precision=args.precision)
     result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
                            explain=not args.no_explain, progress=not args.no_progress,
                            workers=args.workers or (1 if getattr(model.estimator, "threaded_inference", False)
                                                     else default_workers()))
     return _report(result, "classified", f"{model.name} {model.version}")
+
+
+def _set_runtime(estimator, **settings) -> None:
+    """Apply runtime settings to a transformer model (or an ensemble's transformer member)."""
+    settings = {key: value for key, value in settings.items() if value}
+    if not settings:
+        return
+    target = getattr(estimator, "transformer_", estimator)
+    if "runtime" not in target.get_params():
+        raise ValueError(f"--{' / --'.join(settings)} only apply to transformer and ensemble models")
+    target.set_params(**settings)
 
 
 def _report(result, verb: str, method: str) -> int:
@@ -291,7 +313,7 @@ def cmd_summarize(args) -> int:
 def cmd_train_roles(args) -> int:
     from nlp.mining.roles import train_roles
 
-    command = "clinnlp " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train-roles"] else None
+    command = _command_line("train-roles")
     meta = train_roles(args.out, args.data_dir, command=command)
     dev = meta["dev_metrics"]
     print(f"saved {args.out}: dev micro-F1 {dev['micro_f1']}, weighted-F1 {dev['weighted_f1']}, "
@@ -387,8 +409,10 @@ def cmd_models(args) -> int:
 
     for meta in list_models():
         dev = meta.get("dev_metrics", {})
-        print(f"{meta['name']:24} {meta['version']:8} {meta['task']:13} {len(meta['labels']):3} labels  "
-              f"dev accuracy {dev.get('accuracy')} micro-F1 {dev.get('micro_f1')} macro-F1 {dev.get('macro_f1')}")
+        scores = " ".join(f"{label} {dev[key]}" for key, label in (("accuracy", "accuracy"), ("micro_f1", "micro-F1"),
+                                                                  ("macro_f1", "macro-F1")) if key in dev)
+        print(f"{meta['name']:24} {meta['version']:8} {meta['task']:14} {meta.get('model_type', ''):12} "
+              f"{len(meta['labels']):3} labels  dev {scores}")
     print(f"models folder: {default_models_dir()}")
     return EXIT_OK
 

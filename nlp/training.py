@@ -218,7 +218,7 @@ def model_card(meta: dict) -> str:
         "## Training",
         f"- Data: `{source}` ({training['documents']} documents), sha256 `{training['data_sha256'][:16]}...`",
         f"- Command: `{training.get('command') or 'clinnlp train'}`",
-        f"- Time: {training['seconds']} s (tuning and final fit) on {training.get('machine', 'the machine that trained it')}",
+        f"- Time: {training['seconds']} s (training, tuning and dev scoring) on {training.get('machine', 'the machine that trained it')}",
         f"- Parameters chosen on the dev split: `{json.dumps(meta['params'])}`",
         "",
         "## Dev split",

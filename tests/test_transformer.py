@@ -196,3 +196,46 @@ def test_cli_trains_and_classifies_with_a_transformer(tmp_path, tiny_base, label
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [row["id"] for row in rows] == ["a", "b"]
     assert rows[0]["label"] in {"cardiology", "orthopedics", "gastroenterology"} and "explanation" in rows[0]
+
+
+def test_cli_runtime_options(tmp_path, tiny_base, trained, monkeypatch):
+    from nlp.cli import main
+
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path / "cache"))
+    model, texts, _ = trained
+    save_model(model, tmp_path / "m", {"name": "m", "version": "0", "task": "single_label",
+                                       "model_type": "transformer", "labels": []}, "card")
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts[:4])))
+    outputs = {}
+    for runtime in ("torch", "onnx"):
+        out = tmp_path / f"{runtime}.jsonl"
+        assert main(["classify", str(notes), "-o", str(out), "--model", str(tmp_path / "m"), "--runtime", runtime,
+                     "--precision", "fp32", "--no-explain", "--no-progress"]) == 0
+        outputs[runtime] = [json.loads(line)["label"] for line in out.read_text().splitlines()]
+    assert outputs["torch"] == outputs["onnx"]
+    assert list((tmp_path / "cache").glob("encoder-*.int8.onnx"))
+
+
+def test_service_serves_a_transformer_model_with_explanations(tmp_path, trained):
+    from service.app import create_app
+    from service.registry import Registry
+
+    model, texts, _ = trained
+    save_model(model, tmp_path / "models" / "tiny-transformer",
+               {"name": "tiny-transformer", "version": "0", "task": "single_label", "model_type": "transformer",
+                "labels": [{"id": str(c), "name": str(c)} for c in model.classes_]}, "card")
+    registry = Registry.load((str(tmp_path / "models" / "tiny-transformer"),), ())
+    app = create_app({"state_dir": str(tmp_path / "state")}, registry=registry)
+    try:
+        key = app.extensions["clinnlp"].keys.create("tests")[1]
+        client = app.test_client()
+        response = client.post("/v1/classify", headers={"Authorization": f"Bearer {key}"},
+                               json={"model": "tiny-transformer", "documents": [{"id": "1", "text": texts[0]}]})
+        assert response.status_code == 200
+        [result] = response.get_json()["results"]
+        assert result["label"] in {str(c) for c in model.classes_}
+        assert result["explanation"] and all(texts[0][s:e].lower() == item["term"]
+                                             for item in result["explanation"] for s, e in item["spans"])
+    finally:
+        app.extensions["clinnlp"].jobs.stop()
