@@ -137,7 +137,7 @@ def test_onnx_int8_agrees_with_torch(trained, tmp_path, monkeypatch):
     onnx_model.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
     onnx_model.set_params(runtime="onnx")
     onnx_proba = onnx_model.predict_proba(texts)
-    assert list(tmp_path.glob("encoder-*.int8.onnx"))
+    assert list(tmp_path.glob("encoder-*.int8-per-channel.onnx"))
     assert np.abs(onnx_proba - torch_proba).max() < 0.1
     assert (onnx_proba.argmax(1) == torch_proba.argmax(1)).mean() >= 0.95
 
@@ -214,7 +214,7 @@ def test_cli_runtime_options(tmp_path, tiny_base, trained, monkeypatch):
                      "--precision", "fp32", "--no-explain", "--no-progress"]) == 0
         outputs[runtime] = [json.loads(line)["label"] for line in out.read_text().splitlines()]
     assert outputs["torch"] == outputs["onnx"]
-    assert list((tmp_path / "cache").glob("encoder-*.int8.onnx"))
+    assert list((tmp_path / "cache").glob("encoder-*.int8-per-channel.onnx"))
 
 
 def test_service_serves_a_transformer_model_with_explanations(tmp_path, trained):
