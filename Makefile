@@ -30,8 +30,8 @@ demo: $(STAMP)
 	$(BIN)/clinnlp classify --model mtsamples-tfidf examples/notes.jsonl -o out/notes.classified.jsonl
 	$(BIN)/clinnlp summarize --max-words 40 examples/notes.jsonl -o out/notes.summaries.jsonl
 	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl out/notes.summaries.jsonl
-	$(BIN)/clinnlp mine tests/data/mining/pubmed.xml -o out/mining --summarizer lead || true
-	@echo "literature mining report: out/mining/report.html (one record in the sample has no abstract: exit 1)"
+	$(BIN)/clinnlp mine examples/abstracts.jsonl -o out/mining --summarizer lead --no-progress
+	@echo "literature mining: out/mining/report.html, documents.parquet, *.csv"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
