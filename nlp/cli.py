@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--engine", default="local", choices=["local", "ray"], help="local processes or Ray")
     mine.add_argument("--ray-address", help="join this Ray cluster (e.g. ray://head:10001 or auto); default: "
                                             "start a local Ray instance")
-    mine.add_argument("--workers", type=int, default=1, help="worker processes or Ray actors (default: 1; each "
-                                                             "uses the cores it is given)")
+    mine.add_argument("--workers", type=int, help="worker processes or Ray actors, each holding the models "
+                                                  "(default: the CPUs available, at most 4)")
     mine.add_argument("--shard-size", type=int, default=1000, help="articles per shard (default: 1000)")
     mine.add_argument("--topics", type=int, help="number of topics (default: about sqrt(documents/2), 2 to 30)")
     mine.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -325,8 +325,10 @@ def cmd_mine(args) -> int:
     from nlp.mining.analyze import MiningSettings
     from nlp.mining.run import mine
 
+    from nlp.batch import default_workers
+
     settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model)
-    result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers,
+    result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers or default_workers(),
                   shard_size=args.shard_size, topics=args.topics, ray_address=args.ray_address,
                   progress=not args.no_progress)
     total = sum(result.seconds.values())

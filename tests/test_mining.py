@@ -189,3 +189,19 @@ def test_mine_refuses_bad_arguments(collection, tmp_path):
         mine(collection, tmp_path / "x", engine="spark")
     with pytest.raises(ValueError, match="inside"):
         mine(collection.parent, collection.parent / "out")
+
+
+def test_mine_with_no_usable_record_writes_empty_outputs_and_fails(tmp_path):
+    from nlp.cli import main
+
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"id": 1, "title": "t"}\nnot json\n')
+    out = tmp_path / "out"
+    assert main(["mine", str(source), "-o", str(out), "--no-progress"]) == 1
+    reasons = [json.loads(line)["reason"] for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert len(reasons) == 2 and reasons[0].startswith("missing field")
+    assert (out / "report.html").read_text().count("0 documents analyzed") == 1
+    assert (out / "documents.jsonl").read_text() == ""
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out / "documents.parquet").num_rows == 0

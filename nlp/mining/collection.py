@@ -215,7 +215,12 @@ def _write_empty(out_dir: Path) -> None:
     for name in ("categories", "years", "topics", "terms", "rules"):
         write_csv(out_dir / f"{name}.csv", [])
     (out_dir / "documents.jsonl").write_text("")
+    import pyarrow.parquet as pq
+
+    from nlp.mining.analyze import document_schema
     from nlp.mining.report import write_report
+
+    pq.write_table(document_schema(with_embedding=False).empty_table(), out_dir / "documents.parquet")
 
     write_report(out_dir / "report.html", {}, {"centers": [], "points": {}}, {"documents": 0, "errors": 0,
                                                                                "settings": None})
