@@ -93,6 +93,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         stride: Tokens shared by neighbouring windows.
         epochs: Passes over the training documents (``lora``/``finetune``).
         learning_rate: For the adapters (or the whole encoder with ``finetune``); the head gets 10x.
+            None: 5e-4 for ``lora``, 5e-5 for ``finetune`` (a LoRA rate diverges when every weight trains).
         batch_size: Documents per training step.
         train_windows: Windows per document per training step, drawn at random (bounds the cost of long
             documents in training; inference always reads every window).
@@ -111,7 +112,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     threaded_inference = True
 
     def __init__(self, *, multi_label=False, base=DEFAULT_BASE, method="lora", max_length=256, stride=32,
-                 epochs=2, learning_rate=5e-4, batch_size=16, train_windows=1, lora_r=8, C=10.0,
+                 epochs=2, learning_rate=None, batch_size=16, train_windows=1, lora_r=8, C=10.0,
                  threshold=0.5, calibration_fraction=0.1, precision="auto", runtime="torch",
                  max_batch_tokens=8192, seed=0, n_jobs=None):
         self.multi_label = multi_label
@@ -224,8 +225,9 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             head.weight.copy_(torch.from_numpy(self.head_weight_))
             head.bias.copy_(torch.from_numpy(self.head_bias_))
         trainable = [p for p in encoder.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW([{"params": trainable, "lr": self.learning_rate},
-                                       {"params": head.parameters(), "lr": self.learning_rate * 10}],
+        rate = self.learning_rate or (5e-4 if self.method == "lora" else 5e-5)
+        optimizer = torch.optim.AdamW([{"params": trainable, "lr": rate},
+                                       {"params": head.parameters(), "lr": rate * 10}],
                                       weight_decay=0.01)
         by_document = [np.flatnonzero(windows.document == i) for i in range(windows.n_documents)]
         steps_per_epoch = math.ceil(windows.n_documents / self.batch_size)
