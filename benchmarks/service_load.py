@@ -40,7 +40,7 @@ def free_port() -> int:
 
 
 def hammer(port: int, path: str, bodies: list[bytes], key: str, concurrency: int, seconds: float):
-    latencies, failures = [], []
+    latencies, failures, statuses = [], [], []
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
 
@@ -57,8 +57,11 @@ def hammer(port: int, path: str, bodies: list[bytes], key: str, concurrency: int
                 response = connection.getresponse()
                 response.read()
                 ok = response.status == 200
-            except (OSError, http.client.HTTPException):
+                if not ok:
+                    statuses.append(response.status)
+            except (OSError, http.client.HTTPException) as error:
                 ok = False
+                statuses.append(type(error).__name__)
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             with lock:
                 (latencies if ok else failures).append(time.perf_counter() - started)
@@ -69,6 +72,8 @@ def hammer(port: int, path: str, bodies: list[bytes], key: str, concurrency: int
         thread.start()
     for thread in threads:
         thread.join()
+    if statuses:
+        print(f"  failed requests: {sorted(set(map(str, statuses)))}", file=sys.stderr)
     return latencies, failures, time.perf_counter() - started
 
 
@@ -84,7 +89,7 @@ def in_process(texts: list[str], case: tuple, seconds: float) -> float:
     while time.perf_counter() < stop_at:
         text = texts[done % len(texts)]
         if path == "/v1/classify":
-            registry.classify(options["model"], [Document("1", text, "x")], explain=True)
+            registry.classify(options["model"], [Document("1", text, "x")], explain=options.get("explain", True))
         else:
             registry.summarizers[options["method"]].summarize([text], max_words=options["max_words"])
         done += 1
@@ -111,7 +116,8 @@ def main() -> None:
         env = {**os.environ, "CLINNLP_SUMMARIZERS": "extractive,lead", "CLINNLP_MAX_IN_FLIGHT": "64"}
         server = subprocess.Popen([clinnlp, "serve", "--port", str(port), "--state-dir", state, "--workers",
                                    str(args.workers), "--threads", str(args.threads)], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                  stdout=subprocess.DEVNULL, stderr=open(Path(state) / "server.log", "wb"),
+                                  start_new_session=True)
         try:
             deadline = time.time() + 180
             while True:
@@ -133,7 +139,11 @@ def main() -> None:
             from nlp.model_store import list_models
 
             cases = [(f"classify {meta['name']}", "/v1/classify", {"model": meta["name"]})
-                     for meta in list_models() if meta["name"].startswith("ohsumed")] + SUMMARY_CASES
+                     for meta in list_models() if meta["name"].startswith("ohsumed")]
+            # Transformer explanations need a backward pass: their models also get a row without them.
+            cases += [(f"{name}, explain=false", path, {**options, "explain": False})
+                      for name, path, options in cases if "tfidf" not in options["model"]]
+            cases += SUMMARY_CASES
             for case in cases:
                 name, path, options = case
                 bodies = [json.dumps({**options, "documents": [{"id": "1", "text": t}]}).encode() for t in texts]
@@ -142,10 +152,12 @@ def main() -> None:
                     latencies, failures, wall = hammer(port, path, bodies, key, concurrency, args.seconds)
                     if ceiling is None:
                         ceiling = in_process(texts, case, min(args.seconds, 5))
-                    ms = np.array(latencies) * 1000
+                    ms = np.array(latencies or [float("nan")]) * 1000
                     print(f"| {name} | {concurrency} | {len(latencies) / wall:.1f} | {np.percentile(ms, 50):.0f} | "
                           f"{np.percentile(ms, 99):.0f} | {len(failures)} | {ceiling:.1f} |", flush=True)
         finally:
+            if server.poll() is not None:
+                print("the server exited early:\n" + (Path(state) / "server.log").read_text()[-3000:], file=sys.stderr)
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=60)
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nlp.batch import ClassificationWriter, SummaryWriter, process_file
 from nlp.documents import InputError, count_records
-from service.keys import Base, engine_options
+from service.keys import Base, create_tables, engine_options
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class JobManager:
     def __init__(self, url: str, folder: Path, registry, threads: int = 1, poll_seconds: float = 0.5,
                  max_attempts: int = 3):
         self.engine = create_engine(url, **engine_options(url))
-        Base.metadata.create_all(self.engine)
+        create_tables(self.engine)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.registry = registry

@@ -36,6 +36,20 @@ def engine_options(url: str) -> dict:
     return {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
 
 
+def create_tables(engine) -> None:
+    """Create the tables that do not exist yet. Several gunicorn workers start at once and race to create
+    them; the loser's ``CREATE TABLE`` fails because the table now exists, so it checks again."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    for attempt in range(3):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError):
+            if attempt == 2:
+                raise
+
+
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -49,7 +63,7 @@ class KeyStore:
 
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, **engine_options(url))
-        Base.metadata.create_all(self.engine)
+        create_tables(self.engine)
 
     def create(self, name: str) -> tuple[str, str]:
         """A new key: returns ``(key id, key)``; the key itself is shown once and never stored."""

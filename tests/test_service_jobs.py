@@ -163,3 +163,27 @@ def test_jobs_give_up_after_repeated_crashes(tmp_path, registry):
     manager.recover()
     status = client.get(f"/v1/jobs/{job_id}").json
     assert status["status"] == FAILED and "3 attempts" in status["reason"]
+
+
+def test_workers_racing_to_create_the_tables_do_not_fail(tmp_path, monkeypatch):
+    """Two gunicorn workers start together: one's CREATE TABLE loses the race and must not kill it."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    import service.jobs  # noqa: F401 (registers the jobs table)
+    from service.keys import Base, create_tables
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
+    real_create_all, calls = Base.metadata.create_all, []
+
+    def create_all_losing_once(bind, *args, **kwargs):
+        calls.append(1)
+        real_create_all(bind, *args, **kwargs)  # the other worker created the tables first...
+        if len(calls) == 1:
+            raise OperationalError("CREATE TABLE jobs", {}, Exception("table jobs already exists"))
+
+    monkeypatch.setattr(Base.metadata, "create_all", create_all_losing_once)
+    create_tables(engine)
+    assert len(calls) == 2
+    with engine.connect() as connection:
+        assert {"jobs", "api_keys"} <= set(engine.dialect.get_table_names(connection))
