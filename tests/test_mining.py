@@ -132,6 +132,7 @@ def test_mine_writes_every_output_and_resumes(collection, tmp_path):
     assert len(documents) == 60 and len({d["id"] for d in documents}) == 60
     first = documents[0]
     assert first["category"] and first["summary"] and first["key_terms"] and first["topic_name"]
+    assert all(any(c.isalpha() for c in term) for d in documents for term in d["key_terms"])  # no "412"
     roles = {s["role"] for d in documents for s in d["sentences"]}
     assert "population" in roles or "intervention" in roles
     for document in documents[:5]:

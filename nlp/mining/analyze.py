@@ -116,6 +116,8 @@ class ArticleAnalyzer:
             chosen: list[str] = []
             for i in np.lexsort((indices, -values)):  # ties broken by index: stable
                 term = str(self.term_names[indices[i]])
+                if not any(character.isalpha() for character in term):
+                    continue  # "412" (a sample size) is not a key term
                 words = set(term.split())
                 # "breast cancer" and "breast" say one thing twice: keep the first, stronger one.
                 if not any(words <= set(other.split()) or set(other.split()) <= words for other in chosen):
