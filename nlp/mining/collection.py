@@ -232,9 +232,7 @@ class _DocumentWriter:
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
-        self.parquet_rows: list[dict] = []
         self.jsonl = (out_dir / ".documents.jsonl.partial").open("w", encoding="utf-8")
-        self.writer = None
 
     def write(self, rows: list[dict]) -> None:
         for row in rows:
