@@ -74,3 +74,21 @@ def labelled_csv(tmp_path, single_label_data):
 def tiny_params():
     # Synthetic notes are few and short: keep every term.
     return {"min_df": 1, "max_df": 1.0}
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A 2-layer, 64-wide BERT with MiniLM's tokenizer, saved as a local model folder (no network, seconds)."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from nlp.embeddings import default_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=128)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
