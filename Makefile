@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# Re-installs whenever a pin or the package metadata changes. Torch (a later issue) must come from
+# Re-installs whenever a pin or the package metadata changes. Torch must come from
 # the pinned CPU wheel, so nothing here installs an open-ended torch.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
