@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test setup models transformers summarizer benchmark clean
+.PHONY: serve demo test setup browser models transformers summarizer benchmark clean
 
 setup: $(STAMP)
 
@@ -35,8 +35,13 @@ demo: $(STAMP)
 
 # Everything is installed first; then the suite runs with the network cut (only loopback up), so a dependency
 # that downloads at run time fails here instead of in a hospital's locked-down network (scripts/run-offline).
-test: $(STAMP)
+test: $(STAMP) browser
 	scripts/run-offline $(BIN)/python -m pytest
+
+# Debian's Chromium for the browser tests of the web pages (tests/web/test_web_browser.py), installed once while
+# the network is still there.
+browser:
+	scripts/install-browser
 
 # Rebuild the committed default models from the shared corpora (needs ../shared/corpora or CLINNLP_DATA_DIR).
 models: $(STAMP)

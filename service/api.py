@@ -7,13 +7,11 @@ writer that model builds, the same one a job runs.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 from flask import Blueprint, current_app, g, jsonify, request, stream_with_context
 
 from service.errors import ApiError
-from service.inputs import JSON_TYPES, Fields, form_fields, read_documents, read_json, upload_name, uploaded_file
+from service.inputs import JSON_TYPES, Fields, form_fields, read_documents, read_json, upload_job_input, uploaded_file
 from service.jobs import QuotaExceeded
 from service.observability import count_work
 from service.openapi import (CLASSIFICATION, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL, SUMMARY, UPLOAD,
@@ -124,19 +122,7 @@ def submit_job():
     if request.mimetype == "multipart/form-data":
         upload, suffix = uploaded_file()
         options = _job_options(form_fields())  # checked before anything is written
-        name = upload_name(upload)
-        stored_suffix = ".jsonl" if suffix == ".txt" else suffix
-
-        def fill(sink):
-            if suffix == ".txt":  # one document: stored as one JSONL record so every input reads alike
-                try:
-                    text = upload.stream.read().decode("utf-8-sig")
-                except UnicodeDecodeError as error:
-                    raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
-                sink.write(orjson.dumps({"id": Path(name).stem, "text": text}) + b"\n")
-            else:
-                while block := upload.stream.read(1 << 16):
-                    sink.write(block)
+        name, stored_suffix, fill = upload_job_input(upload, suffix)
     elif request.mimetype in JSON_TYPES:
         body = dict(read_json())
         items = body.pop("documents", None)
@@ -151,15 +137,22 @@ def submit_job():
     else:
         raise ApiError(415, f"unsupported media type {request.mimetype or 'none'!r}",
                        {"supported": ["multipart/form-data", "application/json"]})
+    status = store_job(options, stored_suffix, name, fill)
+    return jsonify(status), 202, {"Location": f"/v1/jobs/{status['id']}"}
+
+
+def store_job(options: Options, suffix: str, name: str, fill) -> dict:
+    """Store a new job of the request's key (the API's and the pages' one way): its status, or an ApiError for a
+    key over its quota or a disk that cannot take the input."""
     try:
-        status = state.jobs.submit(g.get("key_id"), options, stored_suffix, name, fill)
+        status = _state().jobs.submit(g.get("key_id"), options, suffix, name, fill)
     except QuotaExceeded as error:
         raise ApiError(429, str(error), {"retry_after_seconds": 30}) from None
     except OSError as error:  # a full disk: nothing was kept; the client may retry
         raise ApiError(503, f"the job could not be stored ({error.strerror or type(error).__name__})",
                        {"retry_after_seconds": 30}) from None
     count_work(status["progress"]["total"], 0)
-    return jsonify(status), 202, {"Location": f"/v1/jobs/{status['id']}"}
+    return status
 
 
 def _job_or_404(job_id: str) -> dict:

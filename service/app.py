@@ -30,6 +30,8 @@ from service.options import OPERATIONS
 from service.registry import Registry
 from service.security import API_POLICY, RateLimiter, TokenVerifier, required_scope, retry_after, secure_headers
 from service.storage import JobFiles
+from service.web import HEAVY_PAGES
+from service.web import init_app as init_pages
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
                            {"retry_after_seconds": float(retry_after(wait))})
 
     in_flight = threading.BoundedSemaphore(settings.max_in_flight)
-    heavy = {f"/v1/{name}" for name in OPERATIONS} | {"/v1/jobs"}
+    heavy = {f"/v1/{name}" for name in OPERATIONS} | {"/v1/jobs"} | HEAVY_PAGES
 
     @app.before_request
     def limit_load():
@@ -170,4 +172,5 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
 
     for blueprint in (operations_bp, models_bp, jobs_bp, admin_bp):
         app.register_blueprint(blueprint)
+    init_pages(app, limiter)  # the pages for people: sign in, analyze, jobs, models, reports
     return app

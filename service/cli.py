@@ -27,6 +27,9 @@ def register(commands) -> dict:
     serve.add_argument("--no-auth", action="store_true",
                        help="DEVELOPMENT ONLY: accept requests without an API key")
     serve.add_argument("--state-dir", help="where the key database, jobs and audit log live (default: var/)")
+    serve.add_argument("--reports-dir", default=os.environ.get("CLINNLP_REPORTS_DIR"),
+                       help="show the literature-mining reports in this folder (clinnlp mine output folders) on the "
+                            "web pages, read-only ($CLINNLP_REPORTS_DIR)")
     serve.add_argument("--certfile", default=os.environ.get("CLINNLP_CERTFILE"),
                        help="serve HTTPS with this PEM certificate ($CLINNLP_CERTFILE; with --keyfile)")
     serve.add_argument("--keyfile", default=os.environ.get("CLINNLP_KEYFILE"),
@@ -87,6 +90,8 @@ def cmd_serve(args) -> int:
     from service.server import serve
 
     config = _config(args)
+    if args.reports_dir:
+        config["reports_dir"] = args.reports_dir
     if args.no_auth:
         config["auth"] = False
     settings = Settings.load(config)

@@ -37,6 +37,13 @@ class Settings:
         oidc_issuer: Accept OpenID Connect access tokens (JWT) from this issuer besides API keys (empty: keys only).
         oidc_audience: The audience those tokens must name (this service's client id).
         oidc_jwks: The issuer's signing keys: a JWKS URL or a local JWKS file.
+        session_idle: A page session ends after this long without a request (``30m``).
+        session_max: A page session ends this long after sign-in, whatever happens (``12h``).
+        secure_cookies: Mark the pages' cookies ``Secure`` even when a request arrives over plain HTTP (behind a
+            TLS-terminating proxy); over HTTPS they always are.
+        reports_dir: A folder of ``clinnlp mine`` output folders whose reports the pages show (read-only);
+            empty: none.
+        evaluation_dir: Where ``clinnlp evaluate`` wrote its plots, shown on the model pages.
     """
 
     state_dir: str = "var"
@@ -59,12 +66,20 @@ class Settings:
     oidc_issuer: str = ""
     oidc_audience: str = ""
     oidc_jwks: str = ""
+    session_idle: str = "30m"
+    session_max: str = "12h"
+    secure_cookies: bool = False
+    reports_dir: str = ""
+    evaluation_dir: str = "out/evaluate"
 
     def __post_init__(self):
         # Resolved once, at start: a relative folder must not mean one thing here and another wherever a
         # library resolves paths (Flask's send_file resolves them against the package, not the working folder).
         self.state_dir = str(Path(self.state_dir).expanduser().resolve())
-        for name in ("job_retention", "audit_retention"):
+        for name in ("reports_dir", "evaluation_dir"):
+            if getattr(self, name):
+                setattr(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
+        for name in ("job_retention", "audit_retention", "session_idle", "session_max"):
             parse_duration(getattr(self, name), f"CLINNLP_{name.upper()}")  # refuse to start on a bad value
         if self.oidc_issuer and not (self.oidc_audience and self.oidc_jwks):
             raise ValueError("CLINNLP_OIDC_ISSUER needs CLINNLP_OIDC_AUDIENCE and CLINNLP_OIDC_JWKS as well")

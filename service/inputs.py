@@ -88,6 +88,26 @@ def upload_name(upload) -> str:
     return Path(upload.filename.replace("\\", "/")).name or "upload"
 
 
+def upload_job_input(upload, suffix: str):
+    """What a job keeps of an upload: its name, the suffix it is stored under, and a function that writes it to
+    the job's (encrypted) input stream. A ``.txt`` file is one document, stored as one JSONL record so every
+    input reads alike."""
+    name = upload_name(upload)
+
+    def fill(sink):
+        if suffix == ".txt":
+            try:
+                text = upload.stream.read().decode("utf-8-sig")
+            except UnicodeDecodeError as error:
+                raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
+            sink.write(orjson.dumps({"id": Path(name).stem, "text": text}) + b"\n")
+        else:
+            while block := upload.stream.read(1 << 16):
+                sink.write(block)
+
+    return name, ".jsonl" if suffix == ".txt" else suffix, fill
+
+
 def sweep_uploads(state_dir: str | Path) -> int:
     """Remove upload files an older version left behind (uploads are no longer written to disk); returns how
     many."""
@@ -133,7 +153,7 @@ def documents_from_file(source: Stream, settings: Settings) -> list[Document]:
         raise ApiError(422, f"{len(problems)} records of the file are invalid", {"records": problems[:100]})
     if not documents:
         raise ApiError(422, "the file holds no document")
-    return _checked(documents, settings)
+    return checked_documents(documents, settings)
 
 
 def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
@@ -146,7 +166,7 @@ def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
     elif mimetype in JSON_TYPES and _is_fhir(read_json()):
         from service.fhir import documents_from_fhir
 
-        documents, fields = _checked(documents_from_fhir(read_json()), settings), Fields()
+        documents, fields = checked_documents(documents_from_fhir(read_json()), settings), Fields()
     elif mimetype in JSON_TYPES:
         body = dict(read_json())
         items = body.pop("documents", None)
@@ -154,7 +174,7 @@ def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
             raise ApiError(422, "'documents' must be a non-empty list of {\"id\", \"text\"} objects",
                            {"field": "documents"})
         if len(items) > settings.max_documents:
-            raise _too_many(len(items), settings)
+            raise too_many(len(items), settings)
         documents, fields = [_document(item, index, settings) for index, item in enumerate(items)], Fields(body)
     elif mimetype == "text/plain":
         raw = request.get_data(cache=True)
@@ -168,11 +188,11 @@ def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
                        {"supported": ["application/json", "text/plain", "multipart/form-data",
                                       "application/fhir+json"]})
     if len(documents) > settings.max_documents:
-        raise _too_many(len(documents), settings)
+        raise too_many(len(documents), settings)
     return documents, fields
 
 
-def _too_many(count: int, settings: Settings) -> ApiError:
+def too_many(count: int, settings: Settings) -> ApiError:
     return ApiError(413, f"{count} documents in one request; the limit is {settings.max_documents} "
                          "(send larger batches as a job)", {"limit": settings.max_documents})
 
@@ -183,8 +203,9 @@ def _is_fhir(body: dict) -> bool:
     return is_fhir(body)
 
 
-def _checked(documents: list[Document], settings: Settings) -> list[Document]:
-    """Documents from a file or a FHIR resource, through the same checks and limits as JSON ones."""
+def checked_documents(documents: list[Document], settings: Settings) -> list[Document]:
+    """Documents from a file, a FHIR resource or a page's text box, through the same checks and limits as JSON
+    ones."""
     return [_document({"id": doc.id, "text": doc.text}, index, settings) for index, doc in enumerate(documents)]
 
 

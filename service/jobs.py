@@ -186,6 +186,13 @@ class JobManager:
                 "data": {"available": job.data_deleted is None, "deleted": _iso(job.data_deleted),
                          "delete_after": _iso(self._delete_after(job))}}
 
+    def list(self, key_id: str | None, limit: int = 100) -> list[dict]:
+        """The statuses of a key's jobs, newest first (at most ``limit``)."""
+        owner = Job.key_id.is_(None) if key_id is None else Job.key_id == key_id
+        with Session(self.engine) as session:
+            ids = list(session.scalars(select(Job.id).where(owner).order_by(Job.created.desc()).limit(limit)))
+        return [status for job_id in ids if (status := self.status(job_id, key_id)) is not None]
+
     def _delete_after(self, job: Job) -> datetime | None:
         if job.data_deleted is not None or job.finished is None or not self.retention_seconds:
             return None

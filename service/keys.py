@@ -85,6 +85,12 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
+def _principal(row: ApiKey) -> Principal | None:
+    if row.revoked or (row.expires is not None and _aware(row.expires) <= _now()):
+        return None
+    return Principal(row.id, frozenset((row.scopes or ALL).split(",")))
+
+
 def parse_scopes(value: str | list[str] | None, known: set[str]) -> str:
     """A stored scopes value from a list or comma-separated text; an unknown scope is an error."""
     if not value:
@@ -162,12 +168,21 @@ class KeyStore:
             return None
         with Session(self.engine) as session:
             row = session.get(ApiKey, parts[1])
-            if row is None or row.revoked or not hmac.compare_digest(row.key_hash, _hash(key)):
+            if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
                 return None
-            if row.expires is not None and _aware(row.expires) <= _now():
-                return None
-            principal = Principal(row.id, frozenset((row.scopes or ALL).split(",")))
-        self._touch(principal.id)
+            principal = _principal(row)
+        if principal is not None:
+            self._touch(principal.id)
+        return principal
+
+    def active(self, key_id: str) -> Principal | None:
+        """The principal of the key with this id while it is neither revoked nor expired (a page session holds
+        the key's id, never the key, and asks this on every request)."""
+        with Session(self.engine) as session:
+            row = session.get(ApiKey, key_id)
+            principal = _principal(row) if row is not None else None
+        if principal is not None:
+            self._touch(principal.id)
         return principal
 
     def _touch(self, key_id: str) -> None:

@@ -114,7 +114,7 @@ def build_spec(app) -> dict:
     }
     paths: dict = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        if rule.endpoint == "static" or rule.endpoint.startswith("web."):  # pages for people, not the API
             continue
         view = app.view_functions[rule.endpoint]
         facts = getattr(view, "openapi", {"request": None, "responses": {}, "query": {}, "public": False})

@@ -1,0 +1,131 @@
+// clinnlp pages: the one script. Everything works without it (links jump, forms post); it adds marking the span
+// a link points at, layer switches, file drops, the job's live progress and confirmations. It only ever sets text
+// (never HTML), it stores nothing in the browser, and it sends nothing but same-origin requests for a job's status.
+"use strict";
+
+(function () {
+  const FINISHED = ["COMPLETED", "PARTIAL_SUCCESS", "FAILED", "CANCELLED"];
+
+  // A link to a span of the note (a summary sentence, a term's first place): scroll to it and mark all of it.
+  function showSpan(link) {
+    const ref = link.dataset.target;
+    const anchor = document.getElementById(ref);
+    if (!anchor) return false;
+    const note = anchor.closest(".note");
+    note.querySelectorAll(".current").forEach((el) => el.classList.remove("current"));
+    const parts = note.querySelectorAll("[data-regions]");
+    parts.forEach((el) => {
+      if (el.dataset.regions.split(" ").includes(ref)) el.classList.add("current");
+    });
+    anchor.scrollIntoView({ block: "center", behavior: "instant" });
+    anchor.focus({ preventScroll: true });
+    return true;
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a.source-link[data-target]");
+    if (link && showSpan(link)) event.preventDefault();
+  });
+
+  // Layer switches ("Highlight terms"): shown only when this script runs.
+  document.querySelectorAll(".layers").forEach((box) => {
+    box.hidden = false;
+    box.querySelectorAll("input[data-layer]").forEach((input) => {
+      input.addEventListener("change", () => {
+        const note = document.getElementById(input.dataset.note);
+        note.classList.toggle("hide-" + input.dataset.layer, !input.checked);
+      });
+    });
+  });
+
+  // Drop a file on a drop zone: it becomes the zone's file input's file.
+  document.querySelectorAll(".drop[data-input]").forEach((zone) => {
+    const input = document.getElementById(zone.dataset.input);
+    ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    }));
+    ["dragleave", "drop"].forEach((name) => zone.addEventListener(name, () => zone.classList.remove("over")));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      if (event.dataTransfer && event.dataTransfer.files.length) {
+        input.files = event.dataTransfer.files;
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+  });
+
+  // The analysis form: an analysis that is not ticked has its options switched off.
+  document.querySelectorAll("fieldset.run input[name=run]").forEach((box) => {
+    const options = document.getElementById("options-" + box.value);
+    const sync = () => { if (options) options.disabled = !box.checked; };
+    box.addEventListener("change", sync);
+    sync();
+  });
+
+  // The job form: only the chosen operation's options are shown.
+  const radios = document.querySelectorAll(".operation-choice input[name=operation]");
+  function showChosen() {
+    radios.forEach((radio) => {
+      const options = document.getElementById(radio.dataset.options);
+      if (options) {
+        options.hidden = !radio.checked;
+        options.disabled = !radio.checked;
+      }
+    });
+  }
+  radios.forEach((radio) => radio.addEventListener("change", showChosen));
+  if (radios.length) showChosen();
+
+  // Busy buttons, and confirmations before deleting.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    const button = form.querySelector("button[type=submit]");
+    if (button && form.matches(".analyze-form, .job-form")) {
+      button.setAttribute("aria-busy", "true");
+      button.textContent = "Working…";
+    }
+  });
+
+  // A job's page: poll its status until it finishes, then reload to show the final state and the downloads.
+  const job = document.getElementById("job");
+  if (job && job.dataset.finished === "false") {
+    const bar = document.getElementById("job-progress");
+    const counts = document.getElementById("job-counts");
+    const status = document.getElementById("job-status");
+    let failures = 0;
+    const poll = async () => {
+      try {
+        const response = await fetch(job.dataset.progressUrl, {
+          credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
+        });
+        if (!response.ok) throw new Error(String(response.status));
+        const state = await response.json();
+        const p = state.progress;
+        bar.max = Math.max(p.total, 1);
+        bar.value = p.processed + p.failed;
+        counts.textContent = `${p.processed} done, ${p.failed} failed, of ${p.total} records`;
+        const badge = status.querySelector(".status");
+        badge.textContent = state.status;
+        badge.className = "status status-" + state.status.toLowerCase();
+        failures = 0;
+        if (FINISHED.includes(state.status)) {
+          window.location.reload();
+          return;
+        }
+      } catch (error) {
+        failures += 1;
+        if (failures > 5) {
+          counts.textContent += " (status unavailable: reload the page)";
+          return;
+        }
+      }
+      window.setTimeout(poll, 1000);
+    };
+    window.setTimeout(poll, 500);
+  }
+})();
