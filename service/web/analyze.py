@@ -107,5 +107,6 @@ def _document_view(number: int, document: Document, chosen, outputs: dict, regis
         regions += panel.regions(result, f"{prefix}-{panel.operation}", view)
         results.append({"panel": panel, "result": result, "header": header, "view": view})
     layers = sorted({layer for panel in chosen for layer in panel.note_layers})
-    return {"id": document.id, "prefix": prefix, "number": number, "length": len(document.text),
+    title = "The pasted note" if document.source == "form" else f"Document {document.id}"
+    return {"id": document.id, "title": title, "prefix": prefix, "number": number, "length": len(document.text),
             "note": render_note(document.text, marks, regions), "results": results, "layers": layers}

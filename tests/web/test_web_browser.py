@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -112,6 +111,7 @@ def shoot(page, name: str) -> None:
     width = page.viewport_size["width"]
     page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{name} is wider than a phone"
     page.screenshot(path=str(SHOTS / f"{name}-390.png"), full_page=True)
     page.set_viewport_size({"width": width, "height": 900})
 
@@ -122,6 +122,10 @@ def sign_in(page, key: str) -> None:
     page.get_by_label("API key").fill(key)
     page.get_by_label("API key").press("Enter")  # the keyboard submits the form
     page.wait_for_url("**/analyze")
+
+
+def nav(page, name: str):
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name)
 
 
 def api(server, path: str, body: dict) -> dict:
@@ -141,7 +145,7 @@ def test_web_browser_sign_in_keeps_nothing_readable_in_the_browser(page, server)
     assert session["httpOnly"] and session["sameSite"] == "Strict" and server["key"] not in session["value"]
     assert page.evaluate("document.cookie") == ""  # nothing a script can read
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
-    assert page.get_by_role("link", name="Analyze").get_attribute("aria-current") == "page"
+    assert nav(page, "Analyze").get_attribute("aria-current") == "page"
     assert not page.problems, page.problems
 
 
@@ -286,7 +290,7 @@ def test_web_browser_job_from_a_csv_reaches_completed_and_downloads(page, server
     writer.writerow(["id", "text"])
     for number in range(40):
         writer.writerow([f"n{number}", NOTE if number % 2 else "Knee arthroscopy for a torn meniscus, then a cast."])
-    page.get_by_role("link", name="Jobs").click()
+    nav(page, "Jobs").click()
     page.get_by_label("File").set_input_files({"name": "notes.csv", "mimeType": "text/csv",
                                                "buffer": rows.getvalue().encode()})
     page.get_by_label("Labels (classify)").check()
@@ -312,7 +316,7 @@ def test_web_browser_job_from_a_csv_reaches_completed_and_downloads(page, server
     with page.expect_download() as download:
         page.get_by_role("link", name="Error manifest").click()
     assert Path(download.value.path()).read_text() == ""
-    page.get_by_role("link", name="Jobs").click()
+    nav(page, "Jobs").click()
     assert page.locator("table.jobs .status-completed").count() >= 1
     shoot(page, "jobs")
     # Delete the job's files (confirmed in a dialog).
@@ -326,7 +330,7 @@ def test_web_browser_job_from_a_csv_reaches_completed_and_downloads(page, server
 
 def test_web_browser_models_and_the_keyboard(page, server):
     sign_in(page, server["key"])
-    page.get_by_role("link", name="Models").click()
+    nav(page, "Models").click()
     page.get_by_role("link", name="ohsumed-tfidf").click()
     assert page.locator("h1").text_content().startswith("ohsumed-tfidf")
     assert len(page.locator("code.hash").text_content()) == 64
@@ -352,4 +356,3 @@ def test_web_browser_sign_out(page, server):
     entries = [json.loads(line) for line in audit.splitlines()]
     assert [e for e in entries if e["endpoint"] == "/sign-out" and e["key_id"]]
     assert "crushing" not in audit and "window.__xss" not in audit
-    time.sleep(0)  # (the server's own shutdown is the fixture's)

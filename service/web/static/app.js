@@ -27,6 +27,14 @@
     if (link && showSpan(link)) event.preventDefault();
   });
 
+  // After an analysis, go to its results (on a phone they are below the form);
+  // After a form came back with an error, go to the message.
+  const arrived = document.getElementById("form-error") || document.getElementById("results");
+  if (arrived) {
+    arrived.focus({ preventScroll: true });
+    arrived.scrollIntoView({ block: "start", behavior: "instant" });
+  }
+
   // Layer switches ("Highlight terms"): shown only when this script runs.
   document.querySelectorAll(".layers").forEach((box) => {
     box.hidden = false;
