@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, current_app, g, jsonify, request, stream_with_context
 
+from service.batching import BatchTimeout
 from service.errors import ApiError
 from service.inputs import JSON_TYPES, Fields, form_fields, read_documents, read_json, upload_job_input, uploaded_file
 from service.jobs import QuotaExceeded
@@ -37,11 +38,20 @@ def run_operation(cls: type[Options]):
     documents, fields = read_documents(state.settings)
     options = read_options(cls, fields.json, fields.text, request.args.to_dict()).resolve(state)
     count_work(len(documents), sum(len(d.text) for d in documents))
+    return jsonify({**options.header(state.registry), "results": run_writer(options, documents)})
+
+
+def run_writer(options: Options, documents) -> list[dict]:
+    """The results of an operation on ``documents``: its writer, run through its model's batcher (the API's and the
+    pages' one way)."""
+    state = _state()
     try:
-        results = options.writer(state.registry)(documents)
+        return state.batchers.writer(options, state.registry)(documents)
+    except BatchTimeout as error:
+        raise ApiError(503, f"busy: {error}; retry shortly or send the work as a job", {"retry_after_seconds": 5}) \
+            from None
     except ValueError as error:  # a method's own limit (graph summarizers and very long texts)
         raise ApiError(413, str(error)) from None
-    return jsonify({**options.header(state.registry), "results": results})
 
 
 def _requests(cls: type[Options]) -> dict:

@@ -44,6 +44,12 @@ class Settings:
         reports_dir: A folder of ``clinnlp mine`` output folders whose reports the pages show (read-only);
             empty: none.
         evaluation_dir: Where ``clinnlp evaluate`` wrote its plots, shown on the model pages.
+        batching: Run the documents of concurrent requests to a transformer model or a summarizer together
+            (:mod:`service.batching`); off, each request runs alone (still on its model's thread).
+        batch_wait_ms: How long a batch waits for more requests once one arrives (0: it takes what is queued).
+        batch_max_documents: Most documents in one batch.
+        torch_threads: Threads torch uses in each worker process; 0: the CPUs divided by the workers
+            (``clinnlp serve`` passes the worker count), so workers never oversubscribe the cores.
     """
 
     state_dir: str = "var"
@@ -71,6 +77,10 @@ class Settings:
     secure_cookies: bool = False
     reports_dir: str = ""
     evaluation_dir: str = "out/evaluate"
+    batching: bool = True
+    batch_wait_ms: int = 0
+    batch_max_documents: int = 64
+    torch_threads: int = 0
 
     def __post_init__(self):
         # Resolved once, at start: a relative folder must not mean one thing here and another wherever a

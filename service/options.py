@@ -7,13 +7,13 @@ have their JSON type (``true``, ``40``); values in the query string and form fie
 (``explain=false``, ``max_words=40``, ``sections=hpi,plan``). A job's saved options are these models' dumps.
 
 Each model also resolves itself against what the process has loaded (the default model, the loaded
-summarizers) and builds the writer that does its work: the API's synchronous endpoints and the job runner call
-the same writer, so a result never has two implementations.
+summarizers), builds the writer that does its work, and names the model whose batcher runs it: the API's
+synchronous endpoints and the job runner call the same writer through the same batcher (:mod:`service.batching`),
+so a result never has two implementations.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -56,6 +56,10 @@ class Options(BaseModel):
         """Fields of the synchronous response beside ``results``."""
         return {}
 
+    def batch_resource(self, registry) -> tuple | None:
+        """The model whose batcher runs this operation (:mod:`service.batching`), or None to run it directly."""
+        return None
+
 
 class ClassifyOptions(Options):
     """Options of ``classify``.
@@ -85,6 +89,12 @@ class ClassifyOptions(Options):
     def header(self, registry) -> dict:
         model = registry.classifiers[self.model]
         return {"model": {"name": model.name, "version": model.version}}
+
+    def batch_resource(self, registry) -> tuple | None:
+        # Models that spread one batch over every core (transformers) gain from batching; TF-IDF is cheap per
+        # document and safe to share, so it runs in the request's thread.
+        threaded = getattr(registry.classifiers[self.model].estimator, "threaded_inference", False)
+        return ("classify", self.model) if threaded else None
 
 
 class SummarizeOptions(Options):
@@ -125,25 +135,14 @@ class SummarizeOptions(Options):
     def writer(self, registry):
         from nlp.batch import SummaryWriter
 
-        return LockedWriter(registry.lock, SummaryWriter(
-            registry.summarizers[self.method], self.max_words, self.max_sentences, self.sections))
+        return SummaryWriter(registry.summarizers[self.method], self.max_words, self.max_sentences, self.sections)
 
     def header(self, registry) -> dict:
         return {"method": self.method}
 
-
-class LockedWriter:
-    """A writer whose model is shared by every thread of the process, one call at a time (spaCy and torch
-    objects of the summarizers are not known to be thread-safe)."""
-
-    def __init__(self, lock: threading.Lock, writer):
-        self.lock = lock
-        self.inner = writer
-        self.description = writer.description
-
-    def __call__(self, documents):
-        with self.lock:
-            return self.inner(documents)
+    def batch_resource(self, registry) -> tuple | None:
+        # Every summarizer runs on its batcher's thread: its spaCy and torch objects are never shared by threads.
+        return ("summarize", self.method)
 
 
 OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions)}

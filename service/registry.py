@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 
 from nlp.batch import ClassificationWriter
@@ -19,7 +18,6 @@ class Registry:
 
     classifiers: dict[str, Model] = field(default_factory=dict)
     summarizers: dict[str, object] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # torch and spaCy objects are not thread-safe
 
     @classmethod
     def load(cls, classifiers: tuple[str, ...], summarizers: tuple[str, ...]) -> "Registry":

@@ -85,10 +85,7 @@ def analyze():
         count_work(len(documents), sum(len(d.text) for d in documents))
         outputs = {}
         for panel in chosen:
-            try:
-                outputs[panel.operation] = panel.run(options[panel.operation], service.registry, documents)
-            except ValueError as error:  # a method's own limit (graph summarizers and very long texts)
-                raise ApiError(413, str(error)) from None
+            outputs[panel.operation] = panel.run(options[panel.operation], service.registry, documents)
     except ApiError as error:
         return render_template("analyze.html", **{**context, "error": error}), error.status
     context["documents"] = [_document_view(number, document, chosen, outputs, service.registry)

@@ -2,7 +2,8 @@
 note.
 
 A panel does no work of its own: it reads its options with :func:`service.options.read_options` (the API's
-validation and messages) and runs the writer its options model builds, the same one the API and the jobs run. What
+validation and messages) and runs the writer its options model builds through :func:`service.api.run_writer`,
+as the API does (the jobs run the same writer). What
 it adds is presentation: which spans of the note its results point at (:class:`service.web.notes.Mark` for
 highlighted spans, :class:`service.web.notes.Region` for spans that links jump to) and the template that shows
 them. A new operation (clinical analysis, de-identification) plugs in as one more :class:`Panel` in
@@ -67,8 +68,11 @@ class Panel:
         return read_options(self.options_model, text_fields=values).resolve(state)
 
     def run(self, options: Options, registry, documents) -> tuple[dict, list[dict]]:
-        """The API's header fields and one result per document, from the operation's own writer."""
-        return options.header(registry), options.writer(registry)(documents)
+        """The API's header fields and one result per document, from the operation's own writer run as the API
+        runs it (through its model's batcher; raises :class:`service.errors.ApiError` as the API does)."""
+        from service.api import run_writer
+
+        return options.header(registry), run_writer(options, documents)
 
     def marks(self, result: dict, prefix: str, view: dict) -> list[Mark]:
         return []
