@@ -17,6 +17,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .5em;text-align:left}
 th{background:#f4f4f4}td.n{text-align:right}.grid{display:flex;flex-wrap:wrap;gap:1em}.note{color:#666;font-size:.9em}
+body{padding:0 1em}svg{max-width:100%;height:auto}table{display:block;max-width:100%;overflow-x:auto}
 """
 
 
@@ -101,6 +102,7 @@ def write_report(path: Path, tables: dict, topic_map: dict, info: dict) -> None:
     terms = tables.get("terms", [])[:30]
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        "<meta name=viewport content=\"width=device-width,initial-scale=1\">",
         "<title>Literature mining report</title>", f"<style>{STYLE}</style></head><body>",
         "<h1>Literature mining report</h1>",
         f"<p>{info['documents']} documents analyzed; {info['errors']} records could not be used (see "

@@ -60,14 +60,46 @@ OFFSET_IN_NOTE = """(element) => {
 }"""
 
 
+def mining_report(root: Path) -> Path:
+    """A report as `clinnlp mine` writes it (charts as matplotlib SVG with style attributes), from small tables."""
+    from nlp.mining.report import write_report
+
+    (root / "cardiology-2024").mkdir(parents=True)
+    tables = {"categories": [{"category": "C14", "name": "Cardiovascular Diseases", "documents": 12},
+                             {"category": "C04", "name": "Neoplasms", "documents": 5}],
+              "years": [{"year": 2022, "documents": 7}, {"year": 2023, "documents": 10}],
+              "topics": [{"topic": 0, "documents": 12, "terms": "angioplasty, stent"}],
+              "terms": [{"term": "angioplasty", "documents": 9}, {"term": "stent", "documents": 6}], "rules": []}
+    write_report(root / "cardiology-2024" / "report.html", tables, {}, {"documents": 17, "errors": 0})
+    (root / "cardiology-2024" / "categories.csv").write_text("category,documents\nC14,12\nC04,5\n")
+    return root
+
+
+def evaluation_plot(folder: Path) -> Path:
+    """A confusion matrix and its report, named as `clinnlp evaluate` names them."""
+    from nlp.evaluation import save_plot
+
+    folder.mkdir()
+    gold = ["C14"] * 6 + ["C04"] * 4 + ["C23"] * 3
+    picks = [[0]] * 5 + [[2]] + [[1]] * 3 + [[0]] + [[2]] * 2 + [[0]]
+    save_plot(gold, picks, ["C14", "C04", "C23"], False, folder / "ohsumed-tfidf-notes-file.png",
+              title="ohsumed-tfidf: 13 held-out notes")
+    (folder / "ohsumed-tfidf-notes-file.json").write_text(json.dumps(
+        {"model": "ohsumed-tfidf", "scored_on": "notes/file: 13 documents the model was not trained on",
+         "accuracy": 0.7692, "macro_f1": 0.7556}))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`clinnlp serve` with two workers from a fresh folder (its first key in var/first-api-key)."""
     folder = tmp_path_factory.mktemp("web-server")
+    reports, evaluations = mining_report(folder / "reports"), evaluation_plot(folder / "evaluate")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLINNLP_")}
     env.update(CLINNLP_CLASSIFIERS="ohsumed-tfidf,mtsamples-tfidf", CLINNLP_SUMMARIZERS="extractive,lead",
-               CLINNLP_RATE_LIMIT="0", PYTHONPATH=str(ROOT))
+               CLINNLP_RATE_LIMIT="0", CLINNLP_REPORTS_DIR=str(reports), CLINNLP_EVALUATION_DIR=str(evaluations),
+               PYTHONPATH=str(ROOT))
     process = subprocess.Popen([sys.executable, "-m", "nlp.cli", "serve", "--port", str(port), "--workers", "2",
                                 "--threads", "4"], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, env=env, start_new_session=True)
@@ -331,9 +363,13 @@ def test_web_browser_job_from_a_csv_reaches_completed_and_downloads(page, server
 def test_web_browser_models_and_the_keyboard(page, server):
     sign_in(page, server["key"])
     nav(page, "Models").click()
+    shoot(page, "models")
     page.get_by_role("link", name="ohsumed-tfidf").click()
     assert page.locator("h1").text_content().startswith("ohsumed-tfidf")
     assert len(page.locator("code.hash").text_content()) == 64
+    picture = page.get_by_role("img", name="Confusion matrix of ohsumed-tfidf")
+    picture.scroll_into_view_if_needed()
+    assert picture.evaluate("i => i.complete && i.naturalWidth > 100")  # the PNG loaded under the page policy
     shoot(page, "model")
     # The skip link is the first stop, then the main navigation; every control has a name.
     page.goto("/analyze")
@@ -343,6 +379,24 @@ def test_web_browser_models_and_the_keyboard(page, server):
         .filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label') && !c.textContent.trim())
         .map(c => c.outerHTML)""")
     assert unnamed == []
+
+
+def test_web_browser_mining_reports_render_with_their_own_styles_and_no_script(page, server):
+    sign_in(page, server["key"])
+    nav(page, "Reports").click()
+    shoot(page, "reports")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="categories.csv").click()
+    assert Path(download.value.path()).read_text().startswith("category,documents")
+    page.get_by_role("link", name="cardiology-2024").click()
+    page.wait_for_url("**/report.html")
+    assert page.locator("h1").text_content() == "Literature mining report"
+    # Its inline stylesheet and the charts' style attributes are allowed by hash: they apply, nothing is refused.
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") == "1100px"
+    fills = page.evaluate("[...document.querySelectorAll('svg path')].map(p => getComputedStyle(p).fill)")
+    assert "rgb(74, 122, 181)" in fills  # the bars' colour, from style attributes
+    shoot(page, "report")
+    assert not page.problems, page.problems  # no policy violation, no error
 
 
 def test_web_browser_sign_out(page, server):

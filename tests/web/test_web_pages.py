@@ -92,9 +92,17 @@ def test_web_every_state_change_needs_the_session_csrf_token(app, signed_in):
     other_site = signed_in.post("/analyze", data={"csrf_token": signed_in.csrf, "text": NOTE, "run": "classify"},
                                 headers={"Origin": "http://evil.example"})
     assert other_site.status_code == 403
+    for fetch_site in ("cross-site", "same-site"):  # another port or a sibling host is another application
+        refused = signed_in.post("/analyze", data={"csrf_token": signed_in.csrf, "text": NOTE, "run": "classify"},
+                                 headers={"Sec-Fetch-Site": fetch_site})
+        assert refused.status_code == 403, fetch_site
     header = signed_in.post("/analyze", data={"text": NOTE, "run": "classify"},
                             headers={"X-CSRF-Token": signed_in.csrf, "Origin": "http://localhost"})
     assert header.status_code == 200
+    # Under the pages' no-referrer policy a browser sends "Origin: null" with this site's own forms: the token decides.
+    own_form = signed_in.post("/analyze", data={"csrf_token": signed_in.csrf, "text": NOTE, "run": "classify"},
+                              headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert own_form.status_code == 200
     assert signed_in.get("/analyze").status_code == 200  # still signed in: the rejections changed nothing
 
 
@@ -434,3 +442,15 @@ def test_web_pages_stay_out_of_the_api_description(signed_in):
     paths = signed_in.get("/openapi.json").json["paths"]
     assert paths and all(path.startswith(("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"))
                          for path in paths)
+
+
+def test_web_templates_and_static_files_are_package_data():
+    """A wheel (the Docker image installs one) carries every template and static file of the pages."""
+    import tomllib
+    from pathlib import PurePosixPath
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["service"]
+    files = [p.relative_to(root / "service").as_posix() for folder in ("web/templates", "web/static")
+             for p in (root / "service" / folder).rglob("*") if p.is_file()]
+    assert files and all(any(PurePosixPath(f).match(pattern) for pattern in patterns) for f in files)  # glob: * stops at /
