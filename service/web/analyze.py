@@ -21,9 +21,10 @@ from service.web.panels import available, field_name, form_defaults
 PAGE_SUFFIXES = (*UPLOAD_SUFFIXES, ".json")
 
 
-def read_page_documents(settings) -> list[Document]:
+def read_page_documents(settings) -> tuple[list[Document], bool]:
     """The pasted note, or every record of the uploaded file (``.txt``, ``.csv``, ``.tsv``, ``.jsonl``, or a FHIR
-    R4 ``.json`` resource), through the API's readers, checks and limits (raises :class:`ApiError`)."""
+    R4 ``.json`` resource), through the API's readers, checks and limits (raises :class:`ApiError`); and whether
+    the note was pasted."""
     upload = request.files.get("file")
     text = request.form.get("text", "")
     if upload is not None and upload.filename:
@@ -42,7 +43,7 @@ def read_page_documents(settings) -> list[Document]:
         raise ApiError(422, "paste a note or choose a file", {"field": "text"})
     if len(documents) > settings.max_documents:
         raise too_many(len(documents), settings)
-    return documents
+    return documents, not (upload is not None and upload.filename)
 
 
 def _fhir_upload(upload, settings) -> list[Document]:
@@ -81,19 +82,19 @@ def analyze():
         for panel in chosen:
             require(panel.operation)
         options = {panel.operation: panel.read(request.form, service) for panel in chosen}  # all checked first
-        documents = read_page_documents(service.settings)
+        documents, pasted = read_page_documents(service.settings)
         count_work(len(documents), sum(len(d.text) for d in documents))
         outputs = {}
         for panel in chosen:
             outputs[panel.operation] = panel.run(options[panel.operation], service.registry, documents)
     except ApiError as error:
         return render_template("analyze.html", **{**context, "error": error}), error.status
-    context["documents"] = [_document_view(number, document, chosen, outputs, service.registry)
+    context["documents"] = [_document_view(number, document, chosen, outputs, service.registry, pasted)
                             for number, document in enumerate(documents)]
     return render_template("analyze.html", **context)
 
 
-def _document_view(number: int, document: Document, chosen, outputs: dict, registry) -> dict:
+def _document_view(number: int, document: Document, chosen, outputs: dict, registry, pasted: bool) -> dict:
     prefix = f"d{number}"
     marks, regions, results = [], [], []
     for panel in chosen:
@@ -104,6 +105,6 @@ def _document_view(number: int, document: Document, chosen, outputs: dict, regis
         regions += panel.regions(result, f"{prefix}-{panel.operation}", view)
         results.append({"panel": panel, "result": result, "header": header, "view": view})
     layers = sorted({layer for panel in chosen for layer in panel.note_layers})
-    title = "The pasted note" if document.source == "form" else f"Document {document.id}"
+    title = "The pasted note" if pasted else f"Document {document.id}"
     return {"id": document.id, "title": title, "prefix": prefix, "number": number, "length": len(document.text),
             "note": render_note(document.text, marks, regions), "results": results, "layers": layers}

@@ -137,16 +137,75 @@ class SummarizePanel(Panel):
         return [Region(s["start"], s["end"], s["ref"]) for s in view["sentences"]]
 
 
+ASSERTIONS = ("negated", "uncertain", "hypothetical", "historical", "family")
+CATEGORY_STYLES = {"problem": 4, "finding": 1, "medication": 2, "procedure": 3, "anatomy": 0}
+
+
+class AnalyzePanel(Panel):
+    """Clinical analysis: the note's sections as an outline that jumps to each, and the concepts found with their
+    assertions (a negated concept is struck through in the note and tagged in the list, not only coloured)."""
+
+    def view(self, result: dict, header: dict, prefix: str, registry) -> dict:
+        sections = [{**section, "ref": f"{prefix}-section-{number}"}
+                    for number, section in enumerate(result.get("sections", []))]
+        concepts = []
+        for number, concept in enumerate(result.get("concepts", [])):
+            asserted = [name for name in ASSERTIONS if concept.get(name)]
+            concepts.append({**concept, "ref": f"{prefix}-concept-{number}", "anchor": f"{prefix}-at-{number}",
+                             "assertions": asserted, "style": CATEGORY_STYLES.get(concept.get("category"), 0)})
+        return {"sections": sections, "concepts": concepts,
+                "negated": sum("negated" in c["assertions"] for c in concepts)}
+
+    def marks(self, result: dict, prefix: str, view: dict) -> list[Mark]:
+        found = []
+        for concept in view["concepts"]:
+            said = ", ".join(concept["assertions"]) or "affirmed"
+            tip = f"{concept.get('category', 'concept')}: {concept.get('concept', concept.get('text'))} ({said})"
+            found.append(Mark(concept["start"], concept["end"], "concept", concept["ref"], tip, concept["style"], 0.0,
+                              tuple(concept["assertions"])))
+        return found
+
+    def regions(self, result: dict, prefix: str, view: dict) -> list[Region]:
+        return ([Region(s["start"], s["end"], s["ref"]) for s in view["sections"]]
+                + [Region(c["start"], c["end"], c["anchor"]) for c in view["concepts"]])
+
+
+class DeidentifyPanel(Panel):
+    """De-identification: the de-identified note, each replacement marked with its type; in the note, what would
+    be replaced (its type only: no identifier is repeated anywhere else on the page)."""
+
+    def view(self, result: dict, header: dict, prefix: str, registry) -> dict:
+        from service.web.notes import render_note
+
+        replaced = [Mark(item["replacement_start"], item["replacement_end"], "phi", f"{prefix}-phi", item["type"], 4)
+                    for item in result.get("phi", [])]
+        counts: dict[str, int] = {}
+        for item in result.get("phi", []):
+            counts[item["type"]] = counts.get(item["type"], 0) + 1
+        return {"text": render_note(result.get("text", ""), replaced), "counts": sorted(counts.items()),
+                "ref": f"{prefix}-phi"}
+
+    def marks(self, result: dict, prefix: str, view: dict) -> list[Mark]:
+        return [Mark(item["start"], item["end"], "phi", view["ref"], f"identifier: {item['type']}", 4, 0.0)
+                for item in result.get("phi", [])]
+
+
 PANELS: list[Panel] = [
     ClassifyPanel("classify", "Labels", "panels/classify_form.html", "panels/classify_result.html",
                   checkboxes=("explain",), note_layers=("term",)),
     SummarizePanel("summarize", "Summary", "panels/summarize_form.html", "panels/summarize_result.html"),
+    # These two appear once their operations are in service.options.OPERATIONS (clinical analysis, privacy).
+    AnalyzePanel("analyze", "Clinical analysis", "panels/analyze_form.html", "panels/analyze_result.html",
+                 checkboxes=("lexicon",), note_layers=("concept",)),
+    DeidentifyPanel("deidentify", "De-identified", "panels/deidentify_form.html", "panels/deidentify_result.html",
+                    default_on=False, note_layers=("phi",)),
 ]
 
 
 def available(state) -> list[Panel]:
     """The panels whose operation this service offers and has something loaded for."""
-    loaded = {"classify": bool(state.registry.classifiers), "summarize": bool(state.registry.summarizers)}
+    loaded = {"classify": bool(state.registry.classifiers), "summarize": bool(state.registry.summarizers),
+              "analyze": getattr(state.registry, "analyzer", None) is not None}
     return [panel for panel in PANELS if panel.operation in OPERATIONS and loaded.get(panel.operation, True)]
 
 

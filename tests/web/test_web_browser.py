@@ -137,14 +137,18 @@ def page(browser, server):
     context.close()
 
 
-def shoot(page, name: str) -> None:
-    """A full-page screenshot at the page's width, and at a 390 px phone width."""
+def shoot(page, name: str, part: str | None = None) -> None:
+    """A full-page screenshot at the page's width, and at a 390 px phone width (which must not scroll sideways);
+    with ``part``, a screenshot of that element too (``<name>-part-<width>.png``)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     width = page.viewport_size["width"]
-    page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{name} is wider than a phone"
-    page.screenshot(path=str(SHOTS / f"{name}-390.png"), full_page=True)
+    for size in (width, 390):
+        if size != width:  # a resize hides a tooltip: the first screenshot keeps what the test left on screen
+            page.set_viewport_size({"width": size, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= size, f"{name} is wider than {size} px"
+        page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
+        if part:
+            page.locator(part).first.screenshot(path=str(SHOTS / f"{name}-part-{size}.png"))
     page.set_viewport_size({"width": width, "height": 900})
 
 
@@ -205,18 +209,24 @@ def test_web_browser_analyze_marks_terms_and_summary_sentences_at_their_characte
     expected = {i for item in result["explanation"] for start, end in item["spans"] for i in range(start, end)}
     assert seen == expected and seen
 
-    # Focusing a term (keyboard) or hovering it shows its label and weight.
+    # Focusing a term (keyboard) or hovering it shows its label and weight, inside the window; Escape hides it.
     top = result["explanation"][0]
     start, end = top["spans"][0]
     first = note.locator(f'mark[data-start="{start}"]')
-    first.focus()
-    tip = first.evaluate("m => getComputedStyle(m, '::after').content")
-    assert f"{top['label']}" in tip and f"weight {top['weight']:.3f}" in tip
+    tip = page.locator("#tip")
     page.mouse.move(0, 0)
+    first.focus()
+    assert tip.is_visible() and top["label"] in tip.text_content()
+    assert f"{top['term']}, weight {top['weight']:.3f}" in tip.text_content()
+    box, mark_box = tip.bounding_box(), first.bounding_box()
+    assert 0 <= box["x"] and box["x"] + box["width"] <= 1280 and box["y"] >= mark_box["y"] + mark_box["height"]
+    page.keyboard.press("Escape")
+    assert tip.is_hidden()
     first.blur()
-    assert first.evaluate("m => getComputedStyle(m, '::after').content") in ("none", "normal")
     first.hover()
-    assert top["term"] in first.evaluate("m => getComputedStyle(m, '::after').content")
+    assert tip.is_visible() and top["term"] in tip.text_content()
+    page.mouse.move(0, 0)
+    assert tip.is_hidden()
     bar = page.locator(".panel-classify svg.bar").first
     assert top["label"] in bar.get_attribute("aria-label")
 
@@ -243,7 +253,8 @@ def test_web_browser_analyze_marks_terms_and_summary_sentences_at_their_characte
     page.locator(".panel-classify a.source-link").first.click()
     assert "".join(note.locator(".current").all_text_contents()).lower() == NOTE[start:end].lower()
     assert "note" not in page.url and "chest" not in page.url  # nothing of the note in the address
-    shoot(page, "analyze")
+    note.locator("mark.hl").nth(2).focus()  # its tooltip shows in the screenshots
+    shoot(page, "analyze", ".document")
     assert not page.problems, page.problems
 
 
@@ -336,7 +347,7 @@ def test_web_browser_job_from_a_csv_reaches_completed_and_downloads(page, server
     page.locator(".status-completed").wait_for(timeout=90_000)  # the page polls, then shows the final state
     assert page.locator("#job-progress").evaluate("p => [p.value, p.max]") == [40, 40]
     assert "40 done, 0 failed, of 40 records" in page.locator("#job-counts").text_content()
-    shoot(page, "job")
+    shoot(page, "job", ".job")
     with page.expect_download() as download:
         page.get_by_role("link", name="Results (JSON lines)").click()
     lines = Path(download.value.path()).read_text().splitlines()
@@ -370,7 +381,7 @@ def test_web_browser_models_and_the_keyboard(page, server):
     picture = page.get_by_role("img", name="Confusion matrix of ohsumed-tfidf")
     picture.scroll_into_view_if_needed()
     assert picture.evaluate("i => i.complete && i.naturalWidth > 100")  # the PNG loaded under the page policy
-    shoot(page, "model")
+    shoot(page, "model", ".plot")
     # The skip link is the first stop, then the main navigation; every control has a name.
     page.goto("/analyze")
     page.keyboard.press("Tab")

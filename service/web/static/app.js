@@ -35,6 +35,46 @@
     arrived.scrollIntoView({ block: "start", behavior: "instant" });
   }
 
+  // A term's tooltip (label and weight) beside it, kept inside the window, for the pointer and the keyboard alike;
+  // Escape hides it. Without this script a stylesheet rule shows the same text under the term.
+  document.documentElement.classList.add("js");
+  const tip = document.createElement("div");
+  tip.className = "tip";
+  tip.id = "tip";
+  tip.setAttribute("role", "tooltip");
+  tip.hidden = true;
+  document.body.appendChild(tip);
+  function showTip(mark) {
+    tip.textContent = mark.dataset.tip;
+    tip.hidden = false;
+    const box = mark.getBoundingClientRect();
+    const width = tip.offsetWidth;
+    const height = tip.offsetHeight;
+    const left = Math.max(8, Math.min(box.left, window.innerWidth - width - 8));
+    const below = box.bottom + 6 + height <= window.innerHeight - 8;
+    tip.style.left = left + "px";
+    tip.style.top = (below ? box.bottom + 6 : Math.max(8, box.top - height - 6)) + "px";
+  }
+  const hideTip = () => { tip.hidden = true; };
+  document.addEventListener("mouseover", (event) => {
+    const mark = event.target.closest && event.target.closest("mark.hl[data-tip]");
+    if (mark) showTip(mark);
+  });
+  document.addEventListener("mouseout", (event) => {
+    const mark = event.target.closest && event.target.closest("mark.hl[data-tip]");
+    if (mark && !mark.contains(event.relatedTarget) && document.activeElement !== mark) hideTip();
+  });
+  document.addEventListener("focusin", (event) => {
+    if (event.target.matches && event.target.matches("mark.hl[data-tip]")) showTip(event.target);
+  });
+  document.addEventListener("focusout", (event) => {
+    if (event.target.matches && event.target.matches("mark.hl[data-tip]")) hideTip();
+  });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") hideTip(); });
+  document.querySelectorAll(".note").forEach((note) => note.addEventListener("scroll", hideTip));
+  window.addEventListener("scroll", hideTip, { passive: true });
+  window.addEventListener("resize", hideTip);
+
   // Layer switches ("Highlight terms"): shown only when this script runs.
   document.querySelectorAll(".layers").forEach((box) => {
     box.hidden = false;

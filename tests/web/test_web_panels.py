@@ -1,0 +1,129 @@
+"""Panels plug in by operation: clinical analysis and de-identification appear on the analysis page as soon as
+their operations are registered in service.options.OPERATIONS and loaded, with no change to the page.
+
+Their own operations are built by other parts of the project; here stand-ins with the same result shapes (sections
+and concepts with assertions; de-identified text with typed replacements) take their place, because what is under
+test is the page: the spans marked in the note, the outline and concept links, the negated look, the de-identified
+view. When the real operations are installed, the same tests run against them (see ``operations``)."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+import pytest
+
+from service.options import OPERATIONS, Options
+from tests.web.conftest import sign_in
+
+NOTE = "HISTORY: Chest pain since Monday.\nEXAM: No fever. Leg edema.\nPLAN: Call John Smith at 555-0100."
+
+
+class _Writer:
+    def __init__(self, run, description):
+        self.run, self.description = run, description
+
+    def __call__(self, documents):
+        return [{"id": doc.id, **self.run(doc.text)} for doc in documents]
+
+
+def _analysis(text: str) -> dict:
+    sections = [{"name": m.group(1).lower(), "title": m.group(1), "start": m.start(), "end": len(text)}
+                for m in re.finditer(r"^([A-Z]+):", text, re.M)]
+    for section, following in zip(sections, sections[1:]):
+        section["end"] = following["start"]
+    concepts = []
+    for phrase, category in (("chest pain", "problem"), ("fever", "problem"), ("edema", "finding")):
+        for match in re.finditer(phrase, text, re.I):
+            negated = text[max(0, match.start() - 3):match.start()].lower() == "no "
+            concepts.append({"text": match.group(0), "start": match.start(), "end": match.end(), "concept": phrase,
+                             "category": category, "section": None, "negated": negated, "historical": False,
+                             "hypothetical": False, "family": False, "uncertain": False})
+    return {"sections": sections, "concepts": concepts}
+
+
+def _deidentified(text: str) -> dict:
+    out, phi, position = "", [], 0
+    for match in re.finditer(r"John Smith|Monday|555-0100", text):
+        kind = {"John Smith": "NAME", "Monday": "DATE"}.get(match.group(0), "PHONE")
+        out += text[position:match.start()]
+        replacement = f"[{kind}]"
+        phi.append({"type": kind, "start": match.start(), "end": match.end(), "replacement_start": len(out),
+                    "replacement_end": len(out) + len(replacement)})
+        out += replacement
+        position = match.end()
+    return {"text": out + text[position:], "phi": phi}
+
+
+class StandInAnalyze(Options):
+    operation: ClassVar[str] = "analyze"
+    terms: list[str] = None
+    lexicon: bool = True
+
+    def writer(self, registry):
+        return _Writer(_analysis, "analyze")
+
+    def header(self, registry):
+        return {"lexicon": {"version": "stand-in", "used": self.lexicon}}
+
+
+class StandInDeidentify(Options):
+    operation: ClassVar[str] = "deidentify"
+    operator: str = "redact"
+    types: list[str] = None
+
+    def writer(self, registry):
+        return _Writer(_deidentified, "deidentify")
+
+    def header(self, registry):
+        return {"operator": self.operator}
+
+
+@pytest.fixture
+def operations(monkeypatch, web_registry):
+    """The stand-ins, unless the real operations are installed (then those run)."""
+    if "analyze" not in OPERATIONS:
+        monkeypatch.setitem(OPERATIONS, "analyze", StandInAnalyze)
+        monkeypatch.setattr(type(web_registry), "analyzer", object(), raising=False)
+    if "deidentify" not in OPERATIONS:
+        monkeypatch.setitem(OPERATIONS, "deidentify", StandInDeidentify)
+
+
+def test_web_panels_analysis_and_deidentification_plug_into_the_page(operations, make_app):
+    app = make_app()
+    client = app.test_client()
+    csrf = sign_in(client, app.extensions["clinnlp"].keys.create("panels")[1])
+    blank = client.get("/analyze").get_data(as_text=True)
+    assert 'value="analyze" checked' in blank and 'value="deidentify">' in blank  # de-identify is opt-in
+    page = client.post("/analyze", data={"csrf_token": csrf, "text": NOTE, "run": ["analyze", "deidentify"],
+                                         "analyze-lexicon": ["false", "true"]}, content_type="multipart/form-data")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html[-1500:]
+    analysis, deidentified = _analysis(NOTE), _deidentified(NOTE)
+    # The outline links to each section's place; each concept is marked where it stands, the negated one struck.
+    for number, section in enumerate(analysis["sections"]):
+        assert f'id="d0-analyze-section-{number}" tabindex="-1" data-start="{section["start"]}"' in html
+        assert f'href="#d0-analyze-section-{number}"' in html
+    for concept in analysis["concepts"]:
+        mark = re.search(rf'<mark class="([^"]*)" data-start="{concept["start"]}" data-end="{concept["end"]}"[^>]*>'
+                         rf'{re.escape(concept["text"])}</mark>', html)
+        assert mark and "concept" in mark.group(1).split()
+        assert ("negated" in mark.group(1).split()) == concept["negated"]
+    assert "(3, 1 negated)" in html and 'class="tag assertion-negated">negated</span>' in html
+    # The de-identified view shows the replacements, typed; the note marks what they replace.
+    assert deidentified["text"].replace("[", "") in re.sub(r"<[^>]+>", "", html).replace("[", "")
+    assert "1 DATE, 1 NAME, 1 PHONE" in html
+    for item in deidentified["phi"]:
+        assert f'data-start="{item["start"]}" data-end="{item["end"]}"' in html
+        assert f'data-tip="{item["type"]}"' in html
+    assert "Highlight concepts" in html and "Highlight identifiers" in html
+
+
+def test_web_panels_stay_away_until_their_operation_is_loaded(make_app, web_registry):
+    app = make_app()
+    client = app.test_client()
+    sign_in(client, app.extensions["clinnlp"].keys.create("none")[1])
+    page = client.get("/analyze").get_data(as_text=True)
+    for operation in ("analyze", "deidentify"):
+        assert (f'value="{operation}"' in page) == (operation in OPERATIONS and (
+            operation != "analyze" or getattr(web_registry, "analyzer", None) is not None))
