@@ -143,12 +143,12 @@ def shoot(page, name: str, part: str | None = None) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     width = page.viewport_size["width"]
     for size in (width, 390):
-        if size != width:  # a resize hides a tooltip: the first screenshot keeps what the test left on screen
+        if size != width:
             page.set_viewport_size({"width": size, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= size, f"{name} is wider than {size} px"
-        page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
         if part:
             page.locator(part).first.screenshot(path=str(SHOTS / f"{name}-part-{size}.png"))
+        page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
     page.set_viewport_size({"width": width, "height": 900})
 
 
@@ -276,8 +276,15 @@ def test_web_browser_hostile_notes_show_as_text_and_run_nothing(page, server):
     # The same text as a file, with a hostile id, runs nothing either.
     data = "id,text\n\"<img src=x onerror=window.__xss=6>\",\"" + HOSTILE.replace('"', '""') + "\"\n"
     page.get_by_label("Note text").fill("")
-    page.get_by_label("Or a file").set_input_files({"name": "hostile.csv", "mimeType": "text/csv",
-                                                    "buffer": data.encode()})
+    dropped = page.evaluate("""(data) => {  // dropped on the drop zone, as from a file manager
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([data], 'hostile.csv', {type: 'text/csv'}));
+        const zone = document.getElementById('drop');
+        for (const kind of ['dragenter', 'dragover', 'drop']) {
+            zone.dispatchEvent(new DragEvent(kind, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }
+        return document.getElementById('file').files[0].name; }""", data)
+    assert dropped == "hostile.csv"
     page.get_by_role("button", name="Analyze").click()
     page.wait_for_selector(".document")
     assert page.locator("h2", has_text="<img src=x").count() == 1

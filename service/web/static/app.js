@@ -44,7 +44,9 @@
   tip.setAttribute("role", "tooltip");
   tip.hidden = true;
   document.body.appendChild(tip);
+  let shown = null;
   function showTip(mark) {
+    shown = mark;
     tip.textContent = mark.dataset.tip;
     tip.hidden = false;
     const box = mark.getBoundingClientRect();
@@ -55,7 +57,8 @@
     tip.style.left = left + "px";
     tip.style.top = (below ? box.bottom + 6 : Math.max(8, box.top - height - 6)) + "px";
   }
-  const hideTip = () => { tip.hidden = true; };
+  const hideTip = () => { tip.hidden = true; shown = null; };
+  const followTip = () => { if (shown) showTip(shown); };  // the term moved (scrolling, a resized window)
   document.addEventListener("mouseover", (event) => {
     const mark = event.target.closest && event.target.closest("mark.hl[data-tip]");
     if (mark) showTip(mark);
@@ -71,9 +74,9 @@
     if (event.target.matches && event.target.matches("mark.hl[data-tip]")) hideTip();
   });
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") hideTip(); });
-  document.querySelectorAll(".note").forEach((note) => note.addEventListener("scroll", hideTip));
-  window.addEventListener("scroll", hideTip, { passive: true });
-  window.addEventListener("resize", hideTip);
+  document.querySelectorAll(".note").forEach((note) => note.addEventListener("scroll", followTip, { passive: true }));
+  window.addEventListener("scroll", followTip, { passive: true });
+  window.addEventListener("resize", followTip);
 
   // Layer switches ("Highlight terms"): shown only when this script runs.
   document.querySelectorAll(".layers").forEach((box) => {
