@@ -137,7 +137,7 @@ def _same_site() -> None:
 def page_headers(response):
     # A view that serves something else (a mining report) sets its own policy first.
     response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     return response
 
 

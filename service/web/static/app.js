@@ -47,7 +47,12 @@
   let shown = null;
   function showTip(mark) {
     shown = mark;
-    tip.textContent = mark.dataset.tip;
+    // Overlapping terms: one line each (text only, never HTML).
+    tip.replaceChildren(...mark.dataset.tip.split(" | ").map((line) => {
+      const row = document.createElement("div");
+      row.textContent = line;
+      return row;
+    }));
     tip.hidden = false;
     const box = mark.getBoundingClientRect();
     const width = tip.offsetWidth;
@@ -149,7 +154,9 @@
     const counts = document.getElementById("job-counts");
     const status = document.getElementById("job-status");
     let failures = 0;
+    let polls = 0;
     const poll = async () => {
+      polls += 1;
       try {
         const response = await fetch(job.dataset.progressUrl, {
           credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
@@ -175,7 +182,8 @@
           return;
         }
       }
-      window.setTimeout(poll, 1000);
+      // Every second at first, then less often (each poll is a request in the audit trail).
+      window.setTimeout(poll, Math.min(5000, 1000 + 100 * polls));
     };
     window.setTimeout(poll, 500);
   }
