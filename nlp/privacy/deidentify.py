@@ -96,11 +96,13 @@ class Deidentifier:
         operator: ``redact`` (``[NAME]``, ``[DATE]``, ...) or ``surrogate`` (realistic fakes).
         types: The identifier types to replace (default: all of :data:`nlp.privacy.recognizers.PHI_TYPES`).
         use_ner: Use spaCy's NER for names; ``False`` keeps rules alone (faster, fewer names found).
+        use_name_rules: Use the context rules for names ("Dr. X", labels, signatures); ``False`` leaves names
+            to spaCy (the benchmark compares the two and both together).
         seed: Seed for the surrogates (tests); by default each document draws its own.
     """
 
     def __init__(self, operator: str = "redact", types: Iterable[str] | None = None, use_ner: bool = True,
-                 seed: int | None = None):
+                 use_name_rules: bool = True, seed: int | None = None):
         if operator not in OPERATORS:
             raise ValueError(f"unknown operator {operator!r}; known: {', '.join(OPERATORS)}")
         chosen = [t.strip().upper() for t in types] if types else list(r.PHI_TYPES)
@@ -110,6 +112,7 @@ class Deidentifier:
         self.operator = operator
         self.types = frozenset(chosen)
         self.use_ner = use_ner
+        self.use_name_rules = use_name_rules
         self.seed = seed
 
     # --- models --------------------------------------------------------------------------------------------------
@@ -144,7 +147,8 @@ class Deidentifier:
         logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
         registry = RecognizerRegistry(supported_languages=["en"])
         for recognizer in (r.OfflineEmailRecognizer(), UrlRecognizer(), IpRecognizer(), *r.clinical_recognizers()):
-            registry.add_recognizer(recognizer)
+            if self.use_name_rules or not recognizer.name.startswith("ClinicalName"):
+                registry.add_recognizer(recognizer)
         if self.use_ner:
             registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
         return AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"])
@@ -184,6 +188,8 @@ class Deidentifier:
                 continue
             if result.entity_type == "PERSON" and not _is_person(text, start, end):
                 continue
+            if kind == r.URL and text[start].isdigit() and "/" not in text[start:end]:
+                continue  # "4.5.cm": a measurement, not a Cameroonian domain
             phi.append(Phi(kind, start, end, result.score))
         return phi
 
@@ -251,8 +257,13 @@ def _is_person(text: str, start: int, end: int) -> bool:
     if any(_bare(w) in not_names for w in words) and (
             after and after.group().lower() in followers or any(w.lower() in followers for w in words)):
         return False
-    return not all(_bare(w) in not_names or w in common or w.capitalize() in common or w.lower() in followers
-                   for w in words)
+    if all(_bare(w) in not_names or w in common or w.capitalize() in common or w.lower() in followers for w in words):
+        return False
+    # One word, or a run of capitals, is a name only if the census knows it as one: spaCy's small model
+    # calls many drugs, anatomy words and headings PERSON ("Remeron", "Trachea", "DESCRIPTION").
+    if len(words) == 1 or span.isupper():
+        return any(_bare(w).upper() in r.census_names() for w in words if _bare(w) not in common)
+    return True
 
 
 def _bare(word: str) -> str:

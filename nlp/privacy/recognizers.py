@@ -87,13 +87,13 @@ _UPPER, _LOWER = r"\p{Lu}", r"\p{Ll}"
 # A capitalized name word: "Smith", "McDonald", "O'Brien", "D'Angelo", "Smith-Jones", "José", "Łukasz".
 _CAP = rf"(?:{_UPPER}'?{_UPPER}?{_LOWER}+(?:{_UPPER}{_LOWER}+)?(?:-{_UPPER}{_LOWER}+)?)"
 _ALLCAPS = rf"(?:{_UPPER}{{2,}}(?:['-]{_UPPER}{{2,}})?)"
-_INITIAL = rf"(?:{_UPPER}\.?)"
+_INITIAL = rf"(?:{_UPPER}(?:\.|(?![\p{{L}}'-])))"  # "A." or "A", never the first letter of a word
 _BLANK = r"[ \t]"
 # A name: up to four words and initials in one case style ("John A. Smith", "JOHN A SMITH").
 _NAME_MIXED = rf"(?:{_CAP}(?:{_BLANK}+(?:{_INITIAL}|{_CAP})){{0,3}}|{_INITIAL}{_BLANK}+{_CAP}(?:{_BLANK}+{_CAP}){{0,2}})"
-_NAME_UPPER = rf"(?:{_ALLCAPS}(?:{_BLANK}+(?:{_UPPER}\.?|{_ALLCAPS})){{0,3}})"
+_NAME_UPPER = rf"(?:{_ALLCAPS}(?:{_BLANK}+(?:{_ALLCAPS}|{_INITIAL})){{0,3}})"
 # "Smith, John A." and "SMITH, JOHN A" (surname first, as headers write it).
-_NAME_INVERTED = rf"(?:{_CAP},{_BLANK}*{_CAP}(?:{_BLANK}+{_INITIAL})?|{_ALLCAPS},{_BLANK}*{_ALLCAPS}(?:{_BLANK}+{_UPPER}\.?)?)"
+_NAME_INVERTED = rf"(?:{_CAP},{_BLANK}*{_CAP}(?:{_BLANK}+{_INITIAL})?|{_ALLCAPS},{_BLANK}*{_ALLCAPS}(?:{_BLANK}+{_INITIAL})?)"
 _ANY_NAME = rf"(?:{_NAME_INVERTED}|{_NAME_MIXED}|{_NAME_UPPER})"
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
@@ -136,8 +136,11 @@ DATE_PATTERNS = [
     rf"(?<![\w])(?P<phi>{_MONTH_CAP}\.?,?[ \t-]+{_YEAR4})(?![\w])",
     # "in March", "since early October", "mid-June": a month named in running text
     rf"(?<![\w])(?i:in|since|during|until|till|by|of|last|next|early|late|mid|before|after|through|from)[ \t-]+"
-    rf"(?:(?i:early|late|mid)[ \t-]+)?(?P<phi>(?:January|February|March|April|June|July|August|September|October|"
+    rf"(?:(?i:early|late|mid)[ \t-]+)?(?P<phi>(?:January|February|March|April|May|June|July|August|September|October|"
     rf"November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?)(?![\w])",
+    # "DOB: 6/24", "DATE OF SERVICE: 5/29": a month and day after a date field's label
+    rf"(?<![\w])(?i:dob|d\.o\.b\.|date|dos|birth|service|admission|admitted|discharge|discharged|visit|exam|"
+    rf"examination|injury|surgery|procedure|signed|d|t)\b[^\n:]{{0,24}}:[ \t]*(?P<phi>{_MON_NUM}/{_DAY})(?![\w/]|\.\d)",
     # "on the 4th", "since the 21st", "by the 2nd of"
     rf"(?<![\w])(?i:on|since|until|till|by|before|after|from|through)[ \t]+the[ \t]+(?P<phi>{_DAY}{_ORD})(?![\w])",
 ]
@@ -207,12 +210,13 @@ def _state_alternatives() -> str:
 
 def city_patterns() -> list[str]:
     """City in "City, ST 12345" / "City, State" lines and after "lives in", "resident of" and labels."""
-    city = rf"{_UPPER}[\p{{L}}.'-]+(?:[ \t]+{_UPPER}[\p{{L}}.'-]+){{0,3}}"
+    city = rf"{_UPPER}{_LOWER}[\p{{L}}.'-]*(?:[ \t]+{_UPPER}[\p{{L}}.'-]+){{0,3}}"
     states = _state_alternatives()
     return [
         rf"(?<![\w])(?P<phi>{city}),[ \t]*(?:{states})\.?(?:[ \t]+\d{{5}}(?:-\d{{4}})?|(?![\w]))",
         rf"(?<![\w])(?i:lives|living|resides|residing|resident|moved|relocated|born|raised|grew[ \t]+up|"
-        rf"lived|stays|staying|visiting|traveled|travelled|home)[ \t]+(?i:in|at|of|to|near|from)[ \t]+"
+        rf"lived|stays|staying|visiting|traveled|travelled|home)(?:[ \t]+(?i:alone|together|independently|"
+        rf"with[ \t]+(?:her|his|their)[ \t]+\w+|now|currently|still|here))?[ \t]+(?i:in|at|of|to|near|from)[ \t]+"
         rf"(?:(?i:the[ \t]+)?(?i:city|town|village)[ \t]+of[ \t]+)?(?P<phi>{city})",
         _labelled(["city", "town", "city/town", "place of birth", "birthplace", "city of residence", "hometown"],
                   city),
@@ -235,9 +239,8 @@ def hospital_patterns() -> list[str]:
     return [rf"(?<![\w])(?P<phi>{words}[ \t]+(?:{suffixes}))(?![\w])",
             rf"(?<![\w])(?P<phi>(?:University|Univ\.?)[ \t]+of[ \t]+{_UPPER}[\p{{L}}'.-]*(?:[ \t]+{_UPPER}[\p{{L}}'.-]*){{0,3}}"
             rf"(?:[ \t]+(?:{suffixes}))?)(?![\w])",
-            _labelled(["hospital", "facility", "facility name", "institution", "transferred from", "transferred to",
-                       "transfer from", "transfer to", "outside hospital", "osh", "location", "site"],
-                      rf"{_UPPER}[\p{{L}}'&.-]+(?:[ \t]+{_UPPER}[\p{{L}}'&.-]+){{0,5}}")]
+            rf"(?<![\w])(?i:hospital|facility|facility name|institution|outside hospital|osh)[ \t]*:[ \t]*"
+            rf"(?P<phi>{_UPPER}[\p{{L}}'&.-]+(?:[ \t]+{_UPPER}[\p{{L}}'&.-]+){{0,5}})"]
 
 
 def is_specific_facility(text: str) -> bool:
@@ -322,7 +325,10 @@ def id_patterns(entity: str) -> list[str]:
 SSN_PATTERNS = [r"(?<![\w-])(?P<phi>(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4})(?![\w-])",
                 *id_patterns(SSN)]
 # 17-character vehicle identification numbers (no I, O or Q), with at least three digits and two letters.
-VEHICLE_PATTERNS = [r"(?<![\w-])(?P<phi>(?=(?:[A-HJ-NPR-Z]*\d){3})(?=(?:\d*[A-HJ-NPR-Z]){2})[A-HJ-NPR-Z0-9]{17})(?![\w-])",
+VEHICLE_PATTERNS = [_labelled(["license plate", "licence plate", "plate", "plate number", "plate no", "tag number",
+                               "registration plate", "vehicle plate", "car plate", "tag"],
+                              r"(?=[A-Z0-9 -]*\d)[A-Z0-9]{1,4}[ -]?[A-Z0-9]{1,5}(?:[ -][A-Z0-9]{1,4})?"),
+                    r"(?<![\w-])(?P<phi>(?=(?:[A-HJ-NPR-Z]*\d){3})(?=(?:\d*[A-HJ-NPR-Z]){2})[A-HJ-NPR-Z0-9]{17})(?![\w-])",
                     *id_patterns(VEHICLE)]
 # Unlabelled long numbers: seven or more digits (a record, account or phone number; lab values are shorter),
 # and codes that mix letters and at least five digits ("AB1234567").
@@ -331,6 +337,19 @@ ID_PATTERNS = [r"(?<![\w.,/-])(?P<phi>\d{7,})(?![\w]|[.,]\d)",
                r"(?<![\w.-])(?P<phi>\d{2,5}-\d{3,7}-\d{2,7}(?:-\d{1,7})?)(?![\w-])"]
 
 # --- names ------------------------------------------------------------------------------------------------------------
+
+
+def title_name_patterns() -> list[str]:
+    """Names after a title: "Dr. Smith", "Dr. John A. Smith", "Mrs. O'Brien", "DR. SMITH", "Drs. Smith and Jones"."""
+    titles = "|".join(regex.escape(t) for t in sorted(lexicon()["titles"], key=len, reverse=True))
+    return [rf"(?<![\w])(?:{titles})\.?[ \t]+(?P<phi>{_ANY_NAME})",
+            rf"(?<![\w])(?i:drs)\.?[ \t]+{_CAP}[ \t]+and[ \t]+(?P<phi>{_CAP})"]
+
+
+def is_title_name(text: str) -> bool:
+    """False only for the words that follow a title without naming anyone ("Dr. Note", "Mr. Patient")."""
+    return text.split()[0].strip(",.") not in {"Patient", "Note", "The", "Office", "Name", "Unknown", "Staff", "On",
+                                                "Call", "Covering", "Attending", "Resident", "Team"}
 
 
 def name_patterns() -> list[str]:
@@ -343,9 +362,6 @@ def name_patterns() -> list[str]:
                            sorted(words["credentials"], key=len, reverse=True) if c not in ("Jr", "Sr", "II", "III", "IV"))
     title = rf"(?:{titles})\.?"
     return [
-        # Dr. Smith, Dr. John A. Smith, Mrs. O'Brien, DR. SMITH, Drs. Smith and Jones
-        rf"(?<![\w]){title}[ \t]+(?P<phi>{_ANY_NAME})",
-        rf"(?<![\w])(?i:drs)\.?[ \t]+{_CAP}[ \t]+and[ \t]+(?P<phi>{_CAP})",
         # Patient: John Smith / PATIENT NAME: DOE, JOHN / Attending: Dr. Smith / cc: Jane Roe, MD
         rf"(?<![\w])(?i:{labels})[ \t]*(?:[:#-]|\bis\b)[ \t]*(?:{title}[ \t]+)?(?P<phi>{_ANY_NAME})",
         # Electronically signed by John Smith (no colon)
@@ -366,7 +382,11 @@ def name_patterns() -> list[str]:
         rf"gentleman|lady|male|female)[ \t]*,?[ \t]+(?P<phi>{_CAP}[ \t]+{_CAP})(?=[ \t]*,)",
         # John Smith is a 45-year-old / Jane (age 32) / Smith is a pleasant ...
         rf"(?<![\w])(?P<phi>{_CAP}(?:[ \t]+{_INITIAL})?(?:[ \t]+{_CAP}){{0,2}})(?=[ \t]+(?:is|was)[ \t]+an?[ \t]+"
-        rf"(?:\w+[ \t,]+){{0,4}}\d{{1,3}}[- ](?:year|yr|month|week|day))",
+        rf"(?:\w+[ \t,]+){{0,4}}\d{{1,3}}[- ]?(?:year|yr|month|week|day|y/o|yo\b))",
+        # "Shane was seen in clinic", "Maria has been admitted": a capitalized subject of a clinical passive
+        rf"(?<![\w])(?P<phi>{_CAP}(?:[ \t]+{_CAP})?)(?=[ \t]+(?:was|is|has[ \t]+been|had[ \t]+been|will[ \t]+be)[ \t]+"
+        rf"(?:seen|admitted|readmitted|evaluated|examined|discharged|transferred|brought|referred|followed|treated|"
+        rf"taken|scheduled|instructed|counseled|counselled|advised|consented|intubated|extubated)\b)",
     ]
 
 
@@ -398,6 +418,7 @@ def clinical_recognizers() -> list[EntityRecognizer]:
         *(GroupRecognizer(entity, id_patterns(entity), 0.9) for entity in (MRN, ACCOUNT, HEALTH_PLAN, LICENSE, DEVICE)),
         GroupRecognizer(ID, ID_PATTERNS, 0.5),
         GroupRecognizer(NAME, name_patterns(), 0.9, validate=is_plausible_name, name="ClinicalNameContext"),
+        GroupRecognizer(NAME, title_name_patterns(), 0.9, validate=is_title_name, name="ClinicalNameTitle"),
     ]
 
 
@@ -406,6 +427,18 @@ def is_plausible_name(text: str) -> bool:
     common = _not_name_words()
     words = [w.strip(".,") for w in text.replace(",", " ").split()]
     return any(w not in common and w.capitalize() not in common for w in words if len(w) > 1)
+
+
+@cache
+def census_names() -> frozenset[str]:
+    """First and last names of the US census lists (1990) in the ``names`` package, upper case (94,293)."""
+    files = resources.files("names")
+    found = set()
+    for name in ("dist.all.last", "dist.female.first", "dist.male.first"):
+        for line in files.joinpath(name).read_text(encoding="ascii").splitlines():
+            if line.strip():
+                found.add(line.split()[0])
+    return frozenset(found)
 
 
 @cache
