@@ -14,10 +14,11 @@ the same writer, so a result never has two implementations.
 from __future__ import annotations
 
 import threading
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from nlp.privacy.recognizers import PHI_TYPES
 from service.errors import ApiError
 
 
@@ -33,6 +34,11 @@ def _comma_list(value):
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()] if value.strip() else []
     return value
+
+
+def _upper_list(value):
+    value = _comma_list(value)
+    return [item.upper() if isinstance(item, str) else item for item in value] if isinstance(value, list) else value
 
 
 PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
@@ -69,6 +75,8 @@ class ClassifyOptions(Options):
     model: str = Field(default=None, min_length=1, description="a loaded classifier (default: the service default)",
                        json_schema_extra={"x-limit": "model"})
     explain: bool = Field(default=True, description="add the terms behind each label, with their offsets")
+    deidentify: bool = Field(default=False, description="de-identify each document first (redact); explanation "
+                             "offsets then refer to the de-identified text, returned as deidentified_text")
 
     def resolve(self, state) -> "ClassifyOptions":
         classifiers = state.registry.classifiers
@@ -80,7 +88,8 @@ class ClassifyOptions(Options):
     def writer(self, registry):
         from nlp.batch import ClassificationWriter
 
-        return ClassificationWriter(registry.classifiers[self.model], explain=self.explain)
+        return deidentified_first(ClassificationWriter(registry.classifiers[self.model], explain=self.explain),
+                                  self.deidentify, registry)
 
     def header(self, registry) -> dict:
         model = registry.classifiers[self.model]
@@ -104,6 +113,8 @@ class SummarizeOptions(Options):
     max_sentences: PositiveInt = Field(default=None, description="cap on each summary's sentences")
     sections: Annotated[list[str], BeforeValidator(_comma_list)] = Field(
         default=None, min_length=1, description="only these note sections (in the query string or a form: comma-separated)")
+    deidentify: bool = Field(default=False, description="de-identify each document first (redact); sentence "
+                             "offsets then refer to the de-identified text, returned as deidentified_text")
 
     def resolve(self, state) -> "SummarizeOptions":
         summarizers = state.registry.summarizers
@@ -125,11 +136,58 @@ class SummarizeOptions(Options):
     def writer(self, registry):
         from nlp.batch import SummaryWriter
 
-        return LockedWriter(registry.lock, SummaryWriter(
-            registry.summarizers[self.method], self.max_words, self.max_sentences, self.sections))
+        return deidentified_first(LockedWriter(registry.lock, SummaryWriter(
+            registry.summarizers[self.method], self.max_words, self.max_sentences, self.sections)),
+            self.deidentify, registry)
 
     def header(self, registry) -> dict:
         return {"method": self.method}
+
+
+class DeidentifyOptions(Options):
+    """Options of ``deidentify``.
+
+    Attributes:
+        operator: ``redact`` (typed placeholders) or ``surrogate`` (realistic fakes, consistent per document).
+        types: Only these identifier types (default: all).
+    """
+
+    operation: ClassVar[str] = "deidentify"
+    operator: Literal["redact", "surrogate"] = Field(default="redact", description="redact ([NAME], [DATE], ...) "
+                                                     "or surrogate (fakes, consistent per document, dates shifted)")
+    types: Annotated[list[Literal[PHI_TYPES]], BeforeValidator(_upper_list)] = Field(
+        default=None, min_length=1, description="only these identifier types (in the query string or a form: "
+                                                "comma-separated; default: all)")
+
+    def writer(self, registry):
+        from nlp.batch import DeidentifyWriter
+        from nlp.privacy import Deidentifier
+
+        return LockedWriter(registry.lock, DeidentifyWriter(Deidentifier(self.operator, self.types)))
+
+    def header(self, registry) -> dict:
+        return {"operator": self.operator}
+
+
+def deidentified_first(writer, deidentify: bool, registry):
+    """``writer`` run on documents de-identified first (redacted) when ``deidentify`` is set."""
+    if not deidentify:
+        return writer
+    from nlp.batch import DeidentifiedFirst
+    from nlp.privacy import Deidentifier
+
+    return DeidentifiedFirst(writer, _Locked(registry.lock, Deidentifier()))
+
+
+class _Locked:
+    """A de-identifier whose spaCy pipeline is used by one thread at a time."""
+
+    def __init__(self, lock: threading.Lock, deidentifier):
+        self.lock, self.inner = lock, deidentifier
+
+    def deidentify(self, texts):
+        with self.lock:
+            return self.inner.deidentify(texts)
 
 
 class LockedWriter:
@@ -146,7 +204,8 @@ class LockedWriter:
             return self.inner(documents)
 
 
-OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions)}
+OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions,
+                                                                        DeidentifyOptions)}
 
 
 def _problem(error: dict, source: str, cls: type[Options]) -> tuple[str, str]:

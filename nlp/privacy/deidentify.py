@@ -25,7 +25,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 
 import regex
 
@@ -115,50 +115,19 @@ class Deidentifier:
         self.use_name_rules = use_name_rules
         self.seed = seed
 
-    # --- models --------------------------------------------------------------------------------------------------
+    # --- models (shared by every Deidentifier of the process: building them takes seconds) -------------------
 
-    @cached_property
+    @property
     def nlp_engine(self):
-        """Presidio's spaCy engine on the packaged small English model, NER only, never downloading."""
-        import spacy
-        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+        return _nlp_engine()
 
-        class OfflineSpacyEngine(SpacyNlpEngine):
-            def load(self) -> None:  # Presidio's own load downloads a missing model: this one never does
-                self.nlp = {"en": spacy.load(SPACY_MODEL, exclude=["tok2vec", "tagger", "parser", "attribute_ruler",
-                                                                   "lemmatizer", "senter"])}
-                self.nlp["en"].max_length = CHUNK_CHARACTERS * 2
-
-        config = NerModelConfiguration(model_to_presidio_entity_mapping={"PERSON": "PERSON"},
-                                       labels_to_ignore=["NORP", "FAC", "LOC", "GPE", "ORG", "DATE", "TIME",
-                                                         "CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL",
-                                                         "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"],
-                                       default_score=0.85)
-        engine = OfflineSpacyEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
-                                    ner_model_configuration=config)
-        engine.load()
-        return engine
-
-    @cached_property
+    @property
     def analyzer(self):
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.predefined_recognizers import IpRecognizer, SpacyRecognizer, UrlRecognizer
+        return _analyzer(self.use_ner, self.use_name_rules)
 
-        logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-        registry = RecognizerRegistry(supported_languages=["en"])
-        for recognizer in (r.OfflineEmailRecognizer(), UrlRecognizer(), IpRecognizer(), *r.clinical_recognizers()):
-            if self.use_name_rules or not recognizer.name.startswith("ClinicalName"):
-                registry.add_recognizer(recognizer)
-        if self.use_ner:
-            registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
-        return AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"])
-
-    @cached_property
+    @property
     def anonymizer(self):
-        from presidio_anonymizer import AnonymizerEngine
-
-        logging.getLogger("presidio-anonymizer").setLevel(logging.ERROR)
-        return AnonymizerEngine()
+        return _anonymizer()
 
     # --- detection -----------------------------------------------------------------------------------------------
 
@@ -223,6 +192,51 @@ class Deidentifier:
         return Deidentified(engine.text, [{"type": p.type, "start": p.start, "end": p.end,
                                            "replacement_start": item.start, "replacement_end": item.end}
                                           for p, item in zip(phi, items)])
+
+
+@cache
+def _nlp_engine():
+    """Presidio's spaCy engine on the packaged small English model, NER only, never downloading."""
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+    import spacy
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    class OfflineSpacyEngine(SpacyNlpEngine):
+        def load(self) -> None:  # Presidio's own load downloads a missing model: this one never does
+            self.nlp = {"en": spacy.load(SPACY_MODEL, exclude=["tok2vec", "tagger", "parser", "attribute_ruler",
+                                                               "lemmatizer", "senter"])}
+            self.nlp["en"].max_length = CHUNK_CHARACTERS * 2
+
+    config = NerModelConfiguration(model_to_presidio_entity_mapping={"PERSON": "PERSON"},
+                                   labels_to_ignore=["NORP", "FAC", "LOC", "GPE", "ORG", "DATE", "TIME", "CARDINAL",
+                                                     "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCENT",
+                                                     "PRODUCT", "QUANTITY", "WORK_OF_ART"],
+                                   default_score=0.85)
+    engine = OfflineSpacyEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}], ner_model_configuration=config)
+    engine.load()
+    return engine
+
+
+@cache
+def _analyzer(use_ner: bool, use_name_rules: bool):
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.predefined_recognizers import IpRecognizer, SpacyRecognizer, UrlRecognizer
+
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (r.OfflineEmailRecognizer(), UrlRecognizer(), IpRecognizer(), *r.clinical_recognizers()):
+        if use_name_rules or not recognizer.name.startswith("ClinicalName"):
+            registry.add_recognizer(recognizer)
+    if use_ner:
+        registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
+    return AnalyzerEngine(registry=registry, nlp_engine=_nlp_engine(), supported_languages=["en"])
+
+
+@cache
+def _anonymizer():
+    from presidio_anonymizer import AnonymizerEngine
+
+    logging.getLogger("presidio-anonymizer").setLevel(logging.WARNING)
+    return AnonymizerEngine()
 
 
 def _document_seed(seed: int, text: str) -> int:
