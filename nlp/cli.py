@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--shard-size", type=int, default=1000, help="articles per shard (default: 1000)")
     mine.add_argument("--topics", type=int, help="number of topics (default: about sqrt(documents/2), 2 to 30)")
     mine.add_argument("--no-progress", action="store_true", help="no progress bars")
+    mine.add_argument("--deidentify", action="store_true", help="de-identify titles and abstracts (redact) before "
+                      "they are staged, so no identifier is stored; offsets then refer to the de-identified text")
 
     evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
     evaluate.add_argument("--model", required=True, help="model directory, or a name in the models folder")
@@ -371,7 +373,8 @@ def cmd_mine(args) -> int:
     from nlp.mining.analyze import MiningSettings
     from nlp.mining.run import mine
 
-    settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model)
+    settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model,
+                              deidentify=args.deidentify)
     result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers or default_workers(),
                   shard_size=args.shard_size, topics=args.topics, ray_address=args.ray_address,
                   progress=not args.no_progress)

@@ -46,6 +46,7 @@ class MiningSettings:
     summary_words: int = 60
     key_terms: int = 8
     embedding_tokens: int = 128
+    deidentify: bool = False  # titles and abstracts are de-identified (redacted) when staged, before anything is stored
 
 
 class ArticleAnalyzer:
