@@ -59,7 +59,9 @@ class Surrogates:
 
     def replace(self, entity: str, value: str) -> str:
         """The fake for ``value`` of type ``entity``; the same value always gets the same fake."""
-        key = (entity, value.casefold())
+        if entity == r.NAME:  # word by word: "John Smith" and "JOHN SMITH" share their fakes, each in its own case
+            return self._name(value)
+        key = (entity, value)
         if key not in self._memory:
             self._memory[key] = self._make(entity, value)
         return self._memory[key]
