@@ -162,6 +162,11 @@ PHONE_PATTERNS = [
     rf"(?:[ \t]*(?:x|ext\.?|extension)[ \t]*\d{{1,5}})?)(?![\w-])",
     # international: +44 20 7946 0958, 001-234-567-8901
     r"(?<![\w+])(?P<phi>(?:\+|00)\d{1,3}(?:[ \t.-]?\(?\d{1,4}\)?){2,5}\d)(?![\w-])",
+    # "call her at 0494 92 82 32", "reach him on 699 956 915": digit groups after a calling verb
+    r"(?<![\w])(?i:call(?:ed|ing)?|reach(?:ed)?|text(?:ed)?|dial(?:ed)?|ring|phoned?|contact(?:ed)?|answering|"
+    r"messages?)\b[^\n\d]{0,24}?[ \t](?P<phi>\+?\(?\d{2,4}\)?(?:[ .-]\d{2,4}){1,4})(?![\w-]|[.,]\d)",
+    # "Phone:" with the number on the next line
+    r"(?<![\w])(?i:phone|telephone|tel|cell|mobile|fax|pager)[ \t]*:[ \t]*\n[ \t]*(?P<phi>\+?\(?\d[\d ().-]{4,18}\d)",
     # labelled: "Phone: 5551234567", "Fax 123-4567", "pager 4321", "beeper #1234"
     _labelled(["phone", "telephone", "tel", "ph", "cell", "cell phone", "mobile", "home phone", "work phone",
                "fax", "fax number", "facsimile", "pager", "beeper", "call back number", "callback", "contact number",
@@ -197,8 +202,12 @@ ADDRESS_PATTERNS = [
     rf"[ \t]*#?[ \t]*[\w-]{{1,6}})?)(?![\w])",
     # P.O. Box 1234, PO Box 77, Post Office Box 3
     r"(?<![\w])(?P<phi>(?i:p\.?[ \t]?o\.?[ \t]*box|post[ \t]+office[ \t]+box)[ \t]*#?[ \t]*\d{1,7})(?![\w])",
-    # military addresses that Faker also writes: PSC 1234, Box 5678 / USNS Ship / Unit 1234 Box 5678
-    r"(?<![\w])(?P<phi>(?:PSC|Unit|USNS|USNV|USS|USCGC)[ \t]+[\w]+(?:[ \t]+[\w]+)?,[ \t]+Box[ \t]+\d{1,6})(?![\w])",
+    # military addresses that Faker also writes: PSC 1234, Box 5678 / USNS Ship / Unit 1234 Box 5678 / APO AE 12345
+    r"(?<![\w])(?P<phi>(?:PSC|Unit|USNS|USNV|USS|USCGC)[ \t]+[\w]+(?:[ \t]+[\w]+)?,?[ \t]+Box[ \t]+\d{1,6})(?![\w])",
+    r"(?<![\w])(?P<phi>(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5})(?![\w])",
+    # "Address:" and the lines under it, to a blank line or the next "Label:" line
+    r"(?<![\w])(?i:address|addr|home address|street address|mailing address|billing address|residence)[ \t]*:"
+    r"[ \t]*\n?[ \t]*(?P<phi>[^\n:]*\d[^\n:]*(?:\n[ \t]*[^\n:]+){0,4})",
     _labelled(["address", "addr", "home address", "street address", "mailing address", "street", "residence"],
               rf"\d{{1,6}}[ \t]+(?:[\p{{L}}\d.'#-]+[ \t]*){{1,6}}"),
 ]
@@ -228,7 +237,8 @@ def zip_patterns() -> list[str]:
     states = _state_alternatives()
     return [
         rf"(?<![\w])(?:{states})\.?,?[ \t]+(?P<phi>\d{{5}}(?:-\d{{4}})?)(?![\w-])",
-        _labelled(["zip", "zip code", "zipcode", "postal code", "postcode", "zip+4"], r"\d{5}(?:-\d{4})?"),
+        _labelled(["zip", "zip code", "zipcode", "postal code", "postcode", "zip+4"],
+                  r"\d{5}(?:-\d{4})?|(?=[A-Z0-9 -]{0,7}\d)[A-Z0-9]{2,5}(?:[ -][A-Z0-9]{2,4})?(?![\w])"),
     ]
 
 
