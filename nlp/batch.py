@@ -10,20 +10,19 @@ records are still classified.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 from tqdm import tqdm
 
 from nlp.documents import Document, DocumentError, Fields, InputError, count_records, read_documents
 from nlp.model_store import Model
+from nlp.parallel import worker_pool
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -194,8 +193,7 @@ def _outputs(writer, batches: Iterator[list], workers: int) -> Iterator[BatchOut
     if workers <= 1 or second is None:  # a single batch is not worth starting processes for
         yield from (run_batch(writer, batch) for batch in batches)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(writer,)) as pool:
+    with worker_pool(workers, _start_worker, (writer,), start="fork") as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.submit(_run_in_worker, batch))
@@ -203,11 +201,6 @@ def _outputs(writer, batches: Iterator[list], workers: int) -> Iterator[BatchOut
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def default_workers() -> int:
-    """The CPUs this process may use, at most 4 (beyond that, reading and writing limit the speed)."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def classify_file(model: Model, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
@@ -238,10 +231,25 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
     records = read_documents(input_path, fields, name)
     output.parent.mkdir(parents=True, exist_ok=True)
     total = count_records(input_path) if progress else None
-    processed = failed = 0
     started = time.perf_counter()
-    with output.open("wb") as out, errors_file.open("wb") as err, \
-            tqdm(total=total, unit="doc", desc=writer.description, disable=not progress, dynamic_ncols=True) as bar:
+    with output.open("wb") as out, errors_file.open("wb") as err:
+        processed, failed = process_records(writer, records, out, err, batch_size, progress, workers, on_batch, total)
+    seconds = time.perf_counter() - started
+    if failed == 0:
+        errors_file.unlink()
+    return BatchResult(processed, failed, output, errors_file if failed else None, seconds)
+
+
+def process_records(writer, records: Iterable[Document | DocumentError], out: BinaryIO, err: BinaryIO,
+                    batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1, on_batch=None,
+                    total: int | None = None) -> tuple[int, int]:
+    """Run ``writer`` over ``records`` in batches, appending results to ``out`` and failed records to ``err``
+    (JSON lines, flushed after each batch, in input order); returns ``(processed, failed)``.
+
+    The streams can be anything with ``write`` and ``flush`` (plain files, or a service's encrypted store).
+    """
+    processed = failed = 0
+    with tqdm(total=total, unit="doc", desc=writer.description, disable=not progress, dynamic_ncols=True) as bar:
         for done in _outputs(writer, batched(records, batch_size), workers):
             out.write(done.results)
             err.write(done.errors)
@@ -252,7 +260,4 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
             bar.update(done.records)
             if on_batch is not None:
                 on_batch(processed, failed)
-    seconds = time.perf_counter() - started
-    if failed == 0:
-        errors_file.unlink()
-    return BatchResult(processed, failed, output, errors_file if failed else None, seconds)
+    return processed, failed
