@@ -43,7 +43,8 @@ _PRIORITY = {r.SSN: 9, r.EMAIL: 9, r.URL: 9, r.IP: 9, r.MRN: 8, r.ACCOUNT: 8, r.
              r.DEVICE: 8, r.VEHICLE: 8, r.PHONE: 7, r.DATE: 7, r.AGE: 7, r.ADDRESS: 6, r.ZIP: 6, r.HOSPITAL: 5,
              r.NAME: 5, r.WARD: 4, r.CITY: 4, r.ID: 3}
 _PRESIDIO_TYPES = {"PERSON": r.NAME, "EMAIL_ADDRESS": r.EMAIL, "URL": r.URL, "IP_ADDRESS": r.IP, "GPE": r.CITY}
-_LONG_PUNCTUATION = regex.compile(r"[^\w\s]{64,}")
+LONGEST_RUN = 256
+_LONG_RUN = regex.compile(r"\S{%d,}" % (LONGEST_RUN + 1))
 _NAME_TOKEN = regex.compile(r"\p{L}[\p{L}'-]+")
 
 
@@ -69,13 +70,21 @@ class Deidentified:
     phi: list[dict]
 
 
-def guard_punctuation(text: str) -> str:
-    """``text`` with every long run of punctuation broken by spaces, same length (offsets stay valid).
+def break_long_runs(text: str, longest: int = LONGEST_RUN) -> str:
+    """``text`` with a space every ``longest`` characters of any longer run without whitespace, same length.
 
-    spaCy's tokenizer is quadratic in a run of punctuation with no whitespace (10,000 ``(`` take minutes);
-    such runs hold no identifier, so a space every other character costs nothing and keeps it linear.
+    The recognizers' regular expressions read this copy: a pasted blob of a million characters then costs them
+    time linear in its length, while URLs, e-mail addresses and numbers (far shorter) stay whole. spaCy reads
+    :func:`nlp.segmentation.tokenizer_safe`'s copy, which breaks runs much sooner (its tokenizer is quadratic in
+    them). Offsets are the same in every copy.
     """
-    return _LONG_PUNCTUATION.sub(lambda m: "".join(c if i % 2 == 0 else " " for i, c in enumerate(m.group())), text)
+    if not _LONG_RUN.search(text):
+        return text
+    characters = list(text)
+    for match in _LONG_RUN.finditer(text):
+        for position in range(match.start() + longest, match.end(), longest):
+            characters[position] = " "
+    return "".join(characters)
 
 
 def chunks(text: str, size: int = CHUNK_CHARACTERS) -> list[tuple[int, str]]:
@@ -136,11 +145,12 @@ class Deidentifier:
 
     def analyze(self, texts: list[str]) -> list[list[Phi]]:
         """The identifiers of each text, sorted and without overlaps, restricted to the chosen types."""
-        pieces = [(i, offset, guard_punctuation(piece)) for i, text in enumerate(texts)
-                  for offset, piece in chunks(text)]
+        from nlp.segmentation import tokenizer_safe
+
+        pieces = [(i, offset, break_long_runs(piece)) for i, text in enumerate(texts) for offset, piece in chunks(text)]
         found: list[list[Phi]] = [[] for _ in texts]
-        artifacts = self.nlp_engine.process_batch([p for _, _, p in pieces], language="en", batch_size=32) \
-            if self.use_ner else ((p, None) for _, _, p in pieces)
+        artifacts = self.nlp_engine.process_batch([tokenizer_safe(p) for _, _, p in pieces], language="en",
+                                                  batch_size=32) if self.use_ner else ((p, None) for _, _, p in pieces)
         for (index, offset, piece), (_, nlp_artifacts) in zip(pieces, artifacts):
             for result in self._analyze_piece(piece, nlp_artifacts):
                 found[index].append(Phi(result.type, result.start + offset, result.end + offset, result.score))

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from nlp.privacy import PHI_TYPES, Deidentifier
-from nlp.privacy.deidentify import CHUNK_CHARACTERS, chunks, guard_punctuation
+from nlp.privacy.deidentify import CHUNK_CHARACTERS, break_long_runs, chunks
 
 # Every identifier here is made up; each line holds one kind.
 IDENTIFIERS = {
@@ -118,11 +118,24 @@ def test_surrogates_differ_between_notes_without_a_seed():
     assert first.text != second.text  # each note draws its own fakes and date shift
 
 
-def test_guard_breaks_long_punctuation_runs_without_moving_offsets():
-    text = "Dr. Okafor " + "(" * 10_000 + " seen 03/04/2021"
-    guarded = guard_punctuation(text)
-    assert len(guarded) == len(text) and guarded[:11] == text[:11] and guarded[-15:] == text[-15:]
-    assert "((" not in guarded
+def test_long_runs_are_broken_without_moving_offsets_and_urls_stay_whole():
+    url = "https://portal.example.org/patients/4821?visit=" + "7" * 60
+    text = "Dr. Okafor " + "(" * 10_000 + " seen 03/04/2021 " + url
+    guarded = break_long_runs(text)
+    assert len(guarded) == len(text) and guarded[:11] == text[:11] and guarded.endswith(" seen 03/04/2021 " + url)
+    assert "(" * 257 not in guarded
+
+
+@pytest.mark.parametrize("run", ["(", "a.", "a", "=", "1-", "@"])
+def test_deidentify_stays_fast_on_hostile_runs(redactor, run):
+    import time
+
+    hostile = run * (100_000 // len(run)) + " Dr. Okafor " + run * 1000
+    started = time.process_time()
+    [result] = redactor.deidentify([hostile])
+    assert "Okafor" not in result.text
+    # Quadratic work on 100,000 characters would take minutes; linear work takes about a second.
+    assert time.process_time() - started < 60
 
 
 def test_deidentify_survives_hostile_punctuation_and_long_notes(redactor):
