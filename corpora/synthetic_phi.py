@@ -81,6 +81,14 @@ SENTENCES = [
     "Her visit number is {ACCOUNT:any} and the MRN is {MRN:any}.",
     "{NAME:full} is a {AGE:old} man with a history of falls.",
     "On {DATE:any}, the patient returned to {WARD:any} from radiology.",
+    # Pairs added so that both splits hold every type (dev lacked e-mail, URL, IP and device numbers; eval lacked
+    # SSN, licence and vehicle numbers).
+    "Her e-mail is {EMAIL:any} and she uses the portal at {URL:any}.",
+    "Social Security number: {SSN:any}.",
+    "Remote monitoring from {IP:any} reported on device {DEVICE:serial}.",
+    "Driver's license number {LICENSE:dl}; the ordering provider's NPI is {LICENSE:npi}.",
+    "Serial number {DEVICE:serial} of the infusion pump was recorded.",
+    "The car (VIN {VEHICLE:vin}, plate {VEHICLE:plate}) was towed from the scene.",
 ]
 HEADERS = [
     "PATIENT NAME: {NAME:caps_inverted}\nMRN: {MRN:any}\nDOB: {DATE:dob}\nDATE OF SERVICE: {DATE:any}\n"
