@@ -15,9 +15,9 @@ from service.errors import ApiError
 from service.inputs import JSON_TYPES, Fields, form_fields, read_documents, read_json, upload_job_input, uploaded_file
 from service.jobs import QuotaExceeded
 from service.observability import count_work
-from service.openapi import (CLASSIFICATION, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL, SUMMARY, UPLOAD,
-                             describe, options_schema)
-from service.options import OPERATIONS, ClassifyOptions, Options, SummarizeOptions, read_options
+from service.openapi import (CLASSIFICATION, DEIDENTIFIED, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL,
+                             SUMMARY, UPLOAD, describe, options_schema)
+from service.options import OPERATIONS, ClassifyOptions, DeidentifyOptions, Options, SummarizeOptions, read_options
 from service.storage import ERRORS, RESULTS
 
 operations_bp = Blueprint("operations", __name__, url_prefix="/v1")
@@ -80,6 +80,16 @@ def classify():
 def summarize():
     """Summarize documents; extractive summaries give each sentence's offsets in the source."""
     return run_operation(SummarizeOptions)
+
+
+@operations_bp.post("/deidentify")
+@describe(request=_requests(DeidentifyOptions), query=options_schema(DeidentifyOptions, "query"),
+          responses={200: {"type": "object", "required": ["operator", "results"], "properties": {
+              "operator": {"type": "string"}, "results": {"type": "array", "items": DEIDENTIFIED}}}})
+def deidentify():
+    """Remove the HIPAA Safe Harbor identifiers: the de-identified text and where each identifier was (never its
+    value)."""
+    return run_operation(DeidentifyOptions)
 
 
 @models_bp.get("/models")

@@ -156,18 +156,23 @@ class Batchers:
 
     def writer(self, options, registry):
         """A writer for ``options`` that runs through its model's batcher (or directly, for paths that are not
-        batched): what the API's endpoints and the job runner both call."""
+        batched): what the API's endpoints and the job runner both call. With ``deidentify`` set, documents are
+        de-identified first, on the de-identifier's own batcher, and the writer sees only the de-identified text."""
         plain = options.writer(registry)
         resource = options.batch_resource(registry)
-        if resource is None:
-            return plain
+        routed = plain if resource is None else self._route(resource, plain, options.model_dump_json())
+        if getattr(options, "deidentify", False):
+            from nlp.batch import DeidentifiedFirst
+
+            return DeidentifiedFirst(routed, _RoutedDeidentifier(self))
+        return routed
+
+    def _route(self, resource: tuple, writer, group: str):
         batcher = self.batcher(resource)
-        group = options.model_dump_json()
-        timeout = self.timeout if self.enabled else None
-        # Turned off, a batch of one still runs on the model's own thread: models are never shared by threads.
         if not self.enabled:
-            return _Routed(lambda documents: batcher.run(plain, f"{group}:{id(documents)}", documents), plain)
-        return _Routed(lambda documents: batcher.run(plain, group, documents, timeout), plain)
+            # Turned off, a batch of one still runs on the model's own thread: models are never shared by threads.
+            return _Routed(lambda documents: batcher.run(writer, f"{group}:{id(documents)}", documents), writer)
+        return _Routed(lambda documents: batcher.run(writer, group, documents, self.timeout), writer)
 
 
 class _Routed:
@@ -179,3 +184,26 @@ class _Routed:
 
     def __call__(self, documents):
         return self.run(documents)
+
+
+class _RoutedDeidentifier:
+    """The redacting de-identifier of ``classify``/``summarize`` with ``deidentify``, run on the de-identifier's
+    batcher thread (one spaCy and Presidio pipeline serves the whole process)."""
+
+    def __init__(self, batchers: Batchers):
+        from nlp.privacy import Deidentifier
+
+        from service.options import DEIDENTIFY
+
+        deidentifier = Deidentifier()
+
+        def redact(documents):
+            return deidentifier.deidentify([document.text for document in documents])
+
+        redact.description = "deidentify"
+        self.run = batchers._route(DEIDENTIFY, redact, "redact-first")
+
+    def deidentify(self, texts: list[str]):
+        from nlp.documents import Document
+
+        return self.run([Document(str(i), text, "") for i, text in enumerate(texts)])

@@ -14,10 +14,11 @@ so a result never has two implementations.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from nlp.privacy.recognizers import PHI_TYPES
 from service.errors import ApiError
 
 
@@ -33,6 +34,11 @@ def _comma_list(value):
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()] if value.strip() else []
     return value
+
+
+def _upper_list(value):
+    value = _comma_list(value)
+    return [item.upper() if isinstance(item, str) else item for item in value] if isinstance(value, list) else value
 
 
 PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
@@ -73,6 +79,8 @@ class ClassifyOptions(Options):
     model: str = Field(default=None, min_length=1, description="a loaded classifier (default: the service default)",
                        json_schema_extra={"x-limit": "model"})
     explain: bool = Field(default=True, description="add the terms behind each label, with their offsets")
+    deidentify: bool = Field(default=False, description="de-identify each document first (redact); explanation "
+                             "offsets then refer to the de-identified text, returned as deidentified_text")
 
     def resolve(self, state) -> "ClassifyOptions":
         classifiers = state.registry.classifiers
@@ -114,6 +122,8 @@ class SummarizeOptions(Options):
     max_sentences: PositiveInt = Field(default=None, description="cap on each summary's sentences")
     sections: Annotated[list[str], BeforeValidator(_comma_list)] = Field(
         default=None, min_length=1, description="only these note sections (in the query string or a form: comma-separated)")
+    deidentify: bool = Field(default=False, description="de-identify each document first (redact); sentence "
+                             "offsets then refer to the de-identified text, returned as deidentified_text")
 
     def resolve(self, state) -> "SummarizeOptions":
         summarizers = state.registry.summarizers
@@ -145,7 +155,39 @@ class SummarizeOptions(Options):
         return ("summarize", self.method)
 
 
-OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions)}
+class DeidentifyOptions(Options):
+    """Options of ``deidentify``.
+
+    Attributes:
+        operator: ``redact`` (typed placeholders) or ``surrogate`` (realistic fakes, consistent per document).
+        types: Only these identifier types (default: all).
+    """
+
+    operation: ClassVar[str] = "deidentify"
+    operator: Literal["redact", "surrogate"] = Field(default="redact", description="redact ([NAME], [DATE], ...) "
+                                                     "or surrogate (fakes, consistent per document, dates shifted)")
+    types: Annotated[list[Literal[PHI_TYPES]], BeforeValidator(_upper_list)] = Field(
+        default=None, min_length=1, description="only these identifier types (in the query string or a form: "
+                                                "comma-separated; default: all)")
+
+    def writer(self, registry):
+        from nlp.batch import DeidentifyWriter
+        from nlp.privacy import Deidentifier
+
+        return DeidentifyWriter(Deidentifier(self.operator, self.types))
+
+    def header(self, registry) -> dict:
+        return {"operator": self.operator}
+
+    def batch_resource(self, registry) -> tuple | None:
+        # One spaCy and Presidio pipeline serves every de-identifier of the process: one thread runs it.
+        return DEIDENTIFY
+
+
+DEIDENTIFY = ("deidentify", "presidio")
+
+OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions,
+                                                                        DeidentifyOptions)}
 
 
 def _problem(error: dict, source: str, cls: type[Options]) -> tuple[str, str]:

@@ -35,6 +35,10 @@ class Registry:
             summarizer.summarize(["Warm-up sentence one. Warm-up sentence two."], max_sentences=1)
             registry.summarizers[method] = summarizer
             log.info("loaded summarizer %s", method)
+        from nlp.privacy import Deidentifier
+
+        Deidentifier().deidentify(["Warm-up note for Dr. Smith, 03/04/2021."])  # loads spaCy's NER once, now
+        log.info("loaded de-identification")
         return registry
 
     def describe(self, model: Model) -> dict:
