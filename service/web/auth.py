@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import g, make_response, redirect, render_template, request, url_for
 
-from service.web.blueprint import (bp, cookie_name, new_signin_token, set_cookie, signed_in, state, web_state)
+from service.web.blueprint import (SESSION_COOKIE, bp, cookie_name, new_signin_token, secure_cookies, set_cookie,
+                                   signed_in, state, web_state)
 from service.web.sessions import same_token
 
 SIGNIN_COOKIE = "clinnlp_signin"
-SESSION_COOKIE = "clinnlp_session"
 
 
 def _form(status: int = 200, message: str | None = None):
@@ -55,6 +55,6 @@ def sign_out():
     """End the session (its row is deleted) and clear the cookie."""
     web_state().sessions.end(request.cookies.get(cookie_name(SESSION_COOKIE)))
     response = redirect(url_for("web.sign_in"), 303)
-    response.delete_cookie(cookie_name(SESSION_COOKIE), path="/", secure=request.is_secure, httponly=True,
+    response.delete_cookie(cookie_name(SESSION_COOKIE), path="/", secure=secure_cookies(), httponly=True,
                            samesite="Strict")
     return response

@@ -32,6 +32,7 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PUBLIC_ENDPOINTS = ("web.sign_in", "web.static")
 JSON_ENDPOINTS = ("web.job_progress",)
+SESSION_COOKIE = "clinnlp_session"
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
@@ -85,13 +86,15 @@ def check_request():
     if request.endpoint == "web.static":
         return None
     settings = state().settings
-    session = web_state().sessions.get(request.cookies.get(cookie_name("clinnlp_session")))
+    session = web_state().sessions.get(request.cookies.get(cookie_name(SESSION_COOKIE)))
     principal = None
     if session is not None:
-        principal = (state().keys.active(session.key_id) if settings.auth and session.key_id
-                     else Principal("", frozenset({ALL})) if not settings.auth else None)
-        if principal is None:  # the key was revoked or expired since sign-in
-            web_state().sessions.end(request.cookies.get(cookie_name("clinnlp_session")))
+        if not settings.auth:
+            principal = Principal("", frozenset({ALL}))  # as the API with auth off: every operation and jobs
+        elif session.key_id:
+            principal = state().keys.active(session.key_id)
+        if principal is None:  # the key was revoked or expired since sign-in (or auth was turned on)
+            web_state().sessions.end(request.cookies.get(cookie_name(SESSION_COOKIE)))
             session = None
     g.web_session, g.principal = session, principal
     g.key_id = session.key_id if session else None

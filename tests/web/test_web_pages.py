@@ -14,8 +14,6 @@ import time
 from html import unescape
 from pathlib import Path
 
-import pytest
-
 from tests.web.conftest import sign_in, token_of
 
 NOTE = ("HISTORY OF PRESENT ILLNESS: A 64-year-old man with crushing chest pain and troponin elevation.\n"
