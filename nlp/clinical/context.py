@@ -1,0 +1,190 @@
+"""ConText assertions: is a mention negated, historical, hypothetical, about a family member, uncertain?
+
+The algorithm is medspaCy's ConText (Harkema et al., 2009): trigger phrases ("no", "history of", "mother",
+"if", "possible") open a scope forward or backward to the end of their sentence; a terminating phrase
+("but", "presents with") or another trigger of the same kind ends it; pseudo-triggers ("no change",
+"not only", "history of present illness") modify nothing and hide the shorter triggers inside them.
+medspaCy's own classes do the work (``ConTextRule``, ``ConTextModifier``, ``ConTextGraph``,
+``MedspacyMatcher``); this module feeds them one sentence at a time and adds three things:
+
+- Scopes end at sentence and section boundaries: a sentence never runs across a heading, and a heading's
+  own words ("PAST MEDICAL HISTORY:", "FAMILY HISTORY:") are not triggers.
+- The section is context: a mention under "Family history" is family, under "Past medical history"
+  historical (the ``context`` table of ``sections.json``).
+- Triggers match across runs of whitespace and line breaks ("no  evidence\\nof"), as the concepts do.
+
+The rules are ``nlp/clinical/data/context_rules.json``: medspaCy's packaged English rules plus the additions
+listed there. Running each sentence on its own keeps ConText's pairwise steps (every modifier against every
+other, and against every target) inside one sentence, and sentences are cut at
+:data:`MAX_SENTENCE_TOKENS`, so a hostile document costs time in proportion to its length.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass
+
+CATEGORY_ATTRIBUTES = {
+    "NEGATED_EXISTENCE": "negated",
+    "POSSIBLE_EXISTENCE": "uncertain",
+    "HISTORICAL": "historical",
+    "HYPOTHETICAL": "hypothetical",
+    "FAMILY": "family",
+}
+ATTRIBUTES = ("negated", "historical", "hypothetical", "family", "uncertain")
+MAX_SENTENCE_TOKENS = 200
+_SPACE = {"IS_SPACE": True, "OP": "*"}
+
+
+@dataclass
+class Assertion:
+    """The assertion flags of one mention, and the trigger phrases that set them (token spans)."""
+
+    negated: bool = False
+    historical: bool = False
+    hypothetical: bool = False
+    family: bool = False
+    uncertain: bool = False
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in ATTRIBUTES}
+
+
+def _quiet_pyrush() -> None:
+    # medspaCy imports PyRuSH, which logs thousands of DEBUG lines through loguru.
+    try:
+        from loguru import logger
+
+        logger.disable("PyRuSH")
+    except ImportError:  # pragma: no cover - loguru comes with PyRuSH
+        pass
+
+
+def whitespace_tolerant(rule: dict, tokenizer) -> dict:
+    """The rule with a token pattern that allows whitespace tokens between its tokens."""
+    pattern = rule.get("pattern")
+    if isinstance(pattern, str):  # a regular expression rule: leave it alone
+        return rule
+    if pattern is None:
+        pattern = [{"LOWER": token.lower_} for token in tokenizer(rule["literal"]) if not token.is_space]
+    spaced = []
+    for element in pattern:
+        if spaced:
+            spaced.append(dict(_SPACE))
+        spaced.append(element)
+    return {**rule, "pattern": spaced}
+
+
+class ContextEngine:
+    """medspaCy ConText over the sentences of a spaCy Doc.
+
+    Args:
+        vocab_nlp: The spaCy pipeline whose vocabulary and tokenizer the docs come from.
+        rules: ConText rule dicts; default: the packaged rules.
+        section_context: Section category -> assertion flags it sets (default: from ``sections.json``).
+    """
+
+    def __init__(self, vocab_nlp, rules: list[dict] | None = None, section_context: dict | None = None):
+        _quiet_pyrush()
+        logging.getLogger("PyRuSH").setLevel(logging.WARNING)
+        from medspacy.common.medspacy_matcher import MedspacyMatcher
+        from medspacy.context import ConTextRule
+
+        from nlp.clinical.lexicon import context_rule_dicts
+        from nlp.clinical.sections import section_rules
+
+        self.rules = [_rule(ConTextRule, whitespace_tolerant(rule, vocab_nlp.tokenizer))
+                      for rule in (rules if rules is not None else context_rule_dicts())]
+        # medspaCy prunes overlapping matches with list.pop(0) and recursion (quadratic on a hostile text):
+        # matching unpruned and keeping the longest of overlapping matches here is the same rule in linear time.
+        self.matcher = MedspacyMatcher(vocab_nlp, name="clinnlp_context", prune=False)
+        self.matcher.add(self.rules)
+        self.section_context = section_context if section_context is not None else section_rules().get("context", {})
+
+    def assert_mentions(self, doc, spans: list, sentence_starts: list[int], headings: list[tuple[int, int]],
+                        sections: list[str | None]) -> list[Assertion]:
+        """Assertions for ``spans`` (spaCy Spans of ``doc``, in order).
+
+        Args:
+            sentence_starts: Token index of each sentence's start, ascending (the first is 0).
+            headings: Token ``[start, end)`` of each section heading; triggers inside them are ignored.
+            sections: The section category of each span (or None).
+        """
+        from medspacy.context import ConTextGraph
+
+        assertions = [Assertion() for _ in spans]
+        if not spans:
+            return assertions
+        ends = sentence_starts[1:] + [len(doc)]
+        by_sentence: dict[int, list[int]] = {}
+        for index, span in enumerate(spans):
+            by_sentence.setdefault(bisect.bisect_right(sentence_starts, span.start) - 1, []).append(index)
+        modifiers: dict[int, list] = {}
+        heading_starts = [start for start, _ in headings]
+        for match_id, start, end in longest_matches(self.matcher(doc), len(doc)):
+            sentence = bisect.bisect_right(sentence_starts, start) - 1
+            if sentence not in by_sentence or _inside_heading(start, end, headings, heading_starts):
+                continue
+            rule = self.matcher.rule_map[doc.vocab.strings[match_id]]
+            modifiers.setdefault(sentence, []).append(
+                _modifier(rule, start, min(end, ends[sentence]), sentence_starts[sentence], ends[sentence]))
+        for sentence, indices in by_sentence.items():
+            found = modifiers.get(sentence)
+            if not found:
+                continue
+            graph = ConTextGraph(targets=[spans[i] for i in indices], modifiers=found)
+            graph.update_scopes()
+            graph.apply_modifiers()
+            position = {id(spans[i]): i for i in indices}
+            for target, modifier in graph.edges:
+                attribute = CATEGORY_ATTRIBUTES.get(modifier.category)
+                if attribute:
+                    setattr(assertions[position[id(target)]], attribute, True)
+        for assertion, section in zip(assertions, sections):
+            for attribute, value in self.section_context.get(section, {}).items():
+                if value:
+                    setattr(assertion, attribute, True)
+        return assertions
+
+
+def longest_matches(matches: list[tuple[int, int, int]], length: int) -> list[tuple[int, int, int]]:
+    """Of overlapping ``(id, start, end)`` matches keep the longest (then the earliest), in text order."""
+    taken = bytearray(length + 1)
+    kept = []
+    for match in sorted(matches, key=lambda m: (m[1] - m[2], m[1])):
+        _, start, end = match
+        if not any(taken[start:end]):
+            taken[start:end] = b"\x01" * (end - start)
+            kept.append(match)
+    return sorted(kept, key=lambda m: (m[1], m[2]))
+
+
+def _rule(rule_class, rule: dict):
+    """A ConTextRule from its JSON dict (``ConTextRule.from_dict`` refuses ``terminated_by``)."""
+    fields = dict(rule)
+    if "terminated_by" in fields:
+        fields["terminated_by"] = set(fields["terminated_by"])
+    return rule_class(**fields)
+
+
+def _inside_heading(start: int, end: int, headings: list[tuple[int, int]], heading_starts: list[int]) -> bool:
+    index = bisect.bisect_right(heading_starts, start) - 1
+    return index >= 0 and headings[index][0] <= start and end <= headings[index][1]
+
+
+def _modifier(rule, start: int, end: int, sentence_start: int, sentence_end: int):
+    """A ConTextModifier whose scope is cut to its sentence by the rule's direction and ``max_scope``
+    (what medspaCy computes from ``Token.sent``, without walking the doc for each modifier)."""
+    from medspacy.context import ConTextModifier
+
+    direction = rule.direction.lower()
+    limit = rule.max_scope
+    if direction == "forward":
+        scope = (end, sentence_end if limit is None else min(sentence_end, end + limit))
+    elif direction == "backward":
+        scope = (sentence_start if limit is None else max(sentence_start, start - limit), start)
+    else:
+        scope = (sentence_start if limit is None else max(sentence_start, start - limit),
+                 sentence_end if limit is None else min(sentence_end, end + limit))
+    return ConTextModifier(rule, start, end, None, scope_start=scope[0], scope_end=scope[1])
