@@ -29,11 +29,12 @@ CATEGORY_ATTRIBUTES = {
     "NEGATED_EXISTENCE": "negated",
     "POSSIBLE_EXISTENCE": "uncertain",
     "HISTORICAL": "historical",
+    "HISTORICAL_PRESENTING": "historical",
     "HYPOTHETICAL": "hypothetical",
     "FAMILY": "family",
 }
 ATTRIBUTES = ("negated", "historical", "hypothetical", "family", "uncertain")
-MAX_SENTENCE_TOKENS = 200
+MAX_SENTENCE_TOKENS = 300
 _SPACE = {"IS_SPACE": True, "OP": "*"}
 
 

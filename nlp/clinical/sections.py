@@ -6,8 +6,8 @@ heading names, matched case-insensitively), and a heading is recognized in three
 
 1. at the start of a line, followed by a colon, in any case ("Assessment:", "FAMILY HISTORY:");
 2. alone on its line in capitals, without a colon ("PLAN", "HISTORY OF PRESENT ILLNESS");
-3. in capitals followed by a colon after the end of a sentence on the same line ("... stable.  PLAN: rest"),
-   as dictated notes run their sections together.
+3. in capitals followed by a colon anywhere else after whitespace ("... stable.  PLAN: rest"), as dictated
+   notes and report headers run their sections together.
 
 A heading in lower case inside a sentence ("we discussed the plan: rest") is never one. Body-system
 sub-headings of an exam or a review of systems ("LUNGS:", "HEENT:") are not in the rules on purpose: they
@@ -80,8 +80,8 @@ def _heading_patterns() -> tuple[tuple[re.Pattern, ...], dict[str, str]]:
     patterns = (
         re.compile(rf"(?im)^[ \t]*(?P<title>{any_case})[ \t]*:"),
         re.compile(rf"(?m)^[ \t]*(?P<title>{capitals})[ \t]*$"),
-        # After a sentence's end on the same line; the capitals must end at a word boundary.
-        re.compile(rf"(?<=[.!?])[ \t]+(?P<title>{capitals})[ \t]*:"),
+        # Inside a line, in capitals, after whitespace (dictated notes and report headers run on).
+        re.compile(rf"(?<=[ \t])(?P<title>{capitals})[ \t]*:"),
     )
     return patterns, category_of
 
@@ -89,11 +89,13 @@ def _heading_patterns() -> tuple[tuple[re.Pattern, ...], dict[str, str]]:
 def find_sections(text: str) -> list[Section]:
     """Sections of ``text`` in order; each runs from its heading to the next heading (or the end)."""
     patterns, category_of = _heading_patterns()
-    by_start = {}
-    for pattern in patterns:
-        for match in pattern.finditer(text):
-            by_start.setdefault(match.start("title"), match)
-    found = [by_start[start] for start in sorted(by_start)]
+    matches = sorted((m for pattern in patterns for m in pattern.finditer(text)),
+                     key=lambda m: (m.start("title"), -len(m.group("title"))))
+    found, covered = [], 0
+    for match in matches:  # "HISTORY:" inside "MEDICAL HISTORY:" is not a heading of its own
+        if match.start("title") >= covered:
+            found.append(match)
+            covered = match.end("title")
     return [Section(category_of[m.group("title").lower()], m.group("title"), m.start("title"),
                     found[i + 1].start("title") if i + 1 < len(found) else len(text))
             for i, m in enumerate(found)]
