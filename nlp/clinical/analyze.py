@@ -109,7 +109,7 @@ class ClinicalAnalyzer:
         char_spans = [(span.start_char, span.end_char) for span in spans]
         in_sections = [section_at(sections, start) for start, _ in char_spans]
         categories = [s.category if s else None for s in in_sections]
-        assertions = self.context.assert_mentions(doc, spans, starts, headings, categories)
+        assertions = self.context.assert_mentions(doc, spans, starts, headings, categories, (lower, positions))
         concepts = [Concept(text[start:end], start, end, mention.term.concept, mention.term.category, category,
                             assertion)
                     for mention, (start, end), category, assertion

@@ -3,7 +3,7 @@
 Terms are tokenized with the same spaCy tokenizer as the text, and whitespace tokens are skipped on both
 sides, so "congestive heart\\nfailure" and "chest   pain" (as dictated notes and the ConText test kit write
 them) still match. Synonyms match on the lower-case form, abbreviations only as written ("MI", not "mi").
-A user's terms win over packaged concepts they overlap (the user asked about them); otherwise the longest
+Matching is exact on tokens (no stemming: the lexicon lists plural forms where they matter). A user's terms win over packaged concepts they overlap (the user asked about them); otherwise the longest
 match wins, then the earliest.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from nlp.clinical.lexicon import Term
 
-_END = ""  # the key under which a trie node stores the term that ends there
+_END = -1  # the key under which a trie node stores what ends there (token keys are non-negative hashes)
 
 
 @dataclass(frozen=True)
@@ -27,52 +27,66 @@ class Mention:
 
 
 class TermTrie:
-    """Token sequences -> terms, in two tries: lower-case synonyms and exact-case abbreviations."""
+    """Token sequences -> terms, in two tries: lower-case synonyms and exact-case abbreviations.
+
+    Keys are spaCy string hashes (the ``LOWER`` and ``ORTH`` attributes), so a doc's tokens are looked up
+    straight from ``Doc.to_array`` without building a Python string per token.
+    """
 
     def __init__(self, tokenizer, terms, user: bool = False):
         self.user = user
         self.lower: dict = {}
         self.exact: dict = {}
+        strings = tokenizer.vocab.strings
         for term in terms:
             for phrase in term.phrases():
-                self._add(self.lower, [t.lower_ for t in tokenizer(phrase) if not t.is_space], term)
+                add_phrase(self.lower, [strings.add(t.lower_) for t in tokenizer(phrase) if not t.is_space], term)
             for phrase in term.abbreviations:
-                self._add(self.exact, [t.text for t in tokenizer(phrase) if not t.is_space], term)
+                add_phrase(self.exact, [strings.add(t.text) for t in tokenizer(phrase) if not t.is_space], term)
 
-    @staticmethod
-    def _add(root: dict, tokens: list[str], term: Term) -> None:
-        if not tokens:
-            return
-        node = root
-        for token in tokens:
-            node = node.setdefault(token, {})
-        node.setdefault(_END, term)  # the first concept to claim a phrase keeps it
-
-    def find(self, lower: list[str], exact: list[str], positions: list[int]) -> list[Mention]:
+    def find(self, lower: list[int], exact: list[int], positions: list[int]) -> list[Mention]:
         """Every longest match starting at each token (overlaps are resolved by :func:`resolve`)."""
         found = []
-        count = len(lower)
         for root, forms in ((self.lower, lower), (self.exact, exact)):
-            if not root:
-                continue
-            for i in range(count):
-                node = root.get(forms[i])
-                if node is None:
-                    continue
-                best = None
-                j = i
-                while True:
-                    if _END in node:
-                        best = (j, node[_END])
-                    j += 1
-                    if j >= count:
-                        break
-                    node = node.get(forms[j])
-                    if node is None:
-                        break
-                if best is not None:
-                    found.append(Mention(positions[i], positions[best[0]] + 1, best[1], self.user))
+            if root:
+                found.extend(Mention(start, end, term, self.user) for start, end, term in trie_matches(root, forms, positions))
         return found
+
+
+def add_phrase(root: dict, tokens: list[int], payload) -> None:
+    """Add a token sequence to a trie; the first payload to claim a sequence keeps it."""
+    if not tokens:
+        return
+    node = root
+    for token in tokens:
+        node = node.setdefault(token, {})
+    node.setdefault(_END, payload)
+
+
+def trie_matches(root: dict, forms: list[int], positions: list[int]) -> list[tuple[int, int, object]]:
+    """The longest match starting at each position: ``(first token, last token + 1, payload)``; ``forms``
+    are the non-space tokens' keys and ``positions`` their token indices in the doc."""
+    found = []
+    count = len(forms)
+    get = root.get
+    for i in range(count):
+        node = get(forms[i])
+        if node is None:
+            continue
+        best = None
+        j = i
+        while True:
+            if _END in node:
+                best = (j, node[_END])
+            j += 1
+            if j >= count:
+                break
+            node = node.get(forms[j])
+            if node is None:
+                break
+        if best is not None:
+            found.append((positions[i], positions[best[0]] + 1, best[1]))
+    return found
 
 
 def resolve(mentions: list[Mention]) -> list[Mention]:
@@ -87,12 +101,11 @@ def resolve(mentions: list[Mention]) -> list[Mention]:
     return sorted(chosen, key=lambda m: m.start)
 
 
-def token_forms(doc) -> tuple[list[str], list[str], list[int]]:
-    """Lower-case and exact forms of the doc's non-space tokens, and their token indices."""
-    lower, exact, positions = [], [], []
-    for token in doc:
-        if not token.is_space:
-            lower.append(token.lower_)
-            exact.append(token.text)
-            positions.append(token.i)
-    return lower, exact, positions
+def token_forms(doc) -> tuple[list[int], list[int], list[int]]:
+    """``LOWER`` and ``ORTH`` hashes of the doc's non-space tokens, and their token indices."""
+    import numpy as np
+    from spacy.attrs import IS_SPACE, LOWER, ORTH
+
+    table = doc.to_array([LOWER, ORTH, IS_SPACE])
+    positions = np.flatnonzero(table[:, 2] == 0)
+    return table[positions, 0].tolist(), table[positions, 1].tolist(), positions.tolist()
