@@ -1,0 +1,221 @@
+"""Chest X-ray findings labeler: which of the 14 ChestX-ray14 findings (and "normal") a report affirms.
+
+Built on clinical analysis (:mod:`nlp.clinical.analyze`): every finding mention gets its ConText assertion
+("no pneumothorax" is negated, "possible pneumonia" uncertain). Three methods, compared by 5-fold
+cross-validation in ``benchmarks/findings_cv.py`` (figures in ``docs/benchmarks.md``):
+
+- ``rules``: a finding is present when a mention of its concepts (:data:`FINDING_CONCEPTS`) is affirmed: not
+  negated, hypothetical or a relative's (``uncertain_present`` and ``historical_present`` say whether
+  uncertain and historical mentions count). "normal" when no finding, problem or abnormality is affirmed.
+- ``tfidf``: the project's TF-IDF + linear SVM on the report's words (today's classifier; its stop words drop
+  "no" and "not", so it cannot see negation).
+- ``hybrid``: the same TF-IDF model on the words plus one token per concept mention and assertion
+  (``affirmed_pleural_effusion``, ``negated_pneumothorax``, ``uncertain_pneumonia``), so a negated mention is
+  evidence against its finding rather than for it. Labels with fewer than ``min_positives`` training
+  positives (Hernia has none in the shared labels) fall back to the rules.
+
+Explanations point at text: a word's spans, or for an assertion token the mention's spans and its assertion.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from nlp.classifiers.base import DecisionMixin
+
+LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
+          "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia", "normal")
+# Lexicon concepts (nlp/clinical/data/concepts.jsonl) that name each finding, from radiology usage.
+FINDING_CONCEPTS = {
+    "Atelectasis": ("atelectasis", "pulmonary atelectasis"),
+    "Cardiomegaly": ("cardiomegaly",),
+    "Effusion": ("pleural effusion",),
+    "Infiltration": ("infiltrate",),
+    "Mass": ("mass",),
+    "Nodule": ("nodule",),
+    "Pneumonia": ("pneumonia",),
+    "Pneumothorax": ("pneumothorax", "hydropneumothorax"),
+    "Consolidation": ("consolidation",),
+    "Edema": ("pulmonary edema", "edema"),
+    "Emphysema": ("emphysema", "pulmonary emphysema", "bullous emphysema"),
+    "Fibrosis": ("fibrosis", "pulmonary fibrosis"),
+    "Pleural_Thickening": ("pleural thickening",),
+    "Hernia": ("hernia", "hiatal hernia", "diaphragmatic hernia"),
+}
+ABNORMAL_CATEGORIES = frozenset({"problem", "finding"})
+_NON_WORD = re.compile(r"\W+")
+
+
+def assertion_state(concept) -> str:
+    """``negated``, ``hypothetical``, ``family``, ``uncertain``, ``historical`` or ``affirmed`` (first that holds)."""
+    a = concept.assertion
+    for name in ("negated", "hypothetical", "family", "uncertain", "historical"):
+        if getattr(a, name):
+            return name
+    return "affirmed"
+
+
+def assertion_token(concept) -> str:
+    return f"{assertion_state(concept)}_{_NON_WORD.sub('_', concept.concept).strip('_')}"
+
+
+class FindingsClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
+    """Multi-label chest X-ray findings from concepts and assertions (see the module docstring).
+
+    Args:
+        method: ``hybrid``, ``rules`` or ``tfidf``.
+        C: SVM regularization of the learned methods.
+        threshold: Decision threshold on probabilities (tuned on dev by ``clinnlp train``).
+        min_positives: A label needs this many training positives to be learned (else rules).
+        uncertain_present: Rules count uncertain mentions ("possible effusion") as present.
+        historical_present: Rules count historical mentions ("old granuloma") as present.
+        multi_label: Always True (the registry's contract passes it).
+        n_jobs: Parallel jobs for the per-label models.
+    """
+
+    def __init__(self, *, method="hybrid", C=1.0, threshold=0.5, min_positives=5, uncertain_present=True,
+                 historical_present=True, multi_label=True, n_jobs=None):
+        self.method = method
+        self.C = C
+        self.threshold = threshold
+        self.min_positives = min_positives
+        self.uncertain_present = uncertain_present
+        self.historical_present = historical_present
+        self.multi_label = multi_label
+        self.n_jobs = n_jobs
+
+    # -- analysis -------------------------------------------------------------------------------------
+    def _analyzer(self):
+        if getattr(self, "_analyzer_cache", None) is None:
+            from nlp.clinical.analyze import ClinicalAnalyzer
+
+            self._analyzer_cache = ClinicalAnalyzer()
+        return self._analyzer_cache
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_analyzer_cache", None)  # rebuilt on first use; never pickled
+        return state
+
+    def _present(self, concept) -> bool:
+        state = assertion_state(concept)
+        return state == "affirmed" or (state == "uncertain" and self.uncertain_present) or \
+            (state == "historical" and self.historical_present)
+
+    def rule_decisions(self, analyses) -> np.ndarray:
+        """0/1 per label from the rules, shape ``(n, len(LABELS))``."""
+        lookup = {concept: label for label, concepts in FINDING_CONCEPTS.items() for concept in concepts}
+        out = np.zeros((len(analyses), len(LABELS)))
+        normal = LABELS.index("normal")
+        for row, analysis in enumerate(analyses):
+            abnormal = False
+            for concept in analysis.concepts:
+                if concept.category not in ABNORMAL_CATEGORIES or not self._present(concept):
+                    continue
+                abnormal = True
+                label = lookup.get(concept.concept)
+                if label is not None:
+                    out[row, LABELS.index(label)] = 1.0
+            out[row, normal] = 0.0 if abnormal else 1.0
+        return out
+
+    @staticmethod
+    def augmented(text: str, analysis) -> str:
+        """The text followed by one token per concept mention and its assertion."""
+        tokens = [assertion_token(c) for c in analysis.concepts if c.category in ABNORMAL_CATEGORIES]
+        return text + "\n" + " ".join(tokens) if tokens else text
+
+    # -- scikit-learn contract --------------------------------------------------------------------------
+    def fit(self, texts, y):
+        """Fit on report texts and, per report, the list of labels present."""
+        from nlp.classifiers.tfidf import TfidfClassifier
+
+        if self.method not in ("hybrid", "rules", "tfidf"):
+            raise ValueError(f"method must be hybrid, rules or tfidf, not {self.method!r}")
+        texts = list(texts)
+        if len(texts) != len(y):
+            raise ValueError(f"got {len(texts)} texts and {len(y)} label lists")
+        unknown = {label for labels in y for label in labels} - set(LABELS)
+        if unknown:
+            raise ValueError(f"unknown findings {sorted(unknown)}; known: {', '.join(LABELS)}")
+        self.classes_ = np.array(LABELS)
+        Y = np.array([[label in labels for label in LABELS] for labels in y], dtype=int)
+        self.learned_ = [label for j, label in enumerate(LABELS) if self.min_positives <= Y[:, j].sum() <= len(Y) - 2]
+        self.model_ = None
+        if self.method != "rules" and self.learned_:
+            inputs = texts if self.method == "tfidf" else [
+                self.augmented(t, a) for t, a in zip(texts, self._analyzer().analyze(texts))]
+            self.model_ = TfidfClassifier(multi_label=True, C=self.C, n_jobs=self.n_jobs, min_df=2)
+            self.model_.fit(inputs, [[label for label in labels if label in self.learned_] for labels in y])
+        return self
+
+    def transform(self, texts) -> dict:
+        """What prediction and explanation need: the analyses, and the learned model's features."""
+        texts = list(texts)
+        analyses = self._analyzer().analyze(texts) if self.method != "tfidf" or len(self.learned_) < len(LABELS) \
+            else [None] * len(texts)
+        features = None
+        if self.model_ is not None:
+            inputs = texts if self.method == "tfidf" else [self.augmented(t, a) for t, a in zip(texts, analyses)]
+            features = self.model_.transform(inputs)
+        return {"analyses": analyses, "features": features, "texts": texts}
+
+    def predict_proba_features(self, X: dict) -> np.ndarray:
+        proba = self.rule_decisions(X["analyses"]) if X["analyses"][:1] != [None] else np.zeros((len(X["texts"]), len(LABELS)))
+        if self.model_ is not None:
+            learned = self.model_.predict_proba_features(X["features"])
+            for column, label in enumerate(self.model_.classes_):
+                proba[:, LABELS.index(str(label))] = learned[:, column]
+        return proba
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Probability of each finding, shape ``(n_texts, 15)`` in the order of ``classes_``."""
+        return self.predict_proba_features(self.transform(texts))
+
+    def decide(self, proba: np.ndarray) -> list[list[int]]:
+        """The findings at or above the threshold, most probable first; a report may have none."""
+        return [sorted(np.flatnonzero(row >= self.threshold).tolist(), key=lambda i, p=row: -p[i]) for row in proba]
+
+    def explain(self, texts: list[str], X: dict, picks: list[list[int]], top_k: int = 10) -> list[list[dict]]:
+        """Per text, for each predicted finding: the mentions (rules) or the strongest terms (learned) with
+        their character spans; assertion tokens point at the mention and carry its assertion."""
+        rule_labels = set(LABELS) - {str(c) for c in (self.model_.classes_ if self.model_ is not None else [])}
+        learned = None
+        if self.model_ is not None:
+            model_index = {str(c): i for i, c in enumerate(self.model_.classes_)}
+            inputs = texts if self.method == "tfidf" else [self.augmented(t, a) for t, a in zip(texts, X["analyses"])]
+            learned = self.model_.explain(inputs, X["features"],
+                                          [[model_index[LABELS[i]] for i in p if LABELS[i] in model_index] for p in picks],
+                                          top_k)
+        explanations = []
+        for row, (text, chosen) in enumerate(zip(texts, picks)):
+            analysis = X["analyses"][row]
+            by_token = {}
+            if analysis is not None:
+                for concept in analysis.concepts:
+                    by_token.setdefault(assertion_token(concept), []).append(concept)
+            items = []
+            for index in chosen:
+                label = LABELS[index]
+                if label in rule_labels and analysis is not None:
+                    items.extend(self._rule_explanation(label, analysis))
+            for item in (learned[row] if learned is not None else []):
+                mentions = by_token.get(item["term"])
+                if mentions:
+                    items.append({**item, "spans": [[c.start, c.end] for c in mentions],
+                                  "assertion": assertion_state(mentions[0]), "concept": mentions[0].concept})
+                else:
+                    items.append({**item, "spans": [list(s) for s in item["spans"] if s[1] <= len(text)]})
+            explanations.append(items)
+        return explanations
+
+    def _rule_explanation(self, label: str, analysis) -> list[dict]:
+        if label == "normal":
+            return [{"label": label, "term": "no affirmed finding", "weight": 1.0, "spans": []}]
+        concepts = FINDING_CONCEPTS.get(label, ())
+        return [{"label": label, "term": c.text, "concept": c.concept, "assertion": assertion_state(c), "weight": 1.0,
+                 "spans": [[c.start, c.end]]}
+                for c in analysis.concepts if c.concept in concepts and self._present(c)]
