@@ -186,12 +186,13 @@ def classify_file(model: Model, input_path: str | Path, output: str | Path, fiel
 
 def process_file(writer, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
                  batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1,
-                 on_batch=None) -> BatchResult:
+                 on_batch=None, name: str | None = None) -> BatchResult:
     """Run ``writer`` (a ClassificationWriter or SummaryWriter) over every record of ``input_path``.
 
     Args:
         on_batch: Called as ``on_batch(processed, failed)`` after each batch is written; an exception it
             raises stops the run (how a service cancels a job).
+        name: How the input is named in the errors file's sources (default: its path).
 
     Raises:
         nlp.documents.InputError: The input as a whole cannot be read.
@@ -200,7 +201,7 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
     errors_file = errors_path(output)
     if input_path.exists() and output.exists() and output.resolve() in (input_path.resolve(), errors_file.resolve()):
         raise InputError(f"{output}: the output would overwrite the input; choose another -o")
-    records = read_documents(input_path, fields)
+    records = read_documents(input_path, fields, name)
     output.parent.mkdir(parents=True, exist_ok=True)
     total = count_records(input_path) if progress else None
     processed = failed = 0

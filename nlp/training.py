@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
+from sklearn.base import clone
+from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit, StratifiedKFold,
+                                     StratifiedShuffleSplit)
 
 import nlp
 from nlp.classifiers import get_classifier
@@ -98,6 +100,64 @@ def carve_dev(data: TrainingData, fraction: float, seed: int) -> tuple[np.ndarra
             splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
             return next(splitter.split(index, np.asarray(data.labels, dtype=str)))
     return next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(index))
+
+
+def folds(data: TrainingData, k: int, seed: int = 0):
+    """k-fold (train, test) index pairs: grouped when the data has groups, stratified for single-label data."""
+    index = np.arange(len(data.texts))
+    if data.groups is not None:
+        return list(GroupKFold(k).split(index, groups=data.groups))
+    if not data.multi_label:
+        _, counts = np.unique(np.asarray(data.labels, dtype=str), return_counts=True)
+        if counts.min() >= k:
+            return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(
+                index, np.asarray(data.labels, dtype=str)))
+    return list(KFold(k, shuffle=True, random_state=seed).split(index))
+
+
+@dataclass
+class CrossValidation:
+    """Out-of-fold predictions of k refits and the metrics of each fold."""
+
+    proba: np.ndarray
+    picks: list[list[int]]
+    classes: np.ndarray
+    per_fold: list[dict]
+
+    def summary(self) -> dict:
+        """Mean and standard deviation over folds of accuracy, micro- and macro-F1."""
+        keys = ("accuracy", "micro_f1", "macro_f1")
+        values = np.array([[fold[key] for key in keys] for fold in self.per_fold])
+        return {key: {"mean": round(float(values[:, i].mean()), 4), "std": round(float(values[:, i].std()), 4)}
+                for i, key in enumerate(keys)}
+
+
+def cross_validate(data: TrainingData, estimator, k: int = 5, seed: int = 0, progress=None) -> CrossValidation:
+    """Refit a clone of ``estimator`` (same parameters, unfitted) on k-1 folds and predict the k-th, k times.
+
+    Args:
+        progress: Called as ``progress(fold, metrics)`` after each fold.
+    """
+    proba, picks, per_fold, classes = None, [None] * len(data.texts), [], None
+    for number, (train_idx, test_idx) in enumerate(folds(data, k, seed), start=1):
+        model = clone(estimator).fit(_subset(data.texts, train_idx), _subset(data.labels, train_idx))
+        if classes is None:
+            classes = model.classes_
+        if list(map(str, model.classes_)) != list(map(str, classes)):
+            raise ValueError("a fold lacks a label the others have: use fewer folds")
+        fold_proba = model.predict_proba(_subset(data.texts, test_idx))
+        fold_picks = model.decide(fold_proba)
+        if proba is None:
+            proba = np.zeros((len(data.texts), fold_proba.shape[1]), dtype=np.float64)
+        proba[test_idx] = fold_proba
+        for row, chosen in zip(test_idx, fold_picks):
+            picks[row] = chosen
+        metrics = classification_metrics(_subset(data.labels, test_idx), fold_proba, fold_picks, classes,
+                                         data.multi_label)
+        per_fold.append(metrics)
+        if progress is not None:
+            progress(number, metrics)
+    return CrossValidation(proba, picks, classes, per_fold)
 
 
 def _subset(values: list, indices: np.ndarray) -> list:

@@ -68,8 +68,11 @@ def test_cli_classify_bad_records_go_to_errors_file_and_exit_nonzero(tmp_path, t
     assert code == EXIT_RECORDS_FAILED
     assert [r["id"] for r in read_jsonl(out)] == ["ok1", "ok2"]
     errors = read_jsonl(tmp_path / "out.errors.jsonl")
-    assert [(e["id"], e["source"].rsplit(":", 1)[1]) for e in errors] == [(None, "2"), ("empty", "3"), (None, "4")]
-    assert all(e["reason"] for e in errors)
+    # A record whose id cannot be read is named by its line, like a record without an id.
+    assert [(e["id"], e["source"].rsplit(":", 1)[1]) for e in errors] == [("2", "2"), ("empty", "3"), ("4", "4")]
+    assert errors[0]["reason"] == ("malformed JSON: the line ends before its JSON object is complete "
+                                   "(was the file cut off?)")
+    assert errors[2]["reason"].startswith("line 4 is not valid UTF-8")
     assert SECRET not in (tmp_path / "out.errors.jsonl").read_text()
 
 
@@ -85,15 +88,55 @@ def test_cli_classify_csv_and_txt_folder(tmp_path, trained):
         assert [(r["id"], r["label"]) for r in read_jsonl(out)] == expected
 
 
-def test_cli_evaluate_writes_report_and_plot(tmp_path, trained, labelled_csv):
+def test_cli_evaluate_writes_report_and_plot(tmp_path, trained, single_label_data, capsys):
+    import random
+
+    from tests.conftest import make_note
+
+    rng = random.Random(99)  # notes the model never saw
+    unseen = write_jsonl(tmp_path / "unseen.jsonl", [{"id": f"u{i}", "text": make_note([label], rng), "label": label}
+                                                     for i, label in enumerate(sorted(set(single_label_data[1])) * 4)])
+    out_dir = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(trained), "--test-file", str(unseen), "--out-dir", str(out_dir)]) == EXIT_OK
+    report = json.loads((out_dir / "specialty-unseen-file.json").read_text())
+    assert report["documents"] == 12 and "not trained on" in report["scored_on"]
+    assert set(report["per_class"]) == {"cardiology", "gastroenterology", "orthopedics"}
+    assert (out_dir / "specialty-unseen-file.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "scored on:" in printed and "accuracy" in printed and len(printed.splitlines()) < 10
+
+
+def test_cli_evaluate_on_the_training_data_cross_validates_instead(tmp_path, trained, labelled_csv, capsys):
     out_dir = tmp_path / "eval"
     code = main(["evaluate", "--model", str(trained), "--test-file", str(labelled_csv), "--text-column", "note",
-                 "--label-column", "specialty", "--out-dir", str(out_dir)])
+                 "--label-column", "specialty", "--id-column", "note_id", "--out-dir", str(out_dir), "--folds", "3"])
     assert code == EXIT_OK
     report = json.loads((out_dir / "specialty-train-file.json").read_text())
-    assert report["accuracy"] == 1.0 and report["documents"] == 36
-    assert set(report["per_class"]) == {"cardiology", "gastroenterology", "orthopedics"}
-    assert (out_dir / "specialty-train-file.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report["documents"] == 36 and "3-fold cross-validation" in report["scored_on"]
+    assert "3-fold cross-validation" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(trained), "--test-file", str(labelled_csv), "--text-column", "note",
+                 "--label-column", "specialty", "--id-column", "note_id", "--out-dir", str(out_dir),
+                 "--on-training-data"]) == EXIT_OK
+    assert "TRAINED ON" in json.loads((out_dir / "specialty-train-file.json").read_text())["scored_on"]
+
+
+def test_cli_show_lists_every_label_with_its_own_terms_and_errors_cleanly(tmp_path, multi_label_data, capsys):
+    results = write_jsonl(tmp_path / "r.jsonl", [{
+        "id": "n1", "labels": ["cardiology", "gastroenterology"], "label_names": ["Cardiology", "GI"],
+        "scores": {"cardiology": 0.9, "gastroenterology": 0.7},
+        "explanation": [{"label": "cardiology", "term": "troponin", "weight": 0.5, "spans": []},
+                        {"label": "gastroenterology", "term": "polyp", "weight": 0.4, "spans": []}]}])
+    assert main(["show", str(results)]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert any("Cardiology (0.90)" in line and "troponin" in line and "polyp" not in line for line in lines)
+    assert any("GI (0.70)" in line and "polyp" in line for line in lines)
+    run = subprocess.run([sys.executable, "-m", "nlp.cli", "show", str(tmp_path / "nonexistent.jsonl")],
+                         capture_output=True, text=True)
+    assert run.returncode == EXIT_ERROR and "Traceback" not in run.stderr
+    assert run.stderr.strip() == f"clinnlp show: error: {tmp_path / 'nonexistent.jsonl'}: No such file or directory"
+    (tmp_path / "not.jsonl").write_text("this is not JSON\n")
+    assert main(["show", str(tmp_path / "not.jsonl")]) == EXIT_ERROR
+    assert "not a JSON line" in capsys.readouterr().err
 
 
 def test_cli_multi_label_train_and_classify(tmp_path, multi_label_data):

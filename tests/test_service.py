@@ -251,3 +251,40 @@ def test_service_database_url_is_configurable(tmp_path, registry):
         assert not (tmp_path / "state" / "service.db").exists()
     finally:
         app.extensions["clinnlp"].jobs.stop()
+
+
+@pytest.mark.parametrize("variable, value", [("CLINNLP_AUTH", "enabled"), ("CLINNLP_AUTH", "ture"),
+                                             ("CLINNLP_MAX_DOCUMENTS", "lots")])
+def test_service_refuses_to_start_on_a_setting_it_cannot_read(monkeypatch, variable, value):
+    from service.config import Settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=variable):
+        Settings.load()
+
+
+def test_service_cli_refuses_a_mistyped_auth_switch_instead_of_turning_auth_off(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "nlp.cli", "serve", "--port", "1"], cwd=tmp_path, capture_output=True,
+                         text=True, env={**os.environ, "CLINNLP_AUTH": "enabled"}, timeout=120)
+    assert run.returncode == 2 and "CLINNLP_AUTH" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_library_never_imports_the_service():
+    """`nlp/` is the library: the service stands on it, never the reverse (its commands join through an entry point)."""
+    import ast
+    from pathlib import Path
+
+    import nlp
+
+    offenders = []
+    for path in Path(nlp.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] == "service"]
+    assert offenders == []

@@ -39,4 +39,8 @@ def test_service_fuzz_from_openapi(case, fuzzed_app):
         # What makes these valid (base64 UTF-8 attachments; a named file upload) is beyond JSON Schema:
         # test_service.py covers them.
         return
+    if case.query and isinstance(case.body, dict):
+        # The one rule JSON Schema cannot state: an option is given in one place, the body or the query string
+        # (test_service_options.py checks the 422 for both).
+        case.query = {name: value for name, value in case.query.items() if name not in case.body}
     case.call_and_validate(headers={"Authorization": f"Bearer {fuzzed_app.fuzz_key}"})
