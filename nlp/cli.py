@@ -284,7 +284,7 @@ def _report(result, verb: str, method: str) -> int:
 
 def cmd_summarize(args) -> int:
     from nlp.batch import SummaryWriter, process_file
-    from nlp.segmentation import resolve_sections
+    from nlp.clinical.sections import resolve_sections
     from nlp.summarizers import Budget, get_summarizer
 
     if args.batch_size < 1:

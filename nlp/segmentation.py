@@ -22,7 +22,7 @@ from importlib import resources
 import numpy as np
 from spacy.attrs import SENT_START
 
-from nlp.clinical.sections import Section, find_sections, resolve_sections, section_at  # noqa: F401 (re-exported)
+from nlp.clinical.sections import Section, find_sections, section_at
 
 MAX_CHARACTERS = 10_000_000
 TERMINALS = frozenset({".", "!", "?", "...", "…"})

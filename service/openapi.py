@@ -99,7 +99,7 @@ def _narrow(schema, limits: dict):
 
 def build_spec(app) -> dict:
     state = app.extensions["clinnlp"]
-    from nlp.segmentation import section_rules
+    from nlp.clinical.sections import section_rules
 
     rules = section_rules()
     limits = {

@@ -114,7 +114,7 @@ class SummarizeOptions(Options):
             if not self.sections:
                 raise ApiError(422, "'sections' is empty: name one or more sections, or leave it out",
                                {"field": "sections"})
-            from nlp.segmentation import resolve_sections
+            from nlp.clinical.sections import resolve_sections
 
             try:
                 resolve_sections(self.sections)
