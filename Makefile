@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test setup models transformers summarizer benchmark clean
+.PHONY: serve demo test setup models findings lexicon transformers summarizer benchmark clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,14 @@ models: $(STAMP)
 	$(BIN)/clinnlp train-roles --out models/piboso-roles
 
 # The transformer and ensemble models (about 30 minutes on 2 cores; see each model card for its time).
+# The chest X-ray findings labeler (about a minute; needs openi_findings and indiana_cxr_reports).
+findings: $(STAMP)
+	$(BIN)/clinnlp train --corpus openi_findings --model findings --out models/openi-findings
+
+# The packaged concept lexicon nlp/clinical/data/concepts.jsonl (seed file, Indiana vocabulary, drug names).
+lexicon: $(STAMP)
+	$(BIN)/python -m nlp.clinical.lexicon_build
+
 transformers: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model transformer --out models/ohsumed-transformer
 	$(BIN)/clinnlp train --corpus mtsamples --model transformer --out models/mtsamples-transformer

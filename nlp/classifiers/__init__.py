@@ -4,8 +4,10 @@
 from nlp.classifiers.tfidf import TfidfClassifier
 from nlp.classifiers.transformer import TransformerClassifier
 from nlp.classifiers.ensemble import EnsembleClassifier  # noqa: E402 (needs the two above)
+from nlp.classifiers.findings import FindingsClassifier
 
-CLASSIFIERS = {"tfidf": TfidfClassifier, "transformer": TransformerClassifier, "ensemble": EnsembleClassifier}
+CLASSIFIERS = {"tfidf": TfidfClassifier, "transformer": TransformerClassifier, "ensemble": EnsembleClassifier,
+               "findings": FindingsClassifier}
 
 
 def get_classifier(name: str):

@@ -203,12 +203,13 @@ class FindingsClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 if label in rule_labels and analysis is not None:
                     items.extend(self._rule_explanation(label, analysis))
             for item in (learned[row] if learned is not None else []):
-                mentions = by_token.get(item["term"])
-                if mentions:
-                    items.append({**item, "spans": [[c.start, c.end] for c in mentions],
-                                  "assertion": assertion_state(mentions[0]), "concept": mentions[0].concept})
-                else:
+                mentions = [c for part in item["term"].split(" ") for c in by_token.get(part, ())]
+                if not mentions:
                     items.append({**item, "spans": [list(s) for s in item["spans"] if s[1] <= len(text)]})
+                    continue
+                # An assertion token (or an n-gram with one) points at the mentions it stands for.
+                items.append({**item, "spans": [[c.start, c.end] for c in mentions],
+                              "assertion": assertion_state(mentions[0]), "concept": mentions[0].concept})
             explanations.append(items)
         return explanations
 
