@@ -137,7 +137,10 @@ class TriggerMatcher:
             else:
                 raise ValueError(f"ConText rule {rule.literal!r}: regular-expression patterns are not supported")
 
-    def __call__(self, doc, lower: tuple[list[int], list[int]] | None = None) -> list[tuple[object, int, int]]:
+    def __call__(self, doc, lower: tuple[list[int], list[int]] | None = None,
+                 skip: list[tuple[int, int]] = ()) -> list[tuple[object, int, int]]:
+        """``(rule, start, end)`` of each trigger, in order; matches that touch a ``skip`` token span (a
+        heading) are dropped before overlaps are resolved, so "ASSESSMENT: no" keeps its "no"."""
         from nlp.clinical.concepts import token_forms, trie_matches
 
         if lower is None:
@@ -146,6 +149,9 @@ class TriggerMatcher:
             forms, positions = lower
         found = [(start, end, rule) for start, end, rule in trie_matches(self.literals, forms, positions)]
         found.extend((start, end, self.patterned[match_id]) for match_id, start, end in self.matcher(doc))
+        if skip:
+            starts = [start for start, _ in skip]
+            found = [m for m in found if not _overlaps_any(m[0], m[1], skip, starts)]
         return [(rule, start, end) for start, end, rule in longest_matches(found, len(doc))]
 
 
@@ -191,10 +197,9 @@ class ContextEngine:
         for index, span in enumerate(spans):
             by_sentence.setdefault(bisect.bisect_right(sentence_starts, span.start) - 1, []).append(index)
         modifiers: dict[int, list] = {}
-        heading_starts = [start for start, _ in headings]
-        for rule, start, end in self.triggers(doc, lower):
+        for rule, start, end in self.triggers(doc, lower, headings):
             sentence = bisect.bisect_right(sentence_starts, start) - 1
-            if sentence not in by_sentence or _inside_heading(start, end, headings, heading_starts):
+            if sentence not in by_sentence:
                 continue
             modifiers.setdefault(sentence, []).append(
                 _modifier(rule, start, min(end, ends[sentence]), sentence_starts[sentence], ends[sentence]))
@@ -237,9 +242,10 @@ def _rule(rule_class, rule: dict):
     return rule_class(**fields)
 
 
-def _inside_heading(start: int, end: int, headings: list[tuple[int, int]], heading_starts: list[int]) -> bool:
-    index = bisect.bisect_right(heading_starts, start) - 1
-    return index >= 0 and headings[index][0] <= start and end <= headings[index][1]
+def _overlaps_any(start: int, end: int, spans: list[tuple[int, int]], starts: list[int]) -> bool:
+    """Whether token span ``[start, end)`` overlaps one of ``spans`` (sorted, not overlapping each other)."""
+    index = bisect.bisect_left(starts, end) - 1  # the last span that starts before ``end``
+    return index >= 0 and spans[index][1] > start
 
 
 def _modifier(rule, start: int, end: int, sentence_start: int, sentence_end: int):
