@@ -6,7 +6,8 @@ cross-validation in ``benchmarks/findings_cv.py`` (figures in ``docs/benchmarks.
 
 - ``rules``: a finding is present when a mention of its concepts (:data:`FINDING_CONCEPTS`) is affirmed: not
   negated, hypothetical or a relative's (``uncertain_present`` and ``historical_present`` say whether
-  uncertain and historical mentions count). "normal" when no finding, problem or abnormality is affirmed.
+  uncertain and historical mentions count). "normal" when no finding or problem is affirmed, uncertain or
+  historical.
 - ``tfidf``: the project's TF-IDF + linear SVM on the report's words (today's classifier; its stop words drop
   "no" and "not", so it cannot see negation).
 - ``hybrid``: the same TF-IDF model on the words plus one token per concept mention and assertion
@@ -113,11 +114,12 @@ class FindingsClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         for row, analysis in enumerate(analyses):
             abnormal = False
             for concept in analysis.concepts:
-                if concept.category not in ABNORMAL_CATEGORIES or not self._present(concept):
+                if concept.category not in ABNORMAL_CATEGORIES:
                     continue
-                abnormal = True
+                # Not normal when something is or may be there, even if the rules do not count it present.
+                abnormal = abnormal or assertion_state(concept) in ("affirmed", "uncertain", "historical")
                 label = lookup.get(concept.concept)
-                if label is not None:
+                if label is not None and self._present(concept):
                     out[row, LABELS.index(label)] = 1.0
             out[row, normal] = 0.0 if abnormal else 1.0
         return out
