@@ -114,18 +114,20 @@ class AnalysisWriter:
     Args:
         analyzer: A :class:`nlp.clinical.analyze.ClinicalAnalyzer` (its ``terms`` apply to every document).
         terms: More terms for every document of this run (the API's request-level ``terms``).
+        lexicon: Look for the packaged concepts (default: as the analyzer was built).
     """
 
     description = "analyze"
     fields = Fields(terms="terms")
 
-    def __init__(self, analyzer, terms: tuple = ()):
+    def __init__(self, analyzer, terms: tuple = (), lexicon: bool | None = None):
         self.analyzer = analyzer
         self.terms = tuple(terms)
+        self.lexicon = lexicon
 
     def __call__(self, documents: list[Document]) -> list[dict]:
         extra = [(self.terms + tuple(doc.terms or ())) or None for doc in documents]
-        analyses = self.analyzer.analyze([doc.text for doc in documents], terms=extra)
+        analyses = self.analyzer.analyze([doc.text for doc in documents], terms=extra, lexicon=self.lexicon)
         return [{"id": doc.id, **analysis.as_dict()} for doc, analysis in zip(documents, analyses)]
 
 

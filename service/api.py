@@ -13,9 +13,9 @@ from service.errors import ApiError
 from service.inputs import (JSON_TYPES, UPLOADS, Fields, form_fields, read_documents, read_json, saved_upload,
                             upload_name, uploaded_file)
 from service.observability import count_work
-from service.openapi import (CLASSIFICATION, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL, SUMMARY, UPLOAD,
-                             describe, options_schema)
-from service.options import OPERATIONS, ClassifyOptions, Options, SummarizeOptions, read_options
+from service.openapi import (ANALYSIS, CLASSIFICATION, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL, SUMMARY,
+                             UPLOAD, describe, documents_schema, options_schema)
+from service.options import OPERATIONS, AnalyzeOptions, ClassifyOptions, Options, SummarizeOptions, read_options
 
 operations_bp = Blueprint("operations", __name__, url_prefix="/v1")
 models_bp = Blueprint("models", __name__, url_prefix="/v1")
@@ -31,7 +31,7 @@ def _state():
 def run_operation(cls: type[Options]):
     """Read, validate, run: the body of every synchronous operation endpoint."""
     state = _state()
-    documents, fields = read_documents(state.settings)
+    documents, fields = read_documents(state.settings, cls.document_fields)
     options = read_options(cls, fields.json, fields.text, request.args.to_dict()).resolve(state)
     count_work(len(documents), sum(len(d.text) for d in documents))
     try:
@@ -45,7 +45,7 @@ def _requests(cls: type[Options]) -> dict:
     """The request bodies an operation endpoint takes, for the OpenAPI document."""
     properties = options_schema(cls)
     return {"application/json": {"type": "object", "required": ["documents"], "additionalProperties": False,
-                                 "properties": {**properties, "documents": DOCUMENTS}},
+                                 "properties": {**properties, "documents": documents_schema(cls.document_fields)}},
             "text/plain": _PLAIN_TEXT, "application/fhir+json": FHIR,
             "multipart/form-data": {**UPLOAD, "properties": {**UPLOAD["properties"],
                                                              **options_schema(cls, "form")}}}
@@ -67,6 +67,16 @@ def classify():
 def summarize():
     """Summarize documents; extractive summaries give each sentence's offsets in the source."""
     return run_operation(SummarizeOptions)
+
+
+@operations_bp.post("/analyze")
+@describe(request=_requests(AnalyzeOptions), query=options_schema(AnalyzeOptions, "query"),
+          responses={200: {"type": "object", "required": ["lexicon", "results"], "properties": {
+              "lexicon": {"type": "object"}, "results": {"type": "array", "items": ANALYSIS}}}})
+def analyze():
+    """Clinical analysis: sections, concept mentions and their assertions (negated, historical, hypothetical,
+    family, uncertain), with character offsets; a document's optional ``terms`` are looked for in it alone."""
+    return run_operation(AnalyzeOptions)
 
 
 @models_bp.get("/models")

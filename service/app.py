@@ -53,7 +53,7 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     swept = sweep_uploads(settings.state_dir)
     if swept:
         log.warning("removed %d upload(s) left by a process that stopped mid-request", swept)
-    registry = registry or Registry.load(settings.classifiers, settings.summarizers)
+    registry = registry or Registry.load(settings.classifiers, settings.summarizers, settings.analyzer)
     state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), AuditLog(settings.audit_path),
                          JobManager(settings.database_url, Path(settings.state_dir) / "jobs", registry,
                                     threads=settings.job_threads))
@@ -74,7 +74,7 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         g.key_id = key_id
 
     in_flight = threading.BoundedSemaphore(settings.max_in_flight)
-    heavy = {"/v1/classify", "/v1/summarize"}
+    heavy = {"/v1/classify", "/v1/summarize", "/v1/analyze"}
 
     @app.before_request
     def limit_load():

@@ -43,6 +43,7 @@ class Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     operation: ClassVar[str]
+    document_fields: ClassVar[tuple[str, ...]] = ()  # fields a document may have beside "id" and "text"
 
     def resolve(self, state) -> "Options":
         """The options with defaults filled in from the loaded models; raises :class:`ApiError`."""
@@ -132,6 +133,51 @@ class SummarizeOptions(Options):
         return {"method": self.method}
 
 
+def _term_list(value):
+    # Terms in the query string or a form: "edema,leg swelling".
+    return _comma_list(value)
+
+
+Term = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+
+
+class AnalyzeOptions(Options):
+    """Options of ``analyze``.
+
+    Attributes:
+        terms: More terms to look for in every document of the request (a document's own ``terms`` field
+            adds more for it alone).
+        lexicon: Also look for the packaged concepts (problems, findings, medications, procedures, anatomy).
+    """
+
+    operation: ClassVar[str] = "analyze"
+    document_fields: ClassVar[tuple[str, ...]] = ("terms",)
+    terms: Annotated[list[Term], BeforeValidator(_term_list)] = Field(
+        default=None, max_length=100,
+        description="terms to look for in every document (in the query string or a form: comma-separated)")
+    lexicon: bool = Field(default=True, description="also look for the packaged concepts")
+
+    def resolve(self, state) -> "AnalyzeOptions":
+        if state.registry.analyzer is None:
+            raise ApiError(404, "clinical analysis is not loaded in this service (CLINNLP_ANALYZER=false)")
+        return self
+
+    def writer(self, registry):
+        from nlp.batch import AnalysisWriter
+        from nlp.clinical.lexicon import record_terms
+
+        try:
+            terms = record_terms(self.terms, "terms")
+        except ValueError as error:
+            raise ApiError(422, str(error), {"field": "terms"}) from None
+        return LockedWriter(registry.lock, AnalysisWriter(registry.analyzer, terms, lexicon=self.lexicon))
+
+    def header(self, registry) -> dict:
+        from nlp.clinical.lexicon import lexicon_manifest
+
+        return {"lexicon": {"version": lexicon_manifest()["version"], "used": self.lexicon}}
+
+
 class LockedWriter:
     """A writer whose model is shared by every thread of the process, one call at a time (spaCy and torch
     objects of the summarizers are not known to be thread-safe)."""
@@ -140,13 +186,16 @@ class LockedWriter:
         self.lock = lock
         self.inner = writer
         self.description = writer.description
+        if hasattr(writer, "fields"):  # the record fields the writer reads (an analysis reads "terms")
+            self.fields = writer.fields
 
     def __call__(self, documents):
         with self.lock:
             return self.inner(documents)
 
 
-OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions)}
+OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions,
+                                                                       AnalyzeOptions)}
 
 
 def _problem(error: dict, source: str, cls: type[Options]) -> tuple[str, str]:

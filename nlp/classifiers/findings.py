@@ -93,7 +93,7 @@ class FindingsClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if getattr(self, "_analyzer_cache", None) is None:
             from nlp.clinical.analyze import ClinicalAnalyzer
 
-            self._analyzer_cache = ClinicalAnalyzer()
+            self._analyzer_cache = ClinicalAnalyzer.shared()
         return self._analyzer_cache
 
     def __getstate__(self):

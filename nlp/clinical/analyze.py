@@ -52,6 +52,9 @@ class Analysis:
         return {"sections": [s.as_dict() for s in self.sections], "concepts": [c.as_dict() for c in self.concepts]}
 
 
+_SHARED = None
+
+
 class ClinicalAnalyzer:
     """Finds sections, concept mentions and assertions.
 
@@ -74,22 +77,34 @@ class ClinicalAnalyzer:
         self._user = TermTrie(nlp.tokenizer, self.terms, user=True) if self.terms else None
         self.context = ContextEngine(nlp)
 
+    @classmethod
+    def shared(cls) -> "ClinicalAnalyzer":
+        """One analyzer with the packaged lexicon per process, for every user of the default (the findings
+        model and the service), built on first use."""
+        global _SHARED
+        if _SHARED is None:
+            _SHARED = cls()
+        return _SHARED
+
     def analyze(self, texts: list[str], terms: list[tuple[Term, ...] | None] | None = None,
-                batch_size: int = 64) -> list[Analysis]:
+                batch_size: int = 64, lexicon: bool | None = None) -> list[Analysis]:
         """One :class:`Analysis` per text.
 
         Args:
             texts: The documents.
             terms: Per document, extra terms for that document only (a record's ``"terms"``), or None.
+            lexicon: Look for the packaged concepts (default: as the analyzer was built); ``False`` leaves
+                only the caller's terms.
         """
         texts = list(texts)
         terms = list(terms) if terms is not None else [None] * len(texts)
         if len(terms) != len(texts):
             raise ValueError(f"got {len(texts)} texts and {len(terms)} term lists")
-        return [self._analyze_doc(text, doc, extra)
+        packaged = self._packaged if lexicon is not False else None
+        return [self._analyze_doc(text, doc, extra, packaged)
                 for text, doc, extra in zip(texts, self.segmenter.pipeline.pipe(texts, batch_size=batch_size), terms)]
 
-    def _analyze_doc(self, text: str, doc, extra: tuple[Term, ...] | None) -> Analysis:
+    def _analyze_doc(self, text: str, doc, extra: tuple[Term, ...] | None, packaged) -> Analysis:
         sections = find_sections(text)
         if len(doc) == 0:
             return Analysis(sections, [])
@@ -99,7 +114,7 @@ class ClinicalAnalyzer:
         starts = _sentence_starts(doc, token_starts, text, sections)
         lower, exact, positions = token_forms(doc)
         found = []
-        for trie in (self._packaged, self._user):
+        for trie in (packaged, self._user):
             if trie is not None:
                 found.extend(trie.find(lower, exact, positions))
         if extra:
