@@ -10,7 +10,7 @@ in quadratic time, and spaCy's ``Matcher`` with whitespace allowed between token
 slower: 7.8k against 33k words/s on 400 MTSamples notes), feeds ConText one sentence at a time, and adds:
 
 - Scopes end at sentence and section boundaries: a sentence never runs across a heading, and a heading's
-  own words ("PAST MEDICAL HISTORY:", "FAMILY HISTORY:") are not triggers.
+  own words ("PAST MEDICAL HISTORY:", "FAMILY HISTORY:") are not triggers; neither are a target's own words.
 - The section is context: a mention under "Family history" is family, under "Past medical history"
   historical (the ``context`` table of ``sections.json``).
 - Triggers match across runs of whitespace and line breaks ("no  evidence\\nof"), as the concepts do.
@@ -197,7 +197,10 @@ class ContextEngine:
         for index, span in enumerate(spans):
             by_sentence.setdefault(bisect.bisect_right(sentence_starts, span.start) - 1, []).append(index)
         modifiers: dict[int, list] = {}
-        for rule, start, end in self.triggers(doc, lower, headings):
+        # A trigger may not overlap a heading or a target: "no acute" must not swallow the "acute" of "acute
+        # distress" (the shorter "no" then modifies it), and "without" inside a user's phrase is part of it.
+        skip = _union(sorted([*headings, *((span.start, span.end) for span in spans)]))
+        for rule, start, end in self.triggers(doc, lower, skip):
             sentence = bisect.bisect_right(sentence_starts, start) - 1
             if sentence not in by_sentence:
                 continue
@@ -240,6 +243,17 @@ def _rule(rule_class, rule: dict):
     if "terminated_by" in fields:
         fields["terminated_by"] = set(fields["terminated_by"])
     return rule_class(**fields)
+
+
+def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans merged where they overlap."""
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _overlaps_any(start: int, end: int, spans: list[tuple[int, int]], starts: list[int]) -> bool:
