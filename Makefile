@@ -68,6 +68,9 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/transformer_throughput.py --accuracy
 	$(BIN)/python benchmarks/summarization_rouge.py
 	$(BIN)/python benchmarks/mining_scale.py
+	$(BIN)/python benchmarks/clinical_assertions.py
+	$(BIN)/python benchmarks/analyze_speed.py
+	$(BIN)/python benchmarks/findings_cv.py
 
 clean:
 	rm -rf $(VENV) out

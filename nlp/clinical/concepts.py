@@ -45,7 +45,7 @@ class TermTrie:
                 add_phrase(self.exact, [strings.add(t.text) for t in tokenizer(phrase) if not t.is_space], term)
 
     def find(self, lower: list[int], exact: list[int], positions: list[int]) -> list[Mention]:
-        """Every longest match starting at each token (overlaps are resolved by :func:`resolve`)."""
+        """Every match starting at each token (overlaps are resolved by :func:`resolve`)."""
         found = []
         for root, forms in ((self.lower, lower), (self.exact, exact)):
             if root:
@@ -64,28 +64,23 @@ def add_phrase(root: dict, tokens: list[int], payload) -> None:
 
 
 def trie_matches(root: dict, forms: list[int], positions: list[int]) -> list[tuple[int, int, object]]:
-    """The longest match starting at each position: ``(first token, last token + 1, payload)``; ``forms``
-    are the non-space tokens' keys and ``positions`` their token indices in the doc."""
+    """Every match starting at each position, the shorter ones too: ``(first token, last token + 1,
+    payload)``. ``forms`` are the non-space tokens' keys and ``positions`` their token indices in the doc;
+    the caller resolves overlaps (a longer match usually wins, but a shorter one must be there when the
+    longer is ruled out)."""
     found = []
     count = len(forms)
     get = root.get
     for i in range(count):
         node = get(forms[i])
-        if node is None:
-            continue
-        best = None
         j = i
-        while True:
+        while node is not None:
             if _END in node:
-                best = (j, node[_END])
+                found.append((positions[i], positions[j] + 1, node[_END]))
             j += 1
             if j >= count:
                 break
             node = node.get(forms[j])
-            if node is None:
-                break
-        if best is not None:
-            found.append((positions[i], positions[best[0]] + 1, best[1]))
     return found
 
 
