@@ -10,13 +10,10 @@ records are still classified.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -24,6 +21,7 @@ from tqdm import tqdm
 
 from nlp.documents import Document, DocumentError, Fields, InputError, count_records, read_documents
 from nlp.model_store import Model
+from nlp.parallel import worker_pool
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -184,8 +182,7 @@ def _outputs(writer, batches: Iterator[list], workers: int) -> Iterator[BatchOut
     if workers <= 1 or second is None:  # a single batch is not worth starting processes for
         yield from (run_batch(writer, batch) for batch in batches)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(writer,)) as pool:
+    with worker_pool(workers, _start_worker, (writer,), start="fork") as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.submit(_run_in_worker, batch))
@@ -193,11 +190,6 @@ def _outputs(writer, batches: Iterator[list], workers: int) -> Iterator[BatchOut
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def default_workers() -> int:
-    """The CPUs this process may use, at most 4 (beyond that, reading and writing limit the speed)."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def classify_file(model: Model, input_path: str | Path, output: str | Path, fields: Fields = Fields(),

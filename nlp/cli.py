@@ -20,6 +20,8 @@ import nlp
 EXIT_OK, EXIT_RECORDS_FAILED, EXIT_ERROR = 0, 1, 2
 # Packages add commands here (``register(subparsers) -> {name: handler}``): the service adds serve and keys.
 COMMANDS_GROUP = "clinnlp.commands"
+TRUST_HELP = ("load a model directory from outside the models folder (weights are pickles, which can run code: only "
+              "a model you made or trust)")
 
 
 def _fields_arguments(parser: argparse.ArgumentParser, labels: bool) -> None:
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("input", type=Path, help="JSONL ({\"id\", \"text\"} per line), CSV, TSV, or a .txt folder")
     classify.add_argument("-o", "--output", type=Path, required=True, help="results, one JSON object per line")
     classify.add_argument("--model", required=True, help="model directory, or a name in the models folder")
+    classify.add_argument("--trust", action="store_true", help=TRUST_HELP)
     classify.add_argument("--batch-size", type=int, default=256)
     classify.add_argument("--no-explain", action="store_true", help="leave out explanations (faster)")
     classify.add_argument("--runtime", choices=["torch", "onnx"], help="transformer models: torch (default) or "
@@ -133,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--summarizer", default="extractive", choices=["extractive", "lead", "textrank", "lexrank", "none"],
                       help="summary method (default: extractive; lead is about 20x faster)")
     mine.add_argument("--roles-model", default="piboso-roles", help="sentence-role model (default: piboso-roles)")
+    mine.add_argument("--trust", action="store_true", help=TRUST_HELP)
     mine.add_argument("--engine", default="local", choices=["local", "ray"], help="local processes or Ray")
     mine.add_argument("--ray-address", help="join this Ray cluster (e.g. ray://head:10001 or auto); default: "
                                             "start a local Ray instance")
@@ -144,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
     evaluate.add_argument("--model", required=True, help="model directory, or a name in the models folder")
+    evaluate.add_argument("--trust", action="store_true", help=TRUST_HELP)
     target = evaluate.add_mutually_exclusive_group(required=True)
     target.add_argument("--corpus", help="a public corpus by name")
     target.add_argument("--test-file", type=Path, help="your own labelled CSV/TSV/JSONL file or .txt folder")
@@ -260,14 +265,15 @@ def _parameters(pairs: list[str]) -> dict:
 
 
 def cmd_classify(args) -> int:
-    from nlp.batch import classify_file, default_workers
+    from nlp.batch import classify_file
+    from nlp.parallel import default_workers
     from nlp.model_store import load_model
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise ValueError("--workers must be at least 1")
-    model = load_model(args.model)
+    model = load_model(args.model, trusted=args.trust)
     _set_runtime(model.estimator, runtime=args.runtime, precision=args.precision)
     result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
                            explain=not args.no_explain, progress=not args.no_progress,
@@ -277,14 +283,17 @@ def cmd_classify(args) -> int:
 
 
 def _set_runtime(estimator, **settings) -> None:
-    """Apply runtime settings to a transformer model (or an ensemble's transformer member)."""
+    """Apply runtime settings (``--runtime``, ``--precision``) to a model whose type takes them."""
+    from nlp.classifiers import type_of
+
     settings = {key: value for key, value in settings.items() if value}
     if not settings:
         return
-    target = getattr(estimator, "transformer_", estimator)
-    if "runtime" not in target.get_params():
-        raise ValueError(f"--{' / --'.join(settings)} only apply to transformer and ensemble models")
-    target.set_params(**settings)
+    entry = type_of(estimator)
+    unsupported = [name for name in settings if name not in entry.runtime_options]
+    if unsupported:
+        raise ValueError(f"--{' / --'.join(unsupported)} do(es) not apply to {entry.name} models")
+    estimator.set_runtime(**settings)
 
 
 def _report(result, verb: str, method: str) -> int:
@@ -326,9 +335,10 @@ def cmd_summarize(args) -> int:
 def cmd_analyze(args) -> int:
     from dataclasses import replace
 
-    from nlp.batch import AnalysisWriter, default_workers, process_file
+    from nlp.batch import AnalysisWriter, process_file
     from nlp.clinical.analyze import ClinicalAnalyzer
     from nlp.clinical.lexicon import read_terms_file
+    from nlp.parallel import default_workers
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
@@ -345,7 +355,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_train_roles(args) -> int:
-    from nlp.mining.roles import train_roles
+    from nlp.mining.roles_training import train_roles
 
     command = _command_line("train-roles")
     meta = train_roles(args.out, args.data_dir, command=command)
@@ -356,11 +366,12 @@ def cmd_train_roles(args) -> int:
 
 
 def cmd_mine(args) -> int:
-    from nlp.batch import default_workers
+    from nlp.parallel import default_workers
     from nlp.mining.analyze import MiningSettings
     from nlp.mining.run import mine
 
-    settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model)
+    settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model,
+                              trusted=args.trust)
     result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers or default_workers(),
                   shard_size=args.shard_size, topics=args.topics, ray_address=args.ray_address,
                   progress=not args.no_progress)
@@ -379,7 +390,8 @@ def cmd_train_summarizer(args) -> int:
 
     from nlp.segmentation import Segmenter
     from nlp.summarizers.extractive import KEY_SECTIONS, ExtractiveSummarizer
-    from nlp.summarizers.sentence_scorer import SCORER_FILE, SETS, load_pairs, train_scorer
+    from nlp.summarizers.scorer_training import SETS, load_pairs, train_scorer
+    from nlp.summarizers.sentence_scorer import SCORER_FILE
 
     out = args.out or Path(str(resources.files("nlp").joinpath("data", SCORER_FILE)))
     sets = {name: load_pairs(name, "train", args.data_dir) for name in SETS}
@@ -392,11 +404,12 @@ def cmd_train_summarizer(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from nlp.classifiers import get_classifier_type
     from nlp.evaluation import classification_metrics, save_plot
     from nlp.model_store import load_model
     from nlp.training import carve_dev, cross_validate
 
-    model = load_model(args.model)
+    model = load_model(args.model, trusted=args.trust)
     data = _load_labelled(args, args.split)
     if data.multi_label != model.multi_label:
         raise ValueError(f"model {model.name} is {model.meta['task']} but the data is "
@@ -420,7 +433,7 @@ def cmd_evaluate(args) -> int:
         texts, gold = [data.texts[i] for i in dev], [data.labels[i] for i in dev]
         proba = estimator.predict_proba(texts)
         picks = estimator.decide(proba)
-    elif model.meta.get("model_type") == "tfidf":
+    elif get_classifier_type(model.meta.get("model_type", "")).refit:  # a type cheap enough to refit on all
         scored_on = (f"{args.folds}-fold cross-validation on {where}/{split} ({len(data.texts)} documents): "
                      f"{model.name} was trained on all of it, so {args.folds} copies with its settings were refitted, "
                      "each scored on the fold it did not see")
@@ -453,7 +466,6 @@ def cmd_corpora(args) -> int:
     if args.card:
         print(get_corpus(args.card).card_text())
         return EXIT_OK
-    get_corpus("ohsumed")  # fills the registry
     try:
         data_dir = resolve_data_dir(args.data_dir)
     except CorpusError:

@@ -111,6 +111,7 @@ def get(url: str, key: str):
         return response.read()
 
 
+@pytest.mark.slow
 def test_service_job_survives_the_server_being_killed(tmp_path):
     """Kill -9 the whole server while a job runs; after a restart the job is re-run and completes."""
     port, state = free_port(), tmp_path / "state"

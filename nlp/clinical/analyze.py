@@ -17,6 +17,7 @@ from nlp.clinical.concepts import TermTrie, resolve, token_forms
 from nlp.clinical.context import ATTRIBUTES, MAX_SENTENCE_TOKENS, Assertion, ContextEngine
 from nlp.clinical.lexicon import Term, packaged_terms
 from nlp.clinical.sections import Section, find_sections, section_at
+from nlp.segmentation import tokenizer_safe
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,10 @@ class ClinicalAnalyzer:
         if len(terms) != len(texts):
             raise ValueError(f"got {len(texts)} texts and {len(terms)} term lists")
         packaged = self._packaged if lexicon is not False else None
-        return [self._analyze_doc(text, doc, extra, packaged)
-                for text, doc, extra in zip(texts, self.segmenter.pipeline.pipe(texts, batch_size=batch_size), terms)]
+        # spaCy reads the tokenizer-safe copy (the same length, long runs without whitespace broken); every
+        # offset and every mention's text come from the original.
+        docs = self.segmenter.pipeline.pipe(map(tokenizer_safe, texts), batch_size=batch_size)
+        return [self._analyze_doc(text, doc, extra, packaged) for text, doc, extra in zip(texts, docs, terms)]
 
     def _analyze_doc(self, text: str, doc, extra: tuple[Term, ...] | None, packaged) -> Analysis:
         sections = find_sections(text)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from corpora import CorpusError, load_corpus, resolve_data_dir
-from nlp.classifiers import get_classifier
+from nlp.classifiers import get_classifier_type
 from nlp.classifiers.findings import LABELS, FindingsClassifier
 from nlp.model_store import default_models_dir, load_model, save_model
 from nlp.training import TrainingData, train
@@ -28,7 +28,8 @@ REPORTS = [
 
 
 def test_findings_is_a_registered_classifier():
-    assert get_classifier("findings") is FindingsClassifier
+    assert get_classifier_type("findings").cls is FindingsClassifier
+    assert get_classifier_type("findings").name == "findings.v1"
 
 
 def test_findings_rules_read_negation_uncertainty_and_sections():
@@ -46,7 +47,7 @@ def test_findings_hybrid_learns_that_negated_mentions_are_not_findings(tmp_path)
     texts, labels = [t for t, _ in REPORTS], [l for _, l in REPORTS]
     model = FindingsClassifier(method="hybrid", min_positives=3).fit(texts, labels)
     assert list(model.classes_) == list(LABELS)
-    assert {"Cardiomegaly", "Effusion", "normal"} <= set(model.learned_)
+    assert {"Cardiomegaly", "Effusion", "normal"}.isdisjoint(model.rule_labels_) and "Hernia" in model.rule_labels_
     proba = model.predict_proba(["Large left pleural effusion.", "No pleural effusion. Normal chest."])
     effusion = LABELS.index("Effusion")
     assert proba[0, effusion] > 0.5 > proba[1, effusion]
@@ -55,7 +56,7 @@ def test_findings_hybrid_learns_that_negated_mentions_are_not_findings(tmp_path)
     np.testing.assert_allclose(single, model.predict_proba(texts[:4]), atol=1e-6)
     path = save_model(model, tmp_path / "m", {"name": "m", "version": "1", "task": "multi_label",
                                               "labels": [{"id": l, "name": l} for l in LABELS]}, "# m\n")
-    reloaded = load_model(path).estimator
+    reloaded = load_model(path, trusted=True).estimator
     np.testing.assert_allclose(reloaded.predict_proba(texts[:4]), model.predict_proba(texts[:4]), atol=1e-6)
 
 
@@ -73,11 +74,14 @@ def test_findings_explanations_point_at_the_mention_and_its_assertion():
         for start, end in item["spans"]:
             assert 0 <= start < end <= len(text)
     assert [text[s:e] for s, e in mention[0]["spans"]] == ["pleural effusion"]
+    assert mention[0]["term"] == "pleural effusion" and mention[0]["feature"].startswith("affirmed_")
 
 
-def test_findings_refuses_unknown_labels():
-    with pytest.raises(ValueError, match="unknown findings"):
-        FindingsClassifier().fit(["x"], [["Vibes"]])
+def test_findings_rules_only_make_sense_for_findings():
+    with pytest.raises(ValueError, match="method 'rules' needs"):
+        FindingsClassifier(method="rules", multi_label=False).fit(["x", "y"], ["a", "b"])
+    with pytest.raises(ValueError, match="method must be"):
+        FindingsClassifier(method="vibes").fit(["x"], [["a"]])
 
 
 def test_findings_committed_model_is_small_and_classifies():
@@ -103,7 +107,7 @@ def test_findings_committed_model_is_reproducible_by_make_findings(tmp_path):
     committed = load_model("openi-findings")
     data = TrainingData.from_dataset(dataset, {"corpus": "openi_findings", "split": "train"})
     assert data.sha256() == committed.meta["training"]["data_sha256"]
-    retrained = load_model(train(data, "findings", tmp_path / "openi-findings", n_jobs=2))
+    retrained = load_model(train(data, "findings", tmp_path / "openi-findings", n_jobs=2), trusted=True)
     assert retrained.meta["params"] == committed.meta["params"]
     for metric in ("micro_f1", "macro_f1"):
         assert abs(retrained.meta["dev_metrics"][metric] - committed.meta["dev_metrics"][metric]) < 0.01
