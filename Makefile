@@ -29,7 +29,8 @@ demo: $(STAMP)
 	$(BIN)/clinnlp classify --model ohsumed-tfidf examples/abstracts.jsonl -o out/abstracts.classified.jsonl
 	$(BIN)/clinnlp classify --model mtsamples-tfidf examples/notes.jsonl -o out/notes.classified.jsonl
 	$(BIN)/clinnlp summarize --max-words 40 examples/notes.jsonl -o out/notes.summaries.jsonl
-	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl out/notes.summaries.jsonl
+	$(BIN)/clinnlp analyze examples/notes.jsonl -o out/notes.analysis.jsonl --no-progress
+	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl out/notes.summaries.jsonl out/notes.analysis.jsonl
 	$(BIN)/clinnlp mine examples/abstracts.jsonl -o out/mining --summarizer lead --no-progress
 	@echo "literature mining: out/mining/report.html, documents.parquet, *.csv"
 
