@@ -135,7 +135,8 @@ def sweep_uploads(state_dir: str | Path) -> int:
     return removed
 
 
-def documents_from_file(path: Path, name: str, settings: Settings, document_fields: tuple[str, ...] = ()) -> list[Document]:
+def documents_from_file(path: Path, name: str, settings: Settings,
+                        document_fields: tuple[str, ...] = ()) -> list[Document]:
     """Every record of an uploaded file; any bad record rejects the request (422, listing them).
 
     Args:

@@ -220,9 +220,8 @@ class FindingsClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if self.model_ is not None:
             model_index = {str(c): i for i, c in enumerate(self.model_.classes_)}
             inputs = texts if self.method == "tfidf" else [self.augmented(t, a) for t, a in zip(texts, X["analyses"])]
-            learned = self.model_.explain(inputs, X["features"],
-                                          [[model_index[labels[i]] for i in p if labels[i] in model_index] for p in picks],
-                                          top_k)
+            model_picks = [[model_index[labels[i]] for i in p if labels[i] in model_index] for p in picks]
+            learned = self.model_.explain(inputs, X["features"], model_picks, top_k)
         explanations = []
         for row, (text, chosen) in enumerate(zip(texts, picks)):
             analysis = X["analyses"][row]

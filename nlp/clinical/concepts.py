@@ -3,7 +3,8 @@
 Terms are tokenized with the same spaCy tokenizer as the text, and whitespace tokens are skipped on both
 sides, so "congestive heart\\nfailure" and "chest   pain" (as dictated notes and the ConText test kit write
 them) still match. Synonyms match on the lower-case form, abbreviations only as written ("MI", not "mi").
-Matching is exact on tokens (no stemming: the lexicon lists plural forms where they matter). A user's terms win over packaged concepts they overlap (the user asked about them); otherwise the longest
+Matching is exact on tokens (no stemming: the lexicon lists plural forms where they matter). A user's terms
+win over packaged concepts they overlap (the user asked about them); otherwise the longest
 match wins, then the earliest.
 """
 
@@ -49,7 +50,8 @@ class TermTrie:
         found = []
         for root, forms in ((self.lower, lower), (self.exact, exact)):
             if root:
-                found.extend(Mention(start, end, term, self.user) for start, end, term in trie_matches(root, forms, positions))
+                found.extend(Mention(start, end, term, self.user)
+                             for start, end, term in trie_matches(root, forms, positions))
         return found
 
 

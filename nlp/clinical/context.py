@@ -125,8 +125,8 @@ class TriggerMatcher:
         strings = nlp.vocab.strings
         for index, rule in enumerate(rules):
             if rule.pattern is None:
-                add_phrase(self.literals, [strings.add(t.lower_) for t in nlp.tokenizer(rule.literal) if not t.is_space],
-                           rule)
+                words = [strings.add(t.lower_) for t in nlp.tokenizer(rule.literal) if not t.is_space]
+                add_phrase(self.literals, words, rule)
             elif isinstance(rule.pattern, list) and (phrases := expand_pattern(rule.pattern)) is not None:
                 for phrase in phrases:
                     add_phrase(self.literals, [strings.add(word) for word in phrase], rule)
@@ -177,7 +177,8 @@ class ContextEngine:
         self.section_context = section_context if section_context is not None else section_rules().get("context", {})
 
     def assert_mentions(self, doc, spans: list, sentence_starts: list[int], headings: list[tuple[int, int]],
-                        sections: list[str | None], lower: tuple[list[int], list[int]] | None = None) -> list[Assertion]:
+                        sections: list[str | None],
+                        lower: tuple[list[int], list[int]] | None = None) -> list[Assertion]:
         """Assertions for ``spans`` (spaCy Spans of ``doc``, in order).
 
         Args:
