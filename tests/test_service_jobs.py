@@ -137,13 +137,14 @@ def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry):
         job.heartbeat = datetime.now(timezone.utc) - timedelta(minutes=5)
         session.commit()
         key_id = job.key_id
-    restarted = JobManager(manager.engine.url.render_as_string(hide_password=False), state / "jobs", registry)
+    restarted = JobManager(manager.engine.url.render_as_string(hide_password=False), manager.files, registry)
     try:
         deadline = time.time() + 30
         while (status := restarted.status(job_id, key_id))["status"] != COMPLETED and time.time() < deadline:
             time.sleep(0.1)
         assert status["status"] == COMPLETED and status["attempts"] == 2
-        assert len(restarted.results_path(job_id).read_text().splitlines()) == 5
+        chunks, complete = restarted.read(job_id, "results")
+        assert complete and len(b"".join(chunks).splitlines()) == 5
     finally:
         restarted.stop()
 
