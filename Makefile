@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test setup browser models transformers summarizer benchmark clean
+.PHONY: serve demo test setup browser models findings lexicon transformers summarizer benchmark clean
 
 setup: $(STAMP)
 
@@ -29,7 +29,8 @@ demo: $(STAMP)
 	$(BIN)/clinnlp classify --model ohsumed-tfidf examples/abstracts.jsonl -o out/abstracts.classified.jsonl
 	$(BIN)/clinnlp classify --model mtsamples-tfidf examples/notes.jsonl -o out/notes.classified.jsonl
 	$(BIN)/clinnlp summarize --max-words 40 examples/notes.jsonl -o out/notes.summaries.jsonl
-	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl out/notes.summaries.jsonl
+	$(BIN)/clinnlp analyze examples/notes.jsonl -o out/notes.analysis.jsonl --no-progress
+	$(BIN)/clinnlp show out/abstracts.classified.jsonl out/notes.classified.jsonl out/notes.summaries.jsonl out/notes.analysis.jsonl
 	$(BIN)/clinnlp mine examples/abstracts.jsonl -o out/mining --summarizer lead --no-progress
 	@echo "literature mining: out/mining/report.html, documents.parquet, *.csv"
 
@@ -50,6 +51,14 @@ models: $(STAMP)
 	$(BIN)/clinnlp train-roles --out models/piboso-roles
 
 # The transformer and ensemble models (about 30 minutes on 2 cores; see each model card for its time).
+# The chest X-ray findings labeler (about a minute; needs openi_findings and indiana_cxr_reports).
+findings: $(STAMP)
+	$(BIN)/clinnlp train --corpus openi_findings --model findings --out models/openi-findings
+
+# The packaged concept lexicon nlp/clinical/data/concepts.jsonl (seed file, Indiana vocabulary, drug names).
+lexicon: $(STAMP)
+	$(BIN)/python -m nlp.clinical.lexicon_build
+
 transformers: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model transformer --out models/ohsumed-transformer
 	$(BIN)/clinnlp train --corpus mtsamples --model transformer --out models/mtsamples-transformer
@@ -67,6 +76,9 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/transformer_throughput.py --accuracy
 	$(BIN)/python benchmarks/summarization_rouge.py
 	$(BIN)/python benchmarks/mining_scale.py
+	$(BIN)/python benchmarks/clinical_assertions.py
+	$(BIN)/python benchmarks/analyze_speed.py
+	$(BIN)/python benchmarks/findings_cv.py
 
 clean:
 	rm -rf $(VENV) out

@@ -1,4 +1,4 @@
-"""Clinical corpora: MTSamples, Indiana chest X-ray reports, MTS-Dialog, ACI-Bench, MeQSum."""
+"""Clinical corpora: MTSamples, Indiana chest X-ray reports and their findings labels, MTS-Dialog, ACI-Bench, MeQSum."""
 
 from __future__ import annotations
 
@@ -35,6 +35,35 @@ def load_indiana(folder: Path) -> DatasetDict:
             records.append({"id": row["uid"], "text": row["findings"], "summary": row["impression"],
                             "problems": row["Problems"]})
     return DatasetDict({"train": to_dataset(records, SUMMARY)})
+
+
+OPENI_FINDINGS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+                  "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia",
+                  "normal")
+
+
+def report_text(row: dict) -> str:
+    """A chest X-ray report's text for the findings labeler: findings, then impression."""
+    return "\n".join(part.strip() for part in (row["findings"], row["impression"]) if part.strip())
+
+
+def load_openi_findings(folder: Path) -> DatasetDict:
+    """Indiana reports (findings + impression) with NegBio's gold ChestX-ray14 findings labels (join on uid).
+
+    ``labels`` lists the findings present (it may be empty: a report with findings outside the 14 and not
+    normal). The reports themselves are in ``indiana_cxr_reports`` next to this folder.
+    """
+    reports = {row["uid"]: row for _, row in read_csv_rows(require(folder.parent / "indiana_cxr_reports",
+                                                                       "indiana_reports.csv"),
+                                                            ["uid", "findings", "impression"])}
+    records = []
+    for _, row in read_csv_rows(require(folder, "labels_dev.csv"), ["uid", *OPENI_FINDINGS]):
+        report = reports.get(row["uid"])
+        text = report_text(report) if report else ""
+        if text:
+            records.append({"id": row["uid"], "text": text,
+                            "labels": [name for name in OPENI_FINDINGS if row[name].strip() == "1"]})
+    return DatasetDict({"train": to_dataset(records, LABELS)})
 
 
 def _mts_dialog_split(path: Path, as_summary: bool) -> list[dict]:

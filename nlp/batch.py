@@ -138,6 +138,28 @@ class DeidentifiedFirst:
         done = self.deidentifier.deidentify([doc.text for doc in documents])
         results = self.writer([replace(doc, text=result.text) for doc, result in zip(documents, done)])
         return [{**result, "deidentified_text": clean.text} for result, clean in zip(results, done)]
+class AnalysisWriter:
+    """Analyzes batches of documents (sections, concepts, assertions) and formats
+    ``{"id", "sections", "concepts"}`` per document; a record's ``"terms"`` are looked for in it alone.
+
+    Args:
+        analyzer: A :class:`nlp.clinical.analyze.ClinicalAnalyzer` (its ``terms`` apply to every document).
+        terms: More terms for every document of this run (the API's request-level ``terms``).
+        lexicon: Look for the packaged concepts (default: as the analyzer was built).
+    """
+
+    description = "analyze"
+    fields = Fields(terms="terms")
+
+    def __init__(self, analyzer, terms: tuple = (), lexicon: bool | None = None):
+        self.analyzer = analyzer
+        self.terms = tuple(terms)
+        self.lexicon = lexicon
+
+    def __call__(self, documents: list[Document]) -> list[dict]:
+        extra = [(self.terms + tuple(doc.terms or ())) or None for doc in documents]
+        analyses = self.analyzer.analyze([doc.text for doc in documents], terms=extra, lexicon=self.lexicon)
+        return [{"id": doc.id, **analysis.as_dict()} for doc, analysis in zip(documents, analyses)]
 
 
 @dataclass
@@ -211,14 +233,15 @@ def classify_file(model: Model, input_path: str | Path, output: str | Path, fiel
                         progress, workers)
 
 
-def process_file(writer, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
+def process_file(writer, input_path: str | Path, output: str | Path, fields: Fields | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1,
                  on_batch=None, name: str | None = None) -> BatchResult:
-    """Run ``writer`` (a ClassificationWriter or SummaryWriter) over every record of ``input_path``.
+    """Run ``writer`` (a ClassificationWriter, SummaryWriter or AnalysisWriter) over every record of ``input_path``.
 
     Args:
         on_batch: Called as ``on_batch(processed, failed)`` after each batch is written; an exception it
             raises stops the run (how a service cancels a job).
+        fields: Which fields hold the text, id and terms (default: the writer's ``fields``, else the defaults).
         name: How the input is named in the errors file's sources (default: its path).
 
     Raises:
@@ -228,6 +251,8 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
     errors_file = errors_path(output)
     if input_path.exists() and output.exists() and output.resolve() in (input_path.resolve(), errors_file.resolve()):
         raise InputError(f"{output}: the output would overwrite the input; choose another -o")
+    if fields is None:
+        fields = getattr(writer, "fields", Fields())
     records = read_documents(input_path, fields, name)
     output.parent.mkdir(parents=True, exist_ok=True)
     total = count_records(input_path) if progress else None

@@ -1,4 +1,4 @@
-"""The ``clinnlp`` command: train, classify, summarize, evaluate, and list corpora and models.
+"""The ``clinnlp`` command: train, classify, summarize, analyze, evaluate, and list corpora and models.
 
 Exit codes: 0 success; 1 some records failed (the rest were processed, see the errors file);
 2 the command could not run (bad arguments, unreadable input, unknown model or corpus).
@@ -121,6 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--no-progress", action="store_true", help="no progress bar")
     _fields_arguments(summarize, labels=False)
 
+    analyze = commands.add_parser("analyze", help="find sections, concepts and their assertions (negated, historical, "
+                                                  "...) in a JSONL/CSV file or a folder of .txt files")
+    analyze.add_argument("input", type=Path, help="JSONL ({\"id\", \"text\", \"terms\"} per line), CSV, TSV, or a .txt "
+                                                 "folder; a record's optional \"terms\" are looked for in it alone")
+    analyze.add_argument("-o", "--output", type=Path, required=True, help="results, one JSON object per line")
+    analyze.add_argument("--terms", type=Path, help="more terms to look for in every document: a text file (one term a "
+                                                    "line), or JSON/JSONL of strings or {\"concept\", \"category\", "
+                                                    "\"synonyms\"} objects")
+    analyze.add_argument("--no-lexicon", action="store_true", help="only look for --terms and each record's terms, "
+                                                                   "not the packaged concepts")
+    analyze.add_argument("--batch-size", type=int, default=64)
+    analyze.add_argument("--workers", type=int, default=None,
+                         help="worker processes (default: the CPUs available, at most 4)")
+    analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _fields_arguments(analyze, labels=False)
+
     learn = commands.add_parser("train-summarizer",
                                 help="fit the extractive summarizer's sentence scorer on the shared summarization sets")
     learn.add_argument("--out", type=Path, help="scorer file (default: the packaged nlp/data/sentence_scorer.json)")
@@ -178,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=5, help="records per file (default: 5)")
 
     handlers = {"train": cmd_train, "classify": cmd_classify, "deidentify": cmd_deidentify, "summarize": cmd_summarize,
+                "analyze": cmd_analyze,
                 "train-summarizer": cmd_train_summarizer, "train-roles": cmd_train_roles, "mine": cmd_mine,
                 "evaluate": cmd_evaluate, "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
     for plugin in entry_points(group=COMMANDS_GROUP):  # the service's serve and keys, when installed
@@ -343,7 +360,7 @@ def _report(result, verb: str, method: str) -> int:
 
 def cmd_summarize(args) -> int:
     from nlp.batch import SummaryWriter, process_file
-    from nlp.segmentation import resolve_sections
+    from nlp.clinical.sections import resolve_sections
     from nlp.summarizers import Budget, get_summarizer
 
     if args.batch_size < 1:
@@ -365,6 +382,28 @@ def cmd_summarize(args) -> int:
     result = process_file(writer, args.input, args.output, _fields(args, labels=False), args.batch_size,
                           progress=not args.no_progress)
     return _report(result, "summarized", args.method)
+
+
+def cmd_analyze(args) -> int:
+    from dataclasses import replace
+
+    from nlp.batch import AnalysisWriter, process_file
+    from nlp.clinical.analyze import ClinicalAnalyzer
+    from nlp.clinical.lexicon import read_terms_file
+    from nlp.parallel import default_workers
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    terms = read_terms_file(args.terms) if args.terms else ()
+    if args.no_lexicon and not terms:
+        logging.warning("--no-lexicon without --terms: only each record's own terms are looked for")
+    writer = AnalysisWriter(ClinicalAnalyzer(terms=terms, lexicon=not args.no_lexicon))
+    fields = replace(_fields(args, labels=False), terms=AnalysisWriter.fields.terms)
+    result = process_file(writer, args.input, args.output, fields, args.batch_size, progress=not args.no_progress,
+                          workers=args.workers or default_workers())
+    return _report(result, "analyzed", "clinical analysis")
 
 
 def cmd_train_roles(args) -> int:
@@ -532,6 +571,12 @@ def _readable(result: dict) -> str:
             because = f"  because of: {', '.join(list(terms)[:5])}" if terms else ""
             lines.append(f"    {label_name} ({result['scores'][label]:.2f}){because}")
         return "\n".join(lines)
+    if "concepts" in result:
+        flags = ("negated", "historical", "hypothetical", "family", "uncertain")
+        mentions = [f"{c['concept']}" + "".join(f" [{flag}]" for flag in flags if c.get(flag))
+                    for c in result["concepts"]]
+        sections = ", ".join(s["name"] for s in result.get("sections", []))
+        return f"{name}: sections: {sections or '(none)'}\n    concepts: {'; '.join(mentions[:15]) or '(none)'}"
     if "reason" in result:
         return f"{name}: failed at {result.get('source')}: {result['reason']}"
     return f"{name}: " + json.dumps({k: v for k, v in result.items() if k != "id"}, ensure_ascii=False)[:300]

@@ -48,12 +48,14 @@ class Document:
         text: The document text, never empty.
         source: ``file:line`` (or the file path for a ``.txt`` document), for messages.
         labels: Labels when reading labelled data, else ``None``.
+        terms: A record's own terms to look for (``clinnlp analyze``), when the reader was asked for them.
     """
 
     id: str
     text: str
     source: str
     labels: list[str] | None = None
+    terms: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,15 @@ class Fields:
         label: Name of the label field, or ``None`` when reading unlabelled documents.
         label_delimiter: Splits a string label into several (multi-label), e.g. ``"|"``.
             A label value that is a JSON list (or a string holding one) is always multi-label.
+        terms: Name of a field holding the record's own terms (a list, or in CSV a JSON list or
+            ``;``-separated text), or ``None`` to ignore such a field.
     """
 
     text: str = "text"
     id: str = "id"
     label: str | None = None
     label_delimiter: str | None = None
+    terms: str | None = None
 
 
 @dataclass(frozen=True)
@@ -314,7 +319,22 @@ def _make_document(record: dict, source: str, line_id: str, fields: Fields) -> D
         labels = parse_labels(record.get(fields.label), fields.label_delimiter)
         if labels is None:
             return DocumentError(source, f"missing or unreadable label field {fields.label!r}", doc_id)
-    return Document(doc_id, text, source, labels)
+    terms = None
+    if fields.terms and record.get(fields.terms) not in (None, ""):
+        from nlp.clinical.lexicon import record_terms
+
+        value = record[fields.terms]
+        if isinstance(value, str):  # a CSV cell: a JSON list, or terms separated by ";"
+            try:
+                value = json.loads(value) if value.lstrip().startswith("[") else \
+                    [part.strip() for part in value.split(";") if part.strip()]
+            except json.JSONDecodeError:
+                return DocumentError(source, f"field {fields.terms!r} is not a JSON list", doc_id)
+        try:
+            terms = record_terms(value, fields.terms)
+        except ValueError as error:
+            return DocumentError(source, str(error), doc_id)
+    return Document(doc_id, text, source, labels, terms)
 
 
 def parse_labels(value, delimiter: str | None = None) -> list[str] | None:

@@ -8,8 +8,7 @@ stays whole; a speaker label opening a line of a transcribed conversation ("[doc
 left out of the sentence. medspaCy's PyRuSH splitter was measured first: 43 ms per Cochrane abstract in its
 pure-Python matcher, four times this project's whole summarization budget, against about 2 ms here.
 
-Sections come from the heading rules in ``nlp/data/sections.json``: a known heading followed by a colon at
-the start of a line ("Assessment:"), or alone on its line in capitals ("PLAN").
+Sections come from :func:`nlp.clinical.sections.find_sections`, the one section finder of the project.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from importlib import resources
 
 import numpy as np
 from spacy.attrs import SENT_START
+
+from nlp.clinical.sections import Section, find_sections, section_at
 
 MAX_CHARACTERS = 10_000_000
 # spaCy's tokenizer takes time quadratic in the length of an unbroken run of prefix or suffix characters
@@ -56,16 +57,6 @@ class Sentence:
 
 
 @dataclass(frozen=True)
-class Section:
-    """A section: its category, its heading text, and the ``[start, end)`` offsets of heading and body."""
-
-    category: str
-    title: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
 class Segmented:
     """A text cut into sentences and sections."""
 
@@ -75,52 +66,6 @@ class Segmented:
 
 def _data(name: str) -> dict:
     return json.loads(resources.files("nlp").joinpath("data", name).read_text(encoding="utf-8"))
-
-
-@cache
-def section_rules() -> dict:
-    """The heading rules: ``headings`` by category, ``aliases`` and ``includes``."""
-    return _data("sections.json")
-
-
-def resolve_sections(requested: list[str]) -> set[str]:
-    """Section categories for names a caller asked for ("hpi", "assessment", ...), widened by ``includes``.
-
-    Raises:
-        ValueError: A name that is neither a category nor an alias; the message lists the known ones.
-    """
-    rules = section_rules()
-    known = set(rules["headings"])
-    chosen: set[str] = set()
-    for name in requested:
-        key = name.strip().lower().replace(" ", "_")
-        category = rules["aliases"].get(key, key)
-        if category not in known:
-            raise ValueError(f"unknown section {name!r}; known: {', '.join(sorted(known | set(rules['aliases'])))}")
-        chosen.add(category)
-        chosen.update(rules["includes"].get(category, []))
-    return chosen
-
-
-@cache
-def _heading_patterns() -> tuple[re.Pattern, re.Pattern, dict[str, str]]:
-    headings = section_rules()["headings"]
-    category_of = {h.lower(): category for category, names in headings.items() for h in names}
-    names = sorted(category_of, key=len, reverse=True)  # longest first: "assessment and plan" before "assessment"
-    alternatives = "|".join(re.escape(n) for n in names)
-    with_colon = re.compile(rf"(?im)^[ \t]*(?P<title>{alternatives})[ \t]*:")
-    capitals = re.compile(rf"(?m)^[ \t]*(?P<title>{'|'.join(re.escape(n.upper()) for n in names)})[ \t]*$")
-    return with_colon, capitals, category_of
-
-
-def find_sections(text: str) -> list[Section]:
-    """Sections of ``text`` in order; each runs from its heading to the next heading (or the end)."""
-    with_colon, capitals, category_of = _heading_patterns()
-    found = sorted({m.start("title"): m for m in (*with_colon.finditer(text), *capitals.finditer(text))}.values(),
-                   key=lambda m: m.start("title"))
-    return [Section(category_of[m.group("title").lower()], m.group("title"), m.start("title"),
-                    found[i + 1].start("title") if i + 1 < len(found) else len(text))
-            for i, m in enumerate(found)]
 
 
 def tokenizer_safe(text: str) -> str:
@@ -246,7 +191,7 @@ class Segmenter:
                     if speaker and speaker.end() < len(piece):
                         start += speaker.end()
                         piece = piece[speaker.end():]
-                    section = next((s for s in reversed(sections) if s.start <= start), None)
+                    section = section_at(sections, start)
                     heading = section is not None and start == section.start and \
                         len(piece.rstrip(":").strip()) <= len(section.title)
                     speaker = next((name for at, name in reversed(turns) if at <= start), None)

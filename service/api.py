@@ -15,9 +15,10 @@ from service.errors import ApiError
 from service.inputs import JSON_TYPES, Fields, form_fields, read_documents, read_json, upload_job_input, uploaded_file
 from service.jobs import QuotaExceeded
 from service.observability import count_work
-from service.openapi import (CLASSIFICATION, DEIDENTIFIED, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL,
-                             SUMMARY, UPLOAD, describe, options_schema)
-from service.options import OPERATIONS, ClassifyOptions, DeidentifyOptions, Options, SummarizeOptions, read_options
+from service.openapi import (ANALYSIS, CLASSIFICATION, DEIDENTIFIED, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES,
+                             MODEL, SUMMARY, UPLOAD, describe, documents_schema, options_schema)
+from service.options import (OPERATIONS, AnalyzeOptions, ClassifyOptions, DeidentifyOptions, Options, SummarizeOptions,
+                             read_options)
 from service.storage import ERRORS, RESULTS
 
 operations_bp = Blueprint("operations", __name__, url_prefix="/v1")
@@ -35,7 +36,7 @@ def _state():
 def run_operation(cls: type[Options]):
     """Read, validate, run: the body of every synchronous operation endpoint."""
     state = _state()
-    documents, fields = read_documents(state.settings)
+    documents, fields = read_documents(state.settings, cls.document_fields)
     options = read_options(cls, fields.json, fields.text, request.args.to_dict()).resolve(state)
     count_work(len(documents), sum(len(d.text) for d in documents))
     return jsonify({**options.header(state.registry), "results": run_writer(options, documents)})
@@ -58,7 +59,7 @@ def _requests(cls: type[Options]) -> dict:
     """The request bodies an operation endpoint takes, for the OpenAPI document."""
     properties = options_schema(cls)
     return {"application/json": {"type": "object", "required": ["documents"], "additionalProperties": False,
-                                 "properties": {**properties, "documents": DOCUMENTS}},
+                                 "properties": {**properties, "documents": documents_schema(cls.document_fields)}},
             "text/plain": _PLAIN_TEXT, "application/fhir+json": FHIR,
             "multipart/form-data": {**UPLOAD, "properties": {**UPLOAD["properties"],
                                                              **options_schema(cls, "form")}}}
@@ -90,6 +91,16 @@ def deidentify():
     """Remove the HIPAA Safe Harbor identifiers: the de-identified text and where each identifier was (never its
     value)."""
     return run_operation(DeidentifyOptions)
+
+
+@operations_bp.post("/analyze")
+@describe(request=_requests(AnalyzeOptions), query=options_schema(AnalyzeOptions, "query"),
+          responses={200: {"type": "object", "required": ["lexicon", "results"], "properties": {
+              "lexicon": {"type": "object"}, "results": {"type": "array", "items": ANALYSIS}}}})
+def analyze():
+    """Clinical analysis: sections, concept mentions and their assertions (negated, historical, hypothetical,
+    family, uncertain), with character offsets; a document's optional ``terms`` are looked for in it alone."""
+    return run_operation(AnalyzeOptions)
 
 
 @models_bp.get("/models")

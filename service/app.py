@@ -91,7 +91,7 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     swept = sweep_uploads(settings.state_dir)
     if swept:
         log.warning("removed %d upload(s) left by a process that stopped mid-request", swept)
-    registry = registry or Registry.load(settings.classifiers, settings.summarizers)
+    registry = registry or Registry.load(settings.classifiers, settings.summarizers, settings.analyzer)
     set_torch_threads(settings.torch_threads)
     batchers = Batchers(settings.batching, settings.batch_wait_ms / 1000, settings.batch_max_documents)
     files = JobFiles(Path(settings.state_dir) / "jobs", DataKeys.load(settings.data_key, Path(settings.state_dir)))

@@ -181,6 +181,8 @@ class _Routed:
     def __init__(self, run, plain):
         self.run = run
         self.description = plain.description
+        if hasattr(plain, "fields"):  # the record fields the writer reads (an analysis reads "terms")
+            self.fields = plain.fields
 
     def __call__(self, documents):
         return self.run(documents)

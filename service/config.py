@@ -19,6 +19,8 @@ class Settings:
         classifiers: Model names (or directories) to load; empty: every model in the models folder.
         default_classifier: The model used when a request names none (default: the first loaded, by name).
         summarizers: Summarization methods to offer.
+        analyzer: Offer clinical analysis (``/v1/analyze``, ``"operation": "analyze"``); loads medspaCy's
+            ConText and the packaged lexicon at start.
         max_document_chars: Longest document accepted (long documents are windowed, not rejected).
         max_documents: Most documents in one synchronous request.
         max_request_bytes: Largest request body.
@@ -58,6 +60,7 @@ class Settings:
     classifiers: tuple[str, ...] = ()
     default_classifier: str = ""
     summarizers: tuple[str, ...] = ("extractive", "lead", "textrank", "lexrank")
+    analyzer: bool = True
     max_document_chars: int = 1_000_000
     max_documents: int = 64
     max_request_bytes: int = 32 * 1024 * 1024

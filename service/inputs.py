@@ -133,14 +133,20 @@ def upload_stream(upload, suffix: str) -> Stream:
     return Stream(lambda: io.BytesIO(data), "jsonl" if suffix in (".txt", ".jsonl", ".ndjson") else suffix[1:], name)
 
 
-def documents_from_file(source: Stream, settings: Settings) -> list[Document]:
-    """Every record of an uploaded file; any bad record rejects the request (422, listing them)."""
+def documents_from_file(source: Stream, settings: Settings, document_fields: tuple[str, ...] = ()) -> list[Document]:
+    """Every record of an uploaded file; any bad record rejects the request (422, listing them).
+
+    Args:
+        document_fields: Record fields the operation reads beside id and text (``("terms",)`` for analyze).
+    """
+    from nlp.documents import Fields as RecordFields
+
     from nlp.documents import DocumentError, InputError
     from nlp.documents import read_documents as read_file
 
     documents, problems = [], []
     try:
-        for item in read_file(source):
+        for item in read_file(source, RecordFields(terms="terms" if "terms" in document_fields else None)):
             if isinstance(item, DocumentError):
                 problems.append({"record": item.source.rsplit(":", 1)[-1], "id": item.id, "reason": item.reason})
             else:
@@ -156,13 +162,13 @@ def documents_from_file(source: Stream, settings: Settings) -> list[Document]:
     return checked_documents(documents, settings)
 
 
-def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
+def read_documents(settings: Settings, document_fields: tuple[str, ...] = ()) -> tuple[list[Document], Fields]:
     """The request's documents and its option fields (see :mod:`service.options` for where options come from)."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         upload, suffix = uploaded_file()
         fields = form_fields()
-        documents = documents_from_file(upload_stream(upload, suffix), settings)
+        documents = documents_from_file(upload_stream(upload, suffix), settings, document_fields)
     elif mimetype in JSON_TYPES and _is_fhir(read_json()):
         from service.fhir import documents_from_fhir
 
@@ -175,7 +181,8 @@ def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
                            {"field": "documents"})
         if len(items) > settings.max_documents:
             raise too_many(len(items), settings)
-        documents, fields = [_document(item, index, settings) for index, item in enumerate(items)], Fields(body)
+        documents = [_document(item, index, settings, document_fields) for index, item in enumerate(items)]
+        fields = Fields(body)
     elif mimetype == "text/plain":
         raw = request.get_data(cache=True)
         try:
@@ -206,17 +213,26 @@ def _is_fhir(body: dict) -> bool:
 def checked_documents(documents: list[Document], settings: Settings) -> list[Document]:
     """Documents from a file, a FHIR resource or a page's text box, through the same checks and limits as JSON
     ones."""
-    return [_document({"id": doc.id, "text": doc.text}, index, settings) for index, doc in enumerate(documents)]
+    return [_document({"id": doc.id, "text": doc.text}, index, settings, terms=doc.terms)
+            for index, doc in enumerate(documents)]
 
 
-def _document(item, index: int, settings: Settings) -> Document:
+def _document(item, index: int, settings: Settings, document_fields: tuple[str, ...] = (), terms=None) -> Document:
     where = {"document": index}
     if not isinstance(item, dict):
         raise ApiError(422, f"documents[{index}] must be an object", where)
-    unknown = sorted(set(item) - {"id", "text"})
+    unknown = sorted(set(item) - {"id", "text", *document_fields})
     if unknown:
         raise ApiError(422, f"documents[{index}] has unknown field(s) {', '.join(map(repr, unknown))}; "
-                            "a document is {\"id\", \"text\"}", {**where, "fields": unknown})
+                            f"a document is {{{', '.join(repr(f) for f in ('id', 'text', *document_fields))}}}",
+                       {**where, "fields": unknown})
+    if "terms" in item:
+        from nlp.clinical.lexicon import record_terms
+
+        try:
+            terms = record_terms(item["terms"], f"documents[{index}].terms")
+        except ValueError as error:
+            raise ApiError(422, str(error), {**where, "field": "terms"}) from None
     text = item.get("text")
     if not isinstance(text, str):
         raise ApiError(422, f"documents[{index}].text must be a string", {**where, "field": "text"})
@@ -231,5 +247,5 @@ def _document(item, index: int, settings: Settings) -> Document:
     if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or \
             (isinstance(doc_id, int) and not -(2**63) <= doc_id < 2**63):
         raise ApiError(422, f"documents[{index}].id must be a string or an integer", {**where, "field": "id"})
-    return Document(str(doc_id), text, f"documents[{index}]")
+    return Document(str(doc_id), text, f"documents[{index}]", terms=terms)
 

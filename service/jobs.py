@@ -25,7 +25,7 @@ from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nlp.batch import process_records
-from nlp.documents import Document, DocumentError, InputError, count_records, read_documents
+from nlp.documents import Document, DocumentError, Fields, InputError, count_records, read_documents
 from service.batching import Batchers
 from service.keys import Base, create_tables, engine_options
 from service.options import OPERATIONS
@@ -307,10 +307,14 @@ class JobManager:
                 log.error("job worker: %s; retrying", type(error).__name__)
                 self.stopping.wait(self.poll_seconds * 4)
 
-    def _records(self, job_id: str, input_name: str, source_name: str):
-        """The job's records, decrypted as they are read; a record over the length limit is an error record."""
+    def _records(self, job_id: str, input_name: str, source_name: str, fields: Fields = Fields()):
+        """The job's records, decrypted as they are read; a record over the length limit is an error record.
+
+        Args:
+            fields: The record fields the operation reads (an analysis reads each record's ``terms``).
+        """
         limit = self.max_document_chars
-        for item in read_documents(self.files.input_stream(job_id, Path(input_name).suffix, source_name)):
+        for item in read_documents(self.files.input_stream(job_id, Path(input_name).suffix, source_name), fields):
             if isinstance(item, Document) and len(item.text) > limit:
                 yield DocumentError(item.source, f"text has {len(item.text)} characters; the limit is {limit}",
                                     item.id)
@@ -337,8 +341,9 @@ class JobManager:
             chosen = OPERATIONS[operation].model_validate({k: v for k, v in options.items() if v is not None})
             writer = self.batchers.writer(chosen, self.registry)
             with self.files.output_writers(job_id) as (results, errors):
-                processed, failed = process_records(writer, self._records(job_id, input_name, source_name), results,
-                                                    errors, progress=False, on_batch=progress)
+                records = self._records(job_id, input_name, source_name, getattr(writer, "fields", Fields()))
+                processed, failed = process_records(writer, records, results, errors, progress=False,
+                                                    on_batch=progress)
             if failed == 0:
                 status = COMPLETED
             elif processed:

@@ -17,6 +17,24 @@ DOCUMENT = {"type": "object", "required": ["text"], "additionalProperties": Fals
     "id": {"type": ["string", "integer"], "minimum": -(2**63), "maximum": 2**63 - 1},
     "text": {"type": "string", "minLength": 1, "x-limit": "text"}}}
 DOCUMENTS = {"type": "array", "minItems": 1, "items": DOCUMENT, "x-limit": "documents"}
+TERM = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+                  {"type": "object", "required": ["concept"], "additionalProperties": False, "properties": {
+                      "concept": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+                      "category": {"enum": ["problem", "finding", "medication", "procedure", "anatomy", "term"]},
+                      "synonyms": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200,
+                                                              "pattern": r"\S"}},
+                      "abbreviations": {"type": "array", "items": {"type": "string", "minLength": 1,
+                                                                   "maxLength": 200, "pattern": r"\S"}}}}]}
+DOCUMENT_FIELDS = {"terms": {"type": "array", "maxItems": 100, "items": TERM}}
+
+
+def documents_schema(document_fields: tuple[str, ...] = ()) -> dict:
+    """The ``documents`` array of an operation whose documents may carry ``document_fields`` too."""
+    if not document_fields:
+        return DOCUMENTS
+    item = {**DOCUMENT, "properties": {**DOCUMENT["properties"],
+                                       **{name: DOCUMENT_FIELDS[name] for name in document_fields}}}
+    return {**DOCUMENTS, "items": item}
 # Jobs take any number of records and check each one as it runs: a bad record goes to the job's errors
 # manifest instead of rejecting the whole upload.
 JOB_DOCUMENTS = {"type": "array", "minItems": 1, "items": {"type": "object"}}
@@ -64,6 +82,19 @@ JOB = {"type": "object", "required": ["id", "status", "operation", "progress", "
                                                   "failed": {"type": "integer"}}},
     "timings": {"type": "object"}}}
 JSON_LINES = {"application/x-ndjson": {"schema": {"type": "string"}}}
+
+
+ASSERTIONS = ("negated", "historical", "hypothetical", "family", "uncertain")
+ANALYSIS = {"type": "object", "required": ["id", "sections", "concepts"], "properties": {
+    "id": {"type": "string"},
+    "sections": {"type": "array", "items": {"type": "object", "required": ["name", "title", "start", "end"],
+                                            "properties": {"name": {"type": "string"}, "title": {"type": "string"},
+                                                           "start": {"type": "integer"}, "end": {"type": "integer"}}}},
+    "concepts": {"type": "array", "items": {
+        "type": "object", "required": ["text", "start", "end", "concept", "category", "section", *ASSERTIONS],
+        "properties": {"text": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"},
+                       "concept": {"type": "string"}, "category": {"type": "string"},
+                       "section": {"type": ["string", "null"]}, **{name: {"type": "boolean"} for name in ASSERTIONS}}}}}}
 
 
 def options_schema(cls, location: str = "body") -> dict:
@@ -116,8 +147,8 @@ _NOT_BLANK = "[^\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u202
 
 def build_spec(app) -> dict:
     state = app.extensions["clinnlp"]
+    from nlp.clinical.sections import section_rules
     from nlp.privacy.recognizers import PHI_TYPES
-    from nlp.segmentation import section_rules
 
     rules = section_rules()
     limits = {
@@ -159,7 +190,7 @@ def build_spec(app) -> dict:
             paths.setdefault(path, {})[method.lower()] = operation
     return {"openapi": "3.1.0",
             "info": {"title": "clinnlp", "version": nlp.__version__,
-                     "description": "Classify and summarize clinical notes and medical literature, offline."},
+                     "description": "Classify, summarize and analyze clinical notes and medical literature, offline."},
             "servers": [{"url": "/"}],
             "paths": dict(sorted(paths.items())),
             "components": {"schemas": {"Error": ERROR},

@@ -49,6 +49,7 @@ class Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     operation: ClassVar[str]
+    document_fields: ClassVar[tuple[str, ...]] = ()  # fields a document may have beside "id" and "text"
 
     def resolve(self, state) -> "Options":
         """The options with defaults filled in from the loaded models; raises :class:`ApiError`."""
@@ -99,10 +100,13 @@ class ClassifyOptions(Options):
         return {"model": {"name": model.name, "version": model.version}}
 
     def batch_resource(self, registry) -> tuple | None:
-        # Models that spread one batch over every core (transformers) gain from batching; TF-IDF is cheap per
-        # document and safe to share, so it runs in the request's thread.
-        threaded = getattr(registry.classifiers[self.model].estimator, "threaded_inference", False)
-        return ("classify", self.model) if threaded else None
+        # Models that spread one batch over every core (transformers) gain from batching; a model that reads
+        # through the shared clinical analyzer runs on that analyzer's thread; TF-IDF is cheap per document and
+        # safe to share, so it runs in the request's thread.
+        estimator = registry.classifiers[self.model].estimator
+        if getattr(estimator, "uses_shared_analyzer", False):
+            return ANALYZER
+        return ("classify", self.model) if getattr(estimator, "threaded_inference", False) else None
 
 
 class SummarizeOptions(Options):
@@ -134,7 +138,7 @@ class SummarizeOptions(Options):
             if not self.sections:
                 raise ApiError(422, "'sections' is empty: name one or more sections, or leave it out",
                                {"field": "sections"})
-            from nlp.segmentation import resolve_sections
+            from nlp.clinical.sections import resolve_sections
 
             try:
                 resolve_sections(self.sections)
@@ -183,11 +187,59 @@ class DeidentifyOptions(Options):
         # One spaCy and Presidio pipeline serves every de-identifier of the process: one thread runs it.
         return DEIDENTIFY
 
+def _term_list(value):
+    # Terms in the query string or a form: "edema,leg swelling".
+    return _comma_list(value)
+
+
+Term = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+
+
+class AnalyzeOptions(Options):
+    """Options of ``analyze``.
+
+    Attributes:
+        terms: More terms to look for in every document of the request (a document's own ``terms`` field
+            adds more for it alone).
+        lexicon: Also look for the packaged concepts (problems, findings, medications, procedures, anatomy).
+    """
+
+    operation: ClassVar[str] = "analyze"
+    document_fields: ClassVar[tuple[str, ...]] = ("terms",)
+    terms: Annotated[list[Term], BeforeValidator(_term_list)] = Field(
+        default=None, max_length=100,
+        description="terms to look for in every document (in the query string or a form: comma-separated)")
+    lexicon: bool = Field(default=True, description="also look for the packaged concepts")
+
+    def resolve(self, state) -> "AnalyzeOptions":
+        if state.registry.analyzer is None:
+            raise ApiError(404, "clinical analysis is not loaded in this service (CLINNLP_ANALYZER=false)")
+        return self
+
+    def writer(self, registry):
+        from nlp.batch import AnalysisWriter
+        from nlp.clinical.lexicon import record_terms
+
+        try:
+            terms = record_terms(self.terms, "terms")
+        except ValueError as error:
+            raise ApiError(422, str(error), {"field": "terms"}) from None
+        return AnalysisWriter(registry.analyzer, terms, lexicon=self.lexicon)
+
+    def header(self, registry) -> dict:
+        from nlp.clinical.lexicon import lexicon_manifest
+
+        return {"lexicon": {"version": lexicon_manifest()["version"], "used": self.lexicon}}
+
+    def batch_resource(self, registry) -> tuple | None:
+        # One analyzer (its spaCy and medspaCy objects) serves the process: one thread runs it.
+        return ANALYZER
 
 DEIDENTIFY = ("deidentify", "presidio")
+ANALYZER = ("analyze", "clinical")
 
 OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions,
-                                                                        DeidentifyOptions)}
+                                                                        DeidentifyOptions, AnalyzeOptions)}
 
 
 def _problem(error: dict, source: str, cls: type[Options]) -> tuple[str, str]:

@@ -18,10 +18,17 @@ class Registry:
 
     classifiers: dict[str, Model] = field(default_factory=dict)
     summarizers: dict[str, object] = field(default_factory=dict)
+    analyzer: object | None = None  # the clinical analyzer (sections, concepts, assertions)
 
     @classmethod
-    def load(cls, classifiers: tuple[str, ...], summarizers: tuple[str, ...]) -> "Registry":
+    def load(cls, classifiers: tuple[str, ...], summarizers: tuple[str, ...], analyzer: bool = True) -> "Registry":
         registry = cls()
+        if analyzer:
+            from nlp.clinical.analyze import ClinicalAnalyzer
+
+            registry.analyzer = ClinicalAnalyzer.shared()  # the findings model shares it
+            registry.analyzer.analyze(["Warm-up: no fever."])
+            log.info("loaded clinical analysis")
         # Every document classifier in the models folder (not helper models such as sentence roles).
         names = classifiers or tuple(meta["name"] for meta in list_models()
                                      if meta.get("task") in ("single_label", "multi_label"))

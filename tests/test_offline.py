@@ -83,6 +83,20 @@ def test_offline_summarize_and_mine(tmp_path):
     assert (tmp_path / "mining" / "report.html").stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_offline_analyze_and_the_findings_model(tmp_path):
+    analysis = tmp_path / "a.jsonl"
+    run = offline([sys.executable, "-m", "nlp.cli", "analyze", str(EXAMPLES / "notes.jsonl"), "-o", str(analysis),
+                   "--no-progress"], tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert all(json.loads(line)["concepts"] for line in analysis.read_text().splitlines())
+    (tmp_path / "cxr.jsonl").write_text(json.dumps({"id": "r", "text": "No pneumothorax. Small left effusion."}) + "\n")
+    run = offline([sys.executable, "-m", "nlp.cli", "classify", "--model", "openi-findings", str(tmp_path / "cxr.jsonl"),
+                   "-o", str(tmp_path / "f.jsonl"), "--no-progress"], tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Effusion" in json.loads((tmp_path / "f.jsonl").read_text())["labels"]
+
+
 DRIVER = textwrap.dedent("""
     import json, os, signal, socket, subprocess, sys, time, urllib.request
 
@@ -114,8 +128,10 @@ DRIVER = textwrap.dedent("""
         text = "Asthma exacerbations in children treated with inhaled steroids. Admissions fell by half."
         classified = post("/v1/classify", {"model": "ohsumed-ensemble", "documents": [{"text": text}]})
         summarized = post("/v1/summarize", {"documents": [{"text": text}], "max_sentences": 1})
+        analyzed = post("/v1/analyze", {"documents": [{"text": "No fever. " + text}]})
         print(json.dumps({"classifiers": ready["classifiers"], "label": classified["results"][0]["labels"],
-                          "summary": summarized["results"][0]["summary"]}))
+                          "summary": summarized["results"][0]["summary"],
+                          "concepts": [c["concept"] for c in analyzed["results"][0]["concepts"]]}))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -128,4 +144,4 @@ def test_offline_service_reaches_readyz_and_answers(tmp_path):
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     answer = json.loads(run.stdout.strip().splitlines()[-1])
     assert {"ohsumed-tfidf", "ohsumed-transformer", "ohsumed-ensemble"} <= set(answer["classifiers"])
-    assert answer["label"] and answer["summary"]
+    assert answer["label"] and answer["summary"] and {"fever", "asthma"} <= set(answer["concepts"])

@@ -1,6 +1,7 @@
 import pytest
 
-from nlp.segmentation import Segmenter, find_sections, resolve_sections
+from nlp.clinical.sections import find_sections, resolve_sections
+from nlp.segmentation import Segmenter
 
 NOTE = """HISTORY OF PRESENT ILLNESS: Mr. Smith is a 64-year-old man seen by Dr. Jones with chest pain.  He takes aspirin 81 mg q.d. and metoprolol 25 mg b.i.d. He denies fever.
 VITALS: BP 140/90, HR 88, T 98.6 F, SpO2 97%.

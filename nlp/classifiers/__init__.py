@@ -5,9 +5,10 @@ from nlp.classifiers.registry import (Classifier, ClassifierType, classifier_typ
 from nlp.classifiers.tfidf import TFIDF, TfidfClassifier
 from nlp.classifiers.transformer import TRANSFORMER, TransformerClassifier
 from nlp.classifiers.ensemble import ENSEMBLE, EnsembleClassifier  # noqa: E402 (its members come first)
+from nlp.classifiers.findings import FINDINGS, FindingsClassifier
 
-for _entry in (TFIDF, TRANSFORMER, ENSEMBLE):
+for _entry in (TFIDF, TRANSFORMER, ENSEMBLE, FINDINGS):
     register(_entry)
 
-__all__ = ["Classifier", "ClassifierType", "EnsembleClassifier", "TfidfClassifier", "TransformerClassifier",
-           "classifier_types", "get_classifier_type", "register", "type_of"]
+__all__ = ["Classifier", "ClassifierType", "EnsembleClassifier", "FindingsClassifier", "TfidfClassifier",
+           "TransformerClassifier", "classifier_types", "get_classifier_type", "register", "type_of"]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from nlp.segmentation import Segmenter, resolve_sections
+from nlp.clinical.sections import resolve_sections
+from nlp.segmentation import Segmenter
 from nlp.summarizers.base import Budget, Summary, candidates, truncate
 
 MAX_REDUCE_ROUNDS = 8

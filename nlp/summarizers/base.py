@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nlp.segmentation import Segmented, Segmenter, Sentence, resolve_sections
+from nlp.clinical.sections import resolve_sections
+from nlp.segmentation import Segmented, Segmenter, Sentence
 
 DEFAULT_MAX_SENTENCES = 3
 

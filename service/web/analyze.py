@@ -21,10 +21,11 @@ from service.web.panels import available, field_name, form_defaults
 PAGE_SUFFIXES = (*UPLOAD_SUFFIXES, ".json")
 
 
-def read_page_documents(settings) -> tuple[list[Document], bool]:
+def read_page_documents(settings, document_fields: tuple[str, ...] = ()) -> tuple[list[Document], bool]:
     """The pasted note, or every record of the uploaded file (``.txt``, ``.csv``, ``.tsv``, ``.jsonl``, or a FHIR
     R4 ``.json`` resource), through the API's readers, checks and limits (raises :class:`ApiError`); and whether
-    the note was pasted."""
+    the note was pasted. ``document_fields``: record fields the chosen operations read beside id and text (an
+    analysis reads each record's ``terms``)."""
     upload = request.files.get("file")
     text = request.form.get("text", "")
     if upload is not None and upload.filename:
@@ -34,7 +35,7 @@ def read_page_documents(settings) -> tuple[list[Document], bool]:
             documents = _fhir_upload(upload, settings)
         else:
             upload, suffix = uploaded_file()
-            documents = documents_from_file(upload_stream(upload, suffix), settings)
+            documents = documents_from_file(upload_stream(upload, suffix), settings, document_fields)
     elif text.strip():
         # Browsers send a text box's line breaks as CR LF; the note is read with the breaks as typed (LF), so
         # the offsets in the results are offsets in the text the page shows.
@@ -82,7 +83,9 @@ def analyze():
         for panel in chosen:
             require(panel.operation)
         options = {panel.operation: panel.read(request.form, service) for panel in chosen}  # all checked first
-        documents, pasted = read_page_documents(service.settings)
+        fields = tuple(dict.fromkeys(name for panel in chosen
+                                     for name in getattr(panel.options_model, "document_fields", ())))
+        documents, pasted = read_page_documents(service.settings, fields)
         count_work(len(documents), sum(len(d.text) for d in documents))
         outputs = {}
         for panel in chosen:

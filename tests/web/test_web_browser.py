@@ -199,7 +199,7 @@ def test_web_browser_analyze_marks_terms_and_summary_sentences_at_their_characte
     assert note.evaluate("n => n.textContent") == NOTE  # the note, character for character
 
     # Every highlighted piece sits at its offsets in the text a reader sees, and together they are the API's spans.
-    marks = note.locator("mark.hl")
+    marks = note.locator("mark.term")
     seen = set()
     for index in range(marks.count()):
         mark = marks.nth(index)
@@ -253,7 +253,7 @@ def test_web_browser_analyze_marks_terms_and_summary_sentences_at_their_characte
     page.locator(".panel-classify a.source-link").first.click()
     assert "".join(note.locator(".current").all_text_contents()).lower() == NOTE[start:end].lower()
     assert "note" not in page.url and "chest" not in page.url  # nothing of the note in the address
-    note.locator("mark.hl").nth(2).focus()  # its tooltip shows in the screenshots
+    note.locator("mark.term").nth(2).focus()  # its tooltip shows in the screenshots
     shoot(page, "analyze", ".document")
     assert not page.problems, page.problems
 

@@ -316,7 +316,7 @@ def test_web_jobs_upload_progress_downloads_cancel_and_delete(app, signed_in):
     job_id = answer.headers["Location"].rsplit("/", 1)[1]
     status = wait_for(signed_in, job_id)
     assert status["status"] == "PARTIAL_SUCCESS" and status["progress"] == {"total": 6, "processed": 5, "failed": 1}
-    assert status["options"] == {"model": "ohsumed-tfidf", "explain": False}
+    assert status["options"]["model"] == "ohsumed-tfidf" and status["options"]["explain"] is False
     page = signed_in.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert "PARTIAL_SUCCESS" in page and "Results (CSV)" in page and 'value="6"' in page
     assert job_id[:12] in signed_in.get("/jobs").get_data(as_text=True)

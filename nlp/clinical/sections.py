@@ -1,0 +1,113 @@
+"""Sections of clinical notes, discharge summaries and radiology reports: the one section finder.
+
+The summarizer (through :class:`nlp.segmentation.Segmenter`), ``clinnlp summarize --sections`` and clinical
+analysis all use :func:`find_sections`. Headings come from ``nlp/clinical/data/sections.json`` (category ->
+heading names, matched case-insensitively), and a heading is recognized in three places:
+
+1. at the start of a line, followed by a colon, in any case ("Assessment:", "FAMILY HISTORY:");
+2. alone on its line in capitals, without a colon ("PLAN", "HISTORY OF PRESENT ILLNESS");
+3. in capitals followed by a colon anywhere else after whitespace ("... stable.  PLAN: rest"), as dictated
+   notes and report headers run their sections together.
+
+A heading in lower case inside a sentence ("we discussed the plan: rest") is never one. Body-system
+sub-headings of an exam or a review of systems ("LUNGS:", "HEENT:") are not in the rules on purpose: they
+would cut the physical exam into pieces that are no longer "physical exam".
+
+medspaCy's sectionizer was measured as the alternative (``benchmarks/clinical_assertions.py --sections``);
+see ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section: its category, its heading text, and the ``[start, end)`` offsets of heading and body."""
+
+    category: str
+    title: str
+    start: int
+    end: int
+
+    def as_dict(self) -> dict:
+        return {"name": self.category, "title": self.title, "start": self.start, "end": self.end}
+
+
+@cache
+def section_rules() -> dict:
+    """The heading rules: ``headings`` by category, ``aliases`` and ``includes``."""
+    text = resources.files("nlp.clinical").joinpath("data", "sections.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def section_names() -> list[str]:
+    """Every section category, sorted."""
+    return sorted(section_rules()["headings"])
+
+
+def resolve_sections(requested: list[str]) -> set[str]:
+    """Section categories for names a caller asked for ("hpi", "assessment", ...), widened by ``includes``.
+
+    Raises:
+        ValueError: A name that is neither a category nor an alias; the message lists the known ones.
+    """
+    rules = section_rules()
+    known = set(rules["headings"])
+    chosen: set[str] = set()
+    for name in requested:
+        key = name.strip().lower().replace(" ", "_")
+        category = rules["aliases"].get(key, key)
+        if category not in known:
+            raise ValueError(f"unknown section {name!r}; known: {', '.join(sorted(known | set(rules['aliases'])))}")
+        chosen.add(category)
+        chosen.update(rules["includes"].get(category, []))
+    return chosen
+
+
+@cache
+def _heading_patterns() -> tuple[tuple[re.Pattern, ...], dict[str, str]]:
+    headings = section_rules()["headings"]
+    category_of = {h.lower(): category for category, names in headings.items() for h in names}
+    names = sorted(category_of, key=len, reverse=True)  # longest first: "assessment and plan" before "assessment"
+    any_case = "|".join(re.escape(n) for n in names)
+    capitals = "|".join(re.escape(n.upper()) for n in names)
+    patterns = (
+        re.compile(rf"(?im)^[ \t]*(?P<title>{any_case})[ \t]*:"),
+        re.compile(rf"(?m)^[ \t]*(?P<title>{capitals})[ \t]*$"),
+        # Inside a line, in capitals, after whitespace (dictated notes and report headers run on).
+        re.compile(rf"(?<=[ \t])(?P<title>{capitals})[ \t]*:"),
+    )
+    return patterns, category_of
+
+
+def find_sections(text: str) -> list[Section]:
+    """Sections of ``text`` in order; each runs from its heading to the next heading (or the end)."""
+    patterns, category_of = _heading_patterns()
+    matches = sorted((m for pattern in patterns for m in pattern.finditer(text)),
+                     key=lambda m: (m.start("title"), -len(m.group("title"))))
+    found, covered = [], 0
+    for match in matches:  # "HISTORY:" inside "MEDICAL HISTORY:" is not a heading of its own
+        if match.start("title") >= covered:
+            found.append(match)
+            covered = match.end("title")
+    return [Section(category_of[m.group("title").lower()], m.group("title"), m.start("title"),
+                    found[i + 1].start("title") if i + 1 < len(found) else len(text))
+            for i, m in enumerate(found)]
+
+
+def section_at(sections: list[Section], offset: int) -> Section | None:
+    """The section that holds character ``offset`` (sections are in order), or None before the first."""
+    low, high = 0, len(sections)
+    while low < high:  # the last section that starts at or before offset
+        middle = (low + high) // 2
+        if sections[middle].start <= offset:
+            low = middle + 1
+        else:
+            high = middle
+    return sections[low - 1] if low else None

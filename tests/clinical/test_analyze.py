@@ -1,0 +1,106 @@
+import time
+
+import pytest
+
+from nlp.clinical.context import ATTRIBUTES
+from nlp.clinical.lexicon import Term
+
+FLAGS = set(ATTRIBUTES)
+
+
+@pytest.mark.parametrize("text, concept, expected", [
+    ("Patient denies chest pain or shortness of breath.", "chest pain", {"negated"}),
+    ("Patient denies chest pain or shortness of breath.", "shortness of breath", {"negated"}),
+    ("No evidence of pneumonia.", "pneumonia", {"negated"}),
+    ("Pneumonia is not excluded.", "pneumonia", {"uncertain"}),
+    ("Rule out MI.", "myocardial infarction", {"uncertain"}),
+    ("Mother had breast cancer.", "breast cancer", {"family"}),
+    ("History of stroke in 2010.", "stroke", {"historical"}),
+    ("If fever develops, return to the clinic.", "fever", {"hypothetical"}),
+    ("Biopsy negative for malignancy.", "cancer", {"negated"}),
+    ("Extremities without edema.", "edema", {"negated"}),
+    ("No change in the effusion.", "pleural effusion", set()),
+    ("Family history: diabetes.", "diabetes mellitus", {"family"}),
+    ("The patient has pneumonia.", "pneumonia", set()),
+    ("A 65-year-old man with pneumonia.", "pneumonia", set()),
+    ("No  evidence\nof DVT.", "deep vein thrombosis", {"negated"}),
+])
+def test_analyze_assertions_of_hard_snippets(analyze_one, text, concept, expected):
+    found = [c for c in analyze_one(text).concepts if c.concept == concept]
+    assert len(found) == 1, [c.concept for c in analyze_one(text).concepts]
+    flags = {name for name, value in found[0].assertion.as_dict().items() if value}
+    assert flags == expected
+    assert text[found[0].start:found[0].end] == found[0].text
+
+
+def test_analyze_headings_in_capitals_set_sections_and_context(analyze_one):
+    text = ("PAST MEDICAL HISTORY\nHypertension.\n\nFAMILY HISTORY\nColon cancer.\n\n"
+            "HISTORY OF PRESENT ILLNESS\nHe presents with cough.")
+    result = analyze_one(text)
+    by_concept = {c.concept: c for c in result.concepts}
+    assert [s.category for s in result.sections] == ["past_medical_history", "family_history",
+                                                     "history_of_present_illness"]
+    assert by_concept["hypertension"].section == "past_medical_history" and by_concept["hypertension"].assertion.historical
+    assert by_concept["colon cancer"].assertion.family and not by_concept["colon cancer"].assertion.historical
+    assert by_concept["cough"].section == "history_of_present_illness" and by_concept["cough"].affirmed
+
+
+def test_analyze_scope_ends_at_the_sentence_and_at_but(analyze_one):
+    result = analyze_one("No fever. Cough is present. No rash but wheezing.")
+    flags = {c.concept: c.assertion.negated for c in result.concepts}
+    assert flags == {"fever": True, "cough": False, "rash": True, "wheezing": False}
+
+
+def test_analyze_heading_words_are_not_triggers(analyze_one):
+    concept = analyze_one("HISTORY: cough for two days.").concepts[0]
+    assert concept.concept == "cough" and not concept.assertion.historical
+
+
+def test_analyze_offsets_point_into_the_original_text(analyze_one):
+    text = "CHIEF COMPLAINT:\tchest   pain.\r\nASSESSMENT: Congestive heart\nfailure, r/o PE. Café au lait spots."
+    result = analyze_one(text)
+    assert result.concepts and all(text[c.start:c.end] == c.text for c in result.concepts)
+    assert {"chest pain", "congestive heart failure", "pulmonary embolism"} <= {c.concept for c in result.concepts}
+    assert all(text[s.start:s.start + len(s.title)] == s.title for s in result.sections)
+
+
+def test_analyze_abbreviations_match_only_as_written(analyze_one):
+    assert [c.concept for c in analyze_one("Pt with MI.").concepts] == ["myocardial infarction"]
+    assert analyze_one("mi casa").concepts == []
+
+
+def test_analyze_user_terms_win_and_record_terms_apply_to_their_record_only(analyzer):
+    texts = ["Mild leg swelling, no pulmonary edema.", "Swollen legs, pulmonary edema."]
+    results = analyzer.analyze(texts, terms=[(Term("leg swelling", synonyms=("swollen legs",)), Term("edema")), None])
+    first = {c.text: c for c in results[0].concepts}
+    assert first["leg swelling"].category == "term" and first["leg swelling"].concept == "leg swelling"
+    assert first["edema"].category == "term" and first["edema"].assertion.negated  # the user's term, inside the longer one
+    assert "Swollen legs" not in {c.text for c in results[1].concepts}
+    assert "pulmonary edema" in {c.text for c in results[1].concepts}
+
+
+def test_analyze_empty_and_whitespace_texts(analyzer):
+    assert [r.as_dict() for r in analyzer.analyze(["", "   \n", "..."])] == [{"sections": [], "concepts": []}] * 3
+
+
+def test_analyze_as_dict_has_the_documented_fields(analyze_one):
+    record = analyze_one("ASSESSMENT: no pneumothorax.").as_dict()
+    assert record["sections"] == [{"name": "assessment", "title": "ASSESSMENT", "start": 0, "end": 28}]
+    assert record["concepts"] == [{"text": "pneumothorax", "start": 15, "end": 27, "concept": "pneumothorax",
+                                   "category": "finding", "section": "assessment", "negated": True,
+                                   "historical": False, "hypothetical": False, "family": False, "uncertain": False}]
+
+
+@pytest.mark.parametrize("hostile", [
+    pytest.param("(" * 20_000, id="parentheses"),
+    pytest.param("=" * 50_000 + " no pneumonia", id="equals-signs"),
+    pytest.param("no " * 30_000 + "pneumonia", id="triggers"),
+    pytest.param("No fever, " * 5_000, id="one-long-sentence"),
+    pytest.param("PLAN: no edema.\n" * 5_000, id="headings"),
+    pytest.param("\n" * 50_000 + "chest pain", id="line-breaks"),
+])
+def test_analyze_hostile_input_finishes_in_linear_time(analyzer, hostile):
+    started = time.perf_counter()
+    result = analyzer.analyze([hostile])[0]
+    assert time.perf_counter() - started < 60  # quadratic behaviour would take hours here
+    assert all(hostile[c.start:c.end] == c.text for c in result.concepts)

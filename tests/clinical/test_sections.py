@@ -1,0 +1,56 @@
+import pytest
+
+from nlp.clinical.sections import find_sections, resolve_sections, section_at, section_names
+
+
+def test_sections_headings_in_capitals_without_colons_on_their_own_line():
+    text = "HISTORY OF PRESENT ILLNESS\nCough for two days.\n\nPAST MEDICAL HISTORY\nAsthma.\n\nPLAN\nRest."
+    sections = find_sections(text)
+    assert [(s.category, s.title) for s in sections] == [
+        ("history_of_present_illness", "HISTORY OF PRESENT ILLNESS"), ("past_medical_history", "PAST MEDICAL HISTORY"),
+        ("plan", "PLAN")]
+    assert [text[s.start:s.start + len(s.title)] for s in sections] == [s.title for s in sections]
+    assert sections[-1].end == len(text) and sections[0].end == sections[1].start
+
+
+def test_sections_run_on_headings_in_capitals_inside_a_line():
+    text = "CHIEF COMPLAINT: cough. HISTORY OF PRESENT ILLNESS: two days of cough. FAMILY HISTORY: none."
+    assert [s.category for s in find_sections(text)] == ["chief_complaint", "history_of_present_illness",
+                                                          "family_history"]
+
+
+def test_sections_a_heading_word_inside_a_longer_heading_is_not_its_own_section():
+    sections = find_sections("PAST MEDICAL HISTORY: asthma.\nMEDICAL HISTORY: none.")
+    assert [(s.category, s.title) for s in sections] == [("past_medical_history", "PAST MEDICAL HISTORY"),
+                                                          ("past_medical_history", "MEDICAL HISTORY")]
+
+
+@pytest.mark.parametrize("text", ["We discussed the plan: rest and fluids.", "the history of the present illness",
+                                  "Plan was discussed.", ""])
+def test_sections_lower_case_words_inside_sentences_are_not_headings(text):
+    assert find_sections(text) == []
+
+
+def test_sections_radiology_report_headings():
+    text = "INDICATION: cough\nCOMPARISON: none\nFINDINGS: The lungs are clear.\nIMPRESSION: Normal chest."
+    assert [s.category for s in find_sections(text)] == ["indication", "imaging", "findings", "impression"]
+
+
+def test_sections_section_at_finds_the_enclosing_section():
+    text = "Intro.\nPLAN: rest.\nALLERGIES: none."
+    sections = find_sections(text)
+    assert section_at(sections, 0) is None
+    assert section_at(sections, text.index("rest")).category == "plan"
+    assert section_at(sections, len(text) - 1).category == "allergies"
+
+
+def test_sections_names_and_aliases_resolve():
+    assert "family_history" in section_names()
+    assert resolve_sections(["fh", "PSH"]) == {"family_history", "past_surgical_history"}
+    with pytest.raises(ValueError, match="unknown section 'vibes'"):
+        resolve_sections(["vibes"])
+
+
+def test_sections_many_headings_stay_linear():
+    text = "PLAN: x.\n" * 20_000
+    assert len(find_sections(text)) == 20_000
