@@ -6,13 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test setup models transformers summarizer benchmark clean
+.PHONY: serve demo test test-tools setup models transformers summarizer benchmark clean
 
 setup: $(STAMP)
 
 # Re-installs whenever a pin or the package metadata changes. Torch (a later issue) must come from
 # the pinned CPU wheel, so nothing here installs an open-ended torch.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -33,8 +33,12 @@ demo: $(STAMP)
 	$(BIN)/clinnlp mine examples/abstracts.jsonl -o out/mining --summarizer lead --no-progress
 	@echo "literature mining: out/mining/report.html, documents.parquet, *.csv"
 
-test: $(STAMP)
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest
+
+# System tools some tests need (PostgreSQL's server; podman for the image), installed when missing (root, apt).
+test-tools:
+	deploy/test-tools.sh
 
 # Rebuild the committed default models from the shared corpora (needs ../shared/corpora or CLINNLP_DATA_DIR).
 models: $(STAMP)

@@ -19,12 +19,12 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, select, update
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nlp.batch import ClassificationWriter, SummaryWriter, process_file
 from nlp.documents import InputError, count_records
-from service.keys import Base, create_tables, engine_options
+from service.database import Base, open_engine
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,7 @@ class JobManager:
 
     def __init__(self, url: str, folder: Path, registry, threads: int = 1, poll_seconds: float = 0.5,
                  max_attempts: int = 3):
-        self.engine = create_engine(url, **engine_options(url))
-        create_tables(self.engine)
+        self.engine = open_engine(url)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.registry = registry
@@ -191,9 +190,13 @@ class JobManager:
 
     def _beat(self) -> None:
         while not self.stopping.wait(HEARTBEAT_SECONDS):
-            with Session(self.engine) as session:
-                session.execute(update(Job).where(Job.owner == OWNER, Job.status == RUNNING).values(heartbeat=_now()))
-                session.commit()
+            try:
+                with Session(self.engine) as session:
+                    session.execute(update(Job).where(Job.owner == OWNER, Job.status == RUNNING)
+                                    .values(heartbeat=_now()))
+                    session.commit()
+            except Exception as error:  # a database restart must not end the heartbeat (others would re-run
+                log.error("job heartbeat: %s; retrying", type(error).__name__)  # this process's jobs)
 
     def _work(self) -> None:
         last_recovery = time.monotonic()

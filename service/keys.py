@@ -1,4 +1,4 @@
-"""API keys: stored only as SHA-256 hashes in the service database (SQLAlchemy; SQLite by default).
+"""API keys: stored only as SHA-256 hashes in the service database (``service.database``; SQLite by default).
 
 A key is ``cnlp_<id>_<secret>``: the id finds the row, the hash of the whole key must match. Keys are
 256-bit random, so a plain SHA-256 (not a slow password hash) is the right tool.
@@ -11,14 +11,12 @@ import hmac
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, DateTime, String, create_engine, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Boolean, DateTime, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from service.database import Base, open_engine
 
 PREFIX = "cnlp"
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class ApiKey(Base):
@@ -31,25 +29,6 @@ class ApiKey(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-def engine_options(url: str) -> dict:
-    # SQLite: wait for a busy database (several threads and workers write) instead of failing at once.
-    return {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-
-
-def create_tables(engine) -> None:
-    """Create the tables that do not exist yet. Several gunicorn workers start at once and race to create
-    them; the loser's ``CREATE TABLE`` fails because the table now exists, so it checks again."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    for attempt in range(3):
-        try:
-            Base.metadata.create_all(engine)
-            return
-        except (OperationalError, ProgrammingError):
-            if attempt == 2:
-                raise
-
-
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -58,12 +37,7 @@ class KeyStore:
     """Create, list, revoke and check API keys."""
 
     def __init__(self, url: str):
-        if url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, **engine_options(url))
-        create_tables(self.engine)
+        self.engine = open_engine(url)
 
     def create(self, name: str) -> tuple[str, str]:
         """A new key: returns ``(key id, key)``; the key itself is shown once and never stored."""

@@ -1,4 +1,5 @@
-"""Batch jobs: accepted with 202, run in the background, results and manifest, cancel, restart recovery."""
+"""Batch jobs: accepted with 202, run in the background, results and manifest, cancel, restart recovery; each
+on SQLite and on PostgreSQL."""
 
 import io
 import json
@@ -18,8 +19,8 @@ def registry():
 
 
 @pytest.fixture
-def app(tmp_path, registry):
-    app = create_app({"state_dir": str(tmp_path / "state")}, registry=registry)
+def app(tmp_path, registry, database_url):
+    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url}, registry=registry)
     yield app
     app.extensions["clinnlp"].jobs.stop()
 
@@ -111,8 +112,9 @@ def test_jobs_belong_to_their_key(app, client):
     assert client.get("/v1/jobs/0000").status_code == 404
 
 
-def test_jobs_cancel_a_queued_job(tmp_path, registry):
-    app = create_app({"state_dir": str(tmp_path / "state"), "job_threads": 0}, registry=registry)  # no runner
+def test_jobs_cancel_a_queued_job(tmp_path, registry, database_url):
+    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url, "job_threads": 0},
+                     registry=registry)  # no runner
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead",
                                            "documents": [{"text": ABSTRACT}]}).json["id"]
@@ -120,13 +122,13 @@ def test_jobs_cancel_a_queued_job(tmp_path, registry):
     assert cancelled["status"] == "CANCELLED" and cancelled["timings"]["finished"]
 
 
-def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry):
+def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, database_url):
     from datetime import datetime, timedelta, timezone
 
     from sqlalchemy.orm import Session
 
     state = tmp_path / "state"
-    app = create_app({"state_dir": str(state), "job_threads": 0}, registry=registry)
+    app = create_app({"state_dir": str(state), "database": database_url, "job_threads": 0}, registry=registry)
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead", "max_sentences": 1,
                                            "documents": [{"id": i, "text": ABSTRACT} for i in range(5)]}).json["id"]
@@ -148,10 +150,11 @@ def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry):
         restarted.stop()
 
 
-def test_jobs_give_up_after_repeated_crashes(tmp_path, registry):
+def test_jobs_give_up_after_repeated_crashes(tmp_path, registry, database_url):
     from sqlalchemy.orm import Session
 
-    app = create_app({"state_dir": str(tmp_path / "state"), "job_threads": 0}, registry=registry)
+    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url, "job_threads": 0},
+                     registry=registry)
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead",
                                            "documents": [{"text": ABSTRACT}]}).json["id"]
@@ -163,27 +166,3 @@ def test_jobs_give_up_after_repeated_crashes(tmp_path, registry):
     manager.recover()
     status = client.get(f"/v1/jobs/{job_id}").json
     assert status["status"] == FAILED and "3 attempts" in status["reason"]
-
-
-def test_workers_racing_to_create_the_tables_do_not_fail(tmp_path, monkeypatch):
-    """Two gunicorn workers start together: one's CREATE TABLE loses the race and must not kill it."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import OperationalError
-
-    import service.jobs  # noqa: F401 (registers the jobs table)
-    from service.keys import Base, create_tables
-
-    engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
-    real_create_all, calls = Base.metadata.create_all, []
-
-    def create_all_losing_once(bind, *args, **kwargs):
-        calls.append(1)
-        real_create_all(bind, *args, **kwargs)  # the other worker created the tables first...
-        if len(calls) == 1:
-            raise OperationalError("CREATE TABLE jobs", {}, Exception("table jobs already exists"))
-
-    monkeypatch.setattr(Base.metadata, "create_all", create_all_losing_once)
-    create_tables(engine)
-    assert len(calls) == 2
-    with engine.connect() as connection:
-        assert {"jobs", "api_keys"} <= set(engine.dialect.get_table_names(connection))
