@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test test-tools setup models transformers summarizer benchmark clean
+.PHONY: serve demo test test-tools image image-test setup models transformers summarizer benchmark clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,15 @@ demo: $(STAMP)
 
 test: $(STAMP) test-tools
 	$(BIN)/python -m pytest
+
+# The container image (Dockerfile), built with podman on a local Debian base and the host's pip settings
+# (deploy/image/build.sh; root; needs the package index, so it runs before, never inside, the tests).
+image:
+	deploy/image/build.sh
+
+# Build the image, then run it: ready, a key, a note classified and summarized over HTTP, non-root.
+image-test: $(STAMP) image
+	$(BIN)/python -m pytest -m image tests/test_image.py
 
 # System tools some tests need (PostgreSQL's server; podman for the image), installed when missing (root, apt).
 test-tools:
