@@ -29,7 +29,7 @@ import numpy as np
 from nlp.segmentation import Segmenter
 from nlp.summarizers import get_summarizer
 from nlp.summarizers.base import Budget, candidates
-from nlp.summarizers.sentence_scorer import SETS, greedy_oracle, load_pairs, ngram_counts, ngram_f1
+from nlp.summarizers.scorer_training import SETS, greedy_oracle, load_pairs, ngram_counts, ngram_f1
 
 METHODS = ["lead", "textrank", "lexrank", "extractive"]
 

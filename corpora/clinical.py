@@ -7,7 +7,6 @@ from pathlib import Path
 from datasets import DatasetDict
 
 from corpora.files import LABEL, LABELS, SUMMARY, read_csv_rows, require, to_dataset
-from corpora.registry import CorpusInfo, register
 
 
 def load_mtsamples(folder: Path) -> DatasetDict:
@@ -85,19 +84,3 @@ def load_meqsum(folder: Path) -> DatasetDict:
     rows = read_csv_rows(require(folder, "meqsum.csv"), ["File", "CHQ", "Summary"])
     records = [{"id": row["File"], "text": row["CHQ"], "summary": row["Summary"]} for _, row in rows if row["CHQ"].strip()]
     return DatasetDict({"train": to_dataset(records, SUMMARY)})
-
-
-register(CorpusInfo("mtsamples", "multi_label", "mtsamples",
-                    "transcribed clinical notes -> medical specialties (multi-label, one record per note)",
-                    load_mtsamples))
-register(CorpusInfo("indiana_cxr", "summarization", "indiana_cxr_reports",
-                    "chest X-ray report findings -> impression", load_indiana))
-register(CorpusInfo("mts_dialog", "summarization", "mts_dialog",
-                    "doctor-patient dialogue -> note section text", load_mts_dialog))
-register(CorpusInfo("mts_dialog_headers", "single_label", "mts_dialog",
-                    "doctor-patient dialogue -> note section header (20 classes)", load_mts_dialog_headers,
-                    card="mts_dialog"))
-register(CorpusInfo("aci_bench", "summarization", "aci_bench",
-                    "visit dialogue -> full clinical note", load_aci_bench))
-register(CorpusInfo("meqsum", "summarization", "meqsum",
-                    "consumer health question -> short question", load_meqsum))

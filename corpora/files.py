@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from datasets import Dataset, Features, Sequence, Value
 
 from corpora.registry import CorpusError
-
-csv.field_size_limit(2**31 - 1)
 
 LABEL = Features({"id": Value("string"), "text": Value("string"), "label": Value("string")})
 LABELS = Features({"id": Value("string"), "text": Value("string"), "labels": Sequence(Value("string"))})
@@ -26,23 +22,23 @@ def require(folder: Path, name: str) -> Path:
     return path
 
 
+def _strict_records(path: Path, required: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """``(line, record)`` of a CSV or JSONL corpus file through the project's one reader of such files
+    (:func:`nlp.documents.read_records`); a corpus is curated data, so a bad record stops the load."""
+    from nlp.documents import DocumentError, InputError, read_records
+
+    try:
+        for item in read_records(path, lambda record, source, line: (int(line), record), required or []):
+            if isinstance(item, DocumentError):
+                raise CorpusError(f"{item.source}: {item.reason}")
+            yield item
+    except InputError as error:
+        raise CorpusError(str(error)) from None
+
+
 def read_csv_rows(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield ``(line, row)`` for each CSV row, checking the header for ``columns``."""
-    line = 1
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise CorpusError(f"{path}: missing column(s) {', '.join(missing)}")
-            line = reader.line_num + 1
-            for row in reader:
-                yield line, row
-                line = reader.line_num + 1
-    except UnicodeDecodeError:
-        raise CorpusError(f"{path}: invalid UTF-8 (near line {line})") from None
-    except csv.Error as error:
-        raise CorpusError(f"{path}: malformed CSV ({error})") from None
+    return _strict_records(path, columns)
 
 
 def read_lines(path: Path) -> list[str]:
@@ -54,16 +50,8 @@ def read_lines(path: Path) -> list[str]:
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise CorpusError(f"{path}:{number}: malformed JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise CorpusError(f"{path}:{number}: expected a JSON object")
-        yield number, record
+    """Yield ``(line, record)`` for each JSON object of a JSONL file."""
+    return _strict_records(path)
 
 
 def text_hash(text: str) -> str:

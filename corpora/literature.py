@@ -7,34 +7,9 @@ from pathlib import Path
 from datasets import DatasetDict
 
 from corpora.files import LABEL, LABELS, SUMMARY, read_csv_rows, read_jsonl, read_lines, require, text_hash, to_dataset
-from corpora.registry import CorpusError, CorpusInfo, register
+from corpora.labels import OHSUMED_CATEGORIES
+from corpora.registry import CorpusError
 
-# MeSH disease tree C (the 1991 edition that OHSUMED was indexed with).
-OHSUMED_CATEGORIES = {
-    "C01": "Bacterial Infections and Mycoses",
-    "C02": "Virus Diseases",
-    "C03": "Parasitic Diseases",
-    "C04": "Neoplasms",
-    "C05": "Musculoskeletal Diseases",
-    "C06": "Digestive System Diseases",
-    "C07": "Stomatognathic Diseases",
-    "C08": "Respiratory Tract Diseases",
-    "C09": "Otorhinolaryngologic Diseases",
-    "C10": "Nervous System Diseases",
-    "C11": "Eye Diseases",
-    "C12": "Urologic and Male Genital Diseases",
-    "C13": "Female Genital Diseases and Pregnancy Complications",
-    "C14": "Cardiovascular Diseases",
-    "C15": "Hemic and Lymphatic Diseases",
-    "C16": "Neonatal Diseases and Abnormalities",
-    "C17": "Skin and Connective Tissue Diseases",
-    "C18": "Nutritional and Metabolic Diseases",
-    "C19": "Endocrine Diseases",
-    "C20": "Immunologic Diseases",
-    "C21": "Disorders of Environmental Origin",
-    "C22": "Animal Diseases",
-    "C23": "Pathological Conditions, Signs and Symptoms",
-}
 
 HALLMARKS = 10
 
@@ -106,17 +81,3 @@ def load_cochrane(folder: Path) -> DatasetDict:
     records = [{"id": doi, "text": source, "summary": target}
                for doi, source, target in zip(dois, sources, targets) if source.strip()]
     return DatasetDict({"validation": to_dataset(records, SUMMARY)})
-
-
-register(CorpusInfo("ohsumed", "single_label", "ohsumed_23",
-                    "MEDLINE abstracts -> 23 MeSH disease categories (TextGCN split)",
-                    load_ohsumed, label_names=OHSUMED_CATEGORIES))
-register(CorpusInfo("medical_abstracts", "single_label", "medical_abstracts_tc",
-                    "abstracts -> 5 disease classes (Schopf et al. 2022)", load_medical_abstracts, grouped_by="group"))
-register(CorpusInfo("hallmarks", "multi_label", "hallmarks_of_cancer",
-                    "cancer abstracts -> the 10 hallmarks of cancer", load_hallmarks))
-register(CorpusInfo("nicta_piboso", "single_label", "nicta_piboso",
-                    "abstract sentences -> role (population, intervention, outcome, ...)",
-                    load_nicta_piboso, grouped_by="group"))
-register(CorpusInfo("cochrane", "summarization", "cochrane_pls",
-                    "Cochrane technical abstracts -> plain-language summaries", load_cochrane))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import import_module, resources
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from corpora.labels import OHSUMED_CATEGORIES
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -29,7 +30,8 @@ class CorpusInfo:
         task: ``single_label``, ``multi_label`` or ``summarization``.
         folder: Its folder inside the data directory.
         description: One line for listings.
-        load: Reads the folder into a ``DatasetDict``.
+        loader: ``module:function`` that reads the folder into a ``DatasetDict`` (imported when a corpus is
+            loaded, so listing corpora imports no loader and no ``datasets``).
         label_names: Readable names for label ids (``C04`` -> ``Neoplasms``), where the ids are codes.
         grouped_by: The column that keeps related records in the same split, if any.
         card: The dataset card's name in ``corpora/cards`` (default: the corpus name).
@@ -39,10 +41,15 @@ class CorpusInfo:
     task: str
     folder: str
     description: str
-    load: Callable[[Path], "DatasetDict"]
+    loader: str
     label_names: dict[str, str] = field(default_factory=dict)
     grouped_by: str | None = None
     card: str | None = None
+
+    def load(self, folder: Path) -> "DatasetDict":
+        """Read the corpus folder into a ``DatasetDict``."""
+        module, _, function = self.loader.partition(":")
+        return getattr(import_module(module), function)(folder)
 
     def card_text(self) -> str:
         """The dataset card (source, licence, size, caveats) in Markdown."""
@@ -59,7 +66,6 @@ def register(info: CorpusInfo) -> CorpusInfo:
 
 def get_corpus(name: str) -> CorpusInfo:
     """Return a registered corpus, or raise :class:`CorpusError` listing the known names."""
-    _load_registry()
     try:
         return CORPORA[name]
     except KeyError:
@@ -99,6 +105,33 @@ def load_corpus(name: str, data_dir: str | Path | None = None) -> "DatasetDict":
     return info.load(folder)
 
 
-def _load_registry() -> None:
-    # The corpus modules register themselves on import.
-    from corpora import literature, clinical  # noqa: F401
+LITERATURE, CLINICAL = "corpora.literature", "corpora.clinical"
+for _info in (
+    CorpusInfo("ohsumed", "single_label", "ohsumed_23", "MEDLINE abstracts -> 23 MeSH disease categories (TextGCN split)",
+               f"{LITERATURE}:load_ohsumed", label_names=OHSUMED_CATEGORIES),
+    CorpusInfo("medical_abstracts", "single_label", "medical_abstracts_tc",
+               "abstracts -> 5 disease classes (Schopf et al. 2022)", f"{LITERATURE}:load_medical_abstracts",
+               grouped_by="group"),
+    CorpusInfo("hallmarks", "multi_label", "hallmarks_of_cancer", "cancer abstracts -> the 10 hallmarks of cancer",
+               f"{LITERATURE}:load_hallmarks"),
+    CorpusInfo("nicta_piboso", "single_label", "nicta_piboso",
+               "abstract sentences -> role (population, intervention, outcome, ...)", f"{LITERATURE}:load_nicta_piboso",
+               grouped_by="group"),
+    CorpusInfo("cochrane", "summarization", "cochrane_pls", "Cochrane technical abstracts -> plain-language summaries",
+               f"{LITERATURE}:load_cochrane"),
+    CorpusInfo("mtsamples", "multi_label", "mtsamples",
+               "transcribed clinical notes -> medical specialties (multi-label, one record per note)",
+               f"{CLINICAL}:load_mtsamples"),
+    CorpusInfo("indiana_cxr", "summarization", "indiana_cxr_reports", "chest X-ray report findings -> impression",
+               f"{CLINICAL}:load_indiana"),
+    CorpusInfo("mts_dialog", "summarization", "mts_dialog", "doctor-patient dialogue -> note section text",
+               f"{CLINICAL}:load_mts_dialog"),
+    CorpusInfo("mts_dialog_headers", "single_label", "mts_dialog",
+               "doctor-patient dialogue -> note section header (20 classes)", f"{CLINICAL}:load_mts_dialog_headers",
+               card="mts_dialog"),
+    CorpusInfo("aci_bench", "summarization", "aci_bench", "visit dialogue -> full clinical note",
+               f"{CLINICAL}:load_aci_bench"),
+    CorpusInfo("meqsum", "summarization", "meqsum", "consumer health question -> short question",
+               f"{CLINICAL}:load_meqsum"),
+):
+    register(_info)

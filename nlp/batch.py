@@ -10,13 +10,10 @@ records are still classified.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -24,6 +21,7 @@ from tqdm import tqdm
 
 from nlp.documents import Document, DocumentError, Fields, InputError, count_records, read_documents
 from nlp.model_store import Model
+from nlp.parallel import worker_pool
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -160,8 +158,7 @@ def _outputs(writer, batches: Iterator[list], workers: int) -> Iterator[BatchOut
     if workers <= 1 or second is None:  # a single batch is not worth starting processes for
         yield from (run_batch(writer, batch) for batch in batches)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(writer,)) as pool:
+    with worker_pool(workers, _start_worker, (writer,), start="fork") as pool:
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.submit(_run_in_worker, batch))
@@ -169,11 +166,6 @@ def _outputs(writer, batches: Iterator[list], workers: int) -> Iterator[BatchOut
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def default_workers() -> int:
-    """The CPUs this process may use, at most 4 (beyond that, reading and writing limit the speed)."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def classify_file(model: Model, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
@@ -186,12 +178,13 @@ def classify_file(model: Model, input_path: str | Path, output: str | Path, fiel
 
 def process_file(writer, input_path: str | Path, output: str | Path, fields: Fields = Fields(),
                  batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1,
-                 on_batch=None) -> BatchResult:
+                 on_batch=None, name: str | None = None) -> BatchResult:
     """Run ``writer`` (a ClassificationWriter or SummaryWriter) over every record of ``input_path``.
 
     Args:
         on_batch: Called as ``on_batch(processed, failed)`` after each batch is written; an exception it
             raises stops the run (how a service cancels a job).
+        name: How the input is named in the errors file's sources (default: its path).
 
     Raises:
         nlp.documents.InputError: The input as a whole cannot be read.
@@ -200,7 +193,7 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
     errors_file = errors_path(output)
     if input_path.exists() and output.exists() and output.resolve() in (input_path.resolve(), errors_file.resolve()):
         raise InputError(f"{output}: the output would overwrite the input; choose another -o")
-    records = read_documents(input_path, fields)
+    records = read_documents(input_path, fields, name)
     output.parent.mkdir(parents=True, exist_ok=True)
     total = count_records(input_path) if progress else None
     processed = failed = 0

@@ -9,14 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shlex
 import sys
+import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import nlp
 
 EXIT_OK, EXIT_RECORDS_FAILED, EXIT_ERROR = 0, 1, 2
+# Packages add commands here (``register(subparsers) -> {name: handler}``): the service adds serve and keys.
+COMMANDS_GROUP = "clinnlp.commands"
+TRUST_HELP = ("load a model directory from outside the models folder (weights are pickles, which can run code: only "
+              "a model you made or trust)")
 
 
 def _fields_arguments(parser: argparse.ArgumentParser, labels: bool) -> None:
@@ -68,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("input", type=Path, help="JSONL ({\"id\", \"text\"} per line), CSV, TSV, or a .txt folder")
     classify.add_argument("-o", "--output", type=Path, required=True, help="results, one JSON object per line")
     classify.add_argument("--model", required=True, help="model directory, or a name in the models folder")
+    classify.add_argument("--trust", action="store_true", help=TRUST_HELP)
     classify.add_argument("--batch-size", type=int, default=256)
     classify.add_argument("--no-explain", action="store_true", help="leave out explanations (faster)")
     classify.add_argument("--runtime", choices=["torch", "onnx"], help="transformer models: torch (default) or "
@@ -114,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--summarizer", default="extractive", choices=["extractive", "lead", "textrank", "lexrank", "none"],
                       help="summary method (default: extractive; lead is about 20x faster)")
     mine.add_argument("--roles-model", default="piboso-roles", help="sentence-role model (default: piboso-roles)")
+    mine.add_argument("--trust", action="store_true", help=TRUST_HELP)
     mine.add_argument("--engine", default="local", choices=["local", "ray"], help="local processes or Ray")
     mine.add_argument("--ray-address", help="join this Ray cluster (e.g. ray://head:10001 or auto); default: "
                                             "start a local Ray instance")
@@ -125,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
     evaluate.add_argument("--model", required=True, help="model directory, or a name in the models folder")
+    evaluate.add_argument("--trust", action="store_true", help=TRUST_HELP)
     target = evaluate.add_mutually_exclusive_group(required=True)
     target.add_argument("--corpus", help="a public corpus by name")
     target.add_argument("--test-file", type=Path, help="your own labelled CSV/TSV/JSONL file or .txt folder")
@@ -132,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out-dir", type=Path, default=Path("out/evaluate"),
                           help="where the JSON report and PNG plot go (default: out/evaluate)")
     evaluate.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
+    evaluate.add_argument("--folds", type=int, default=5, help="folds when the data is the model's own training data "
+                                                              "(its settings are cross-validated; default 5)")
+    evaluate.add_argument("--on-training-data", action="store_true",
+                          help="score the model on its own training data anyway (training-set figures)")
     _fields_arguments(evaluate, labels=True)
 
     corpora_cmd = commands.add_parser("corpora", help="list the public corpora this project reads")
@@ -139,28 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     corpora_cmd.add_argument("--card", metavar="NAME", help="print one corpus's dataset card")
     commands.add_parser("models", help="list the models in the models folder")
 
-    serve = commands.add_parser("serve", help="run the HTTP API (gunicorn)")
-    serve.add_argument("--host", default=os.environ.get("CLINNLP_HOST", "127.0.0.1"),
-                       help="address to bind (default: $CLINNLP_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("CLINNLP_PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("CLINNLP_WORKERS", "1")),
-                       help="processes, each with its own copy of the models (default 1)")
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("CLINNLP_THREADS", "4")))
-    serve.add_argument("--no-auth", action="store_true",
-                       help="DEVELOPMENT ONLY: accept requests without an API key")
-    serve.add_argument("--state-dir", help="where the key database and audit log live (default: var/)")
-
-    keys = commands.add_parser("keys", help="manage API keys (stored only as hashes)")
-    keys.add_argument("--state-dir", help="where the key database lives (default: var/)")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    create = key_commands.add_parser("create", help="make a key; it is shown once")
-    create.add_argument("name", help="who or what the key is for")
-    key_commands.add_parser("list", help="list keys (ids and names, never the keys)")
-    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
-    revoke.add_argument("key_id")
     show = commands.add_parser("show", help="print a results file for people")
     show.add_argument("results", type=Path, nargs="+")
     show.add_argument("--limit", type=int, default=5, help="records per file (default: 5)")
+
+    handlers = {"train": cmd_train, "classify": cmd_classify, "summarize": cmd_summarize,
+                "train-summarizer": cmd_train_summarizer, "train-roles": cmd_train_roles, "mine": cmd_mine,
+                "evaluate": cmd_evaluate, "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
+    for plugin in entry_points(group=COMMANDS_GROUP):  # the service's serve and keys, when installed
+        handlers.update(plugin.load()(commands))
+    for name, handler in handlers.items():
+        commands.choices[name].set_defaults(handler=handler)
     return parser
 
 
@@ -171,13 +172,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
-    handlers = {"train": cmd_train, "classify": cmd_classify, "summarize": cmd_summarize,
-                "train-summarizer": cmd_train_summarizer, "train-roles": cmd_train_roles, "mine": cmd_mine, "evaluate": cmd_evaluate, "serve": cmd_serve, "keys": cmd_keys,
-                "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
     try:
-        return handlers[args.command](args)
+        return args.handler(args)
     except (CorpusError, InputError, ModelError, ValueError) as error:
         print(f"clinnlp {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as error:  # a file the user named: missing, unreadable, a folder, a full disk
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"clinnlp {args.command}: error: {where}{error.strerror or type(error).__name__}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"clinnlp {args.command}: interrupted", file=sys.stderr)
@@ -247,14 +249,15 @@ def _parameters(pairs: list[str]) -> dict:
 
 
 def cmd_classify(args) -> int:
-    from nlp.batch import classify_file, default_workers
+    from nlp.batch import classify_file
+    from nlp.parallel import default_workers
     from nlp.model_store import load_model
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise ValueError("--workers must be at least 1")
-    model = load_model(args.model)
+    model = load_model(args.model, trusted=args.trust)
     _set_runtime(model.estimator, runtime=args.runtime, precision=args.precision)
     result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
                            explain=not args.no_explain, progress=not args.no_progress,
@@ -264,14 +267,17 @@ def cmd_classify(args) -> int:
 
 
 def _set_runtime(estimator, **settings) -> None:
-    """Apply runtime settings to a transformer model (or an ensemble's transformer member)."""
+    """Apply runtime settings (``--runtime``, ``--precision``) to a model whose type takes them."""
+    from nlp.classifiers import type_of
+
     settings = {key: value for key, value in settings.items() if value}
     if not settings:
         return
-    target = getattr(estimator, "transformer_", estimator)
-    if "runtime" not in target.get_params():
-        raise ValueError(f"--{' / --'.join(settings)} only apply to transformer and ensemble models")
-    target.set_params(**settings)
+    entry = type_of(estimator)
+    unsupported = [name for name in settings if name not in entry.runtime_options]
+    if unsupported:
+        raise ValueError(f"--{' / --'.join(unsupported)} do(es) not apply to {entry.name} models")
+    estimator.set_runtime(**settings)
 
 
 def _report(result, verb: str, method: str) -> int:
@@ -311,7 +317,7 @@ def cmd_summarize(args) -> int:
 
 
 def cmd_train_roles(args) -> int:
-    from nlp.mining.roles import train_roles
+    from nlp.mining.roles_training import train_roles
 
     command = _command_line("train-roles")
     meta = train_roles(args.out, args.data_dir, command=command)
@@ -322,11 +328,12 @@ def cmd_train_roles(args) -> int:
 
 
 def cmd_mine(args) -> int:
-    from nlp.batch import default_workers
+    from nlp.parallel import default_workers
     from nlp.mining.analyze import MiningSettings
     from nlp.mining.run import mine
 
-    settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model)
+    settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model,
+                              trusted=args.trust)
     result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers or default_workers(),
                   shard_size=args.shard_size, topics=args.topics, ray_address=args.ray_address,
                   progress=not args.no_progress)
@@ -345,7 +352,8 @@ def cmd_train_summarizer(args) -> int:
 
     from nlp.segmentation import Segmenter
     from nlp.summarizers.extractive import KEY_SECTIONS, ExtractiveSummarizer
-    from nlp.summarizers.sentence_scorer import SCORER_FILE, SETS, load_pairs, train_scorer
+    from nlp.summarizers.scorer_training import SETS, load_pairs, train_scorer
+    from nlp.summarizers.sentence_scorer import SCORER_FILE
 
     out = args.out or Path(str(resources.files("nlp").joinpath("data", SCORER_FILE)))
     sets = {name: load_pairs(name, "train", args.data_dir) for name in SETS}
@@ -358,32 +366,59 @@ def cmd_train_summarizer(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from nlp.classifiers import get_classifier_type
     from nlp.evaluation import classification_metrics, save_plot
     from nlp.model_store import load_model
+    from nlp.training import carve_dev, cross_validate
 
-    model = load_model(args.model)
+    model = load_model(args.model, trusted=args.trust)
     data = _load_labelled(args, args.split)
     if data.multi_label != model.multi_label:
         raise ValueError(f"model {model.name} is {model.meta['task']} but the data is "
                          f"{'multi' if data.multi_label else 'single'}-label")
-    trained_on = model.meta.get("training", {})
-    if data.source.get("corpus") and data.source == {k: trained_on.get(k) for k in ("corpus", "split")}:
-        logging.warning("model %s was trained on %s/%s: these figures are training-set figures, not held-out ones",
-                        model.name, data.source["corpus"], data.source["split"])
+    training = model.meta.get("training", {})
     estimator = model.estimator
-    proba = estimator.predict_proba(data.texts)
-    picks = estimator.decide(proba)
-    metrics = classification_metrics(data.labels, proba, picks, estimator.classes_, model.multi_label)
     where = data.source.get("corpus", Path(data.source.get("file", "data")).stem)
-    stem = f"{model.name}-{where}-{data.source.get('split', 'file')}"
+    split = data.source.get("split", "file")
+    seen = data.sha256() == training.get("data_sha256")
+    if not seen or args.on_training_data:
+        scored_on = (f"{where}/{split}: {len(data.texts)} documents "
+                     + ("the model was TRAINED ON (training-set figures: they measure memory, not accuracy)"
+                        if seen else "the model was not trained on"))
+        texts, gold = data.texts, data.labels
+        proba = estimator.predict_proba(texts)
+        picks = estimator.decide(proba)
+    elif training.get("fitted_on") == "train part":
+        _, dev = carve_dev(data, training["dev_fraction"], training["seed"])
+        scored_on = (f"the {len(dev)}-document dev split of {where}/{split} that {model.name} was not fitted on "
+                     f"(its settings were chosen on it; fraction {training['dev_fraction']}, seed {training['seed']})")
+        texts, gold = [data.texts[i] for i in dev], [data.labels[i] for i in dev]
+        proba = estimator.predict_proba(texts)
+        picks = estimator.decide(proba)
+    elif get_classifier_type(model.meta.get("model_type", "")).refit:  # a type cheap enough to refit on all
+        scored_on = (f"{args.folds}-fold cross-validation on {where}/{split} ({len(data.texts)} documents): "
+                     f"{model.name} was trained on all of it, so {args.folds} copies with its settings were refitted, "
+                     "each scored on the fold it did not see")
+        logging.info("%s was trained on this data: cross-validating its settings instead (%d refits)",
+                     model.name, args.folds)
+        result = cross_validate(data, estimator, args.folds, progress=lambda number, m: logging.info(
+            "fold %d: accuracy %.4f micro-F1 %.4f macro-F1 %.4f", number, m["accuracy"], m["micro_f1"], m["macro_f1"]))
+        gold, proba, picks = data.labels, result.proba, result.picks
+    else:
+        raise ValueError(f"{model.name} was trained on all of {where}/{split}: scoring it there measures memory, "
+                         "not accuracy. Score it on data it has not seen (--test-file), or pass --on-training-data "
+                         "to see training-set figures anyway")
+    metrics = classification_metrics(gold, proba, picks, estimator.classes_, model.multi_label)
+    stem = f"{model.name}-{where}-{split}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"model": model.name, "version": model.version, "data": data.source, **metrics}
+    report = {"model": model.name, "version": model.version, "data": data.source, "scored_on": scored_on, **metrics}
     report_path = args.out_dir / f"{stem}.json"
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    plot = save_plot(data.labels, picks, estimator.classes_, model.multi_label, args.out_dir / f"{stem}.png",
-                     model.label_names, title=f"{model.name} on {where}")
-    print(json.dumps(report, indent=2, ensure_ascii=False))
-    print(f"report -> {report_path}\nplot -> {plot}", file=sys.stderr)
+    plot = save_plot(gold, picks, estimator.classes_, model.multi_label, args.out_dir / f"{stem}.png",
+                     model.label_names, title=f"{model.name}: {textwrap.shorten(scored_on, 110)}")
+    print(f"{model.name} {model.version}\nscored on: {scored_on}\n"
+          f"accuracy {metrics['accuracy']}  micro-F1 {metrics['micro_f1']}  macro-F1 {metrics['macro_f1']}  "
+          f"({metrics['documents']} documents)\nreport -> {report_path}\nplot   -> {plot}")
     return EXIT_OK
 
 
@@ -393,7 +428,6 @@ def cmd_corpora(args) -> int:
     if args.card:
         print(get_corpus(args.card).card_text())
         return EXIT_OK
-    get_corpus("ohsumed")  # fills the registry
     try:
         data_dir = resolve_data_dir(args.data_dir)
     except CorpusError:
@@ -418,66 +452,38 @@ def cmd_models(args) -> int:
     return EXIT_OK
 
 
-def _service_config(args) -> dict:
-    return {"state_dir": args.state_dir} if args.state_dir else {}
-
-
-def cmd_serve(args) -> int:
-    from service.server import serve
-
-    from service.config import Settings
-    from service.keys import KeyStore
-
-    config = _service_config(args)
-    if args.no_auth:
-        config["auth"] = False
-    settings = Settings.load(config)
-    if settings.auth:
-        store = KeyStore(settings.database_url)
-        if not store.list():
-            key_id, key = store.create("first key (made by clinnlp serve)")
-            print(f"No API key existed, so one was made (id {key_id}); it is shown only now:\n  {key}\n"
-                  f"Send it as 'Authorization: Bearer <key>'. More: clinnlp keys create NAME", file=sys.stderr)
-    print(f"serving on http://{args.host}:{args.port} (auth {'on' if settings.auth else 'OFF'}); "
-          f"state in {settings.state_dir}/", file=sys.stderr)
-    serve(args.host, args.port, args.workers, args.threads, config)
-    return EXIT_OK
-
-
-def cmd_keys(args) -> int:
-    from service.config import Settings
-    from service.keys import KeyStore
-
-    store = KeyStore(Settings.load(_service_config(args)).database_url)
-    if args.keys_command == "create":
-        key_id, key = store.create(args.name)
-        print(f"key id: {key_id}\nkey:    {key}\n(shown once: store it now; send it as 'Authorization: Bearer <key>')")
-    elif args.keys_command == "list":
-        for key in store.list():
-            print(f"{key['id']}  {key['created']}  {'revoked' if key['revoked'] else 'active ':8} {key['name']}")
-    elif not store.revoke(args.key_id):
-        raise ValueError(f"no key with id {args.key_id!r}")
-    else:
-        print(f"revoked {args.key_id}")
-    return EXIT_OK
-
-
 def cmd_show(args) -> int:
     for path in args.results:
         print(f"== {path}")
         with Path(path).open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle):
-                if number >= args.limit:
+            for number, line in enumerate(handle, start=1):
+                if number > args.limit:
                     break
-                result = json.loads(line)
-                if "summary" in result:
-                    print(f"{result['id']}: {result['summary'] or '(empty)'}")
-                    continue
-                scored = ", ".join(f"{name} ({result['scores'][label]:.2f})"
-                                   for label, name in zip(result["labels"], result["label_names"]))
-                terms = ", ".join(dict.fromkeys(item["term"] for item in result.get("explanation", [])[:5]))
-                print(f"{result['id']}: {scored}\n    because of: {terms}")
+                try:
+                    result = json.loads(line)
+                except json.JSONDecodeError:
+                    raise ValueError(f"{path}:{number}: not a JSON line (is this a clinnlp results file?)") from None
+                print(_readable(result))
     return EXIT_OK
+
+
+def _readable(result: dict) -> str:
+    """One result record for people: a summary, labels with the terms behind each, or an error's reason."""
+    if not isinstance(result, dict):
+        return str(result)
+    name = result.get("id")
+    if "summary" in result:
+        return f"{name}: {result['summary'] or '(empty)'}"
+    if "labels" in result and "scores" in result:
+        lines = [f"{name}:"]
+        for label, label_name in zip(result["labels"], result.get("label_names", result["labels"])):
+            terms = dict.fromkeys(item["term"] for item in result.get("explanation", []) if item.get("label") == label)
+            because = f"  because of: {', '.join(list(terms)[:5])}" if terms else ""
+            lines.append(f"    {label_name} ({result['scores'][label]:.2f}){because}")
+        return "\n".join(lines)
+    if "reason" in result:
+        return f"{name}: failed at {result.get('source')}: {result['reason']}"
+    return f"{name}: " + json.dumps({k: v for k, v in result.items() if k != "id"}, ensure_ascii=False)[:300]
 
 
 if __name__ == "__main__":

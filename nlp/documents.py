@@ -101,13 +101,16 @@ def detect_format(path: Path) -> str:
     )
 
 
-def read_documents(path: str | Path, fields: Fields = Fields()) -> Iterator[Document | DocumentError]:
+def read_documents(path: str | Path, fields: Fields = Fields(), name: str | None = None
+                   ) -> Iterator[Document | DocumentError]:
     """Yield each record of ``path`` as a :class:`Document` or a :class:`DocumentError`, lazily.
 
     Args:
         path: A JSONL file, a CSV/TSV file, or a folder of ``.txt`` files (searched recursively;
             with ``fields.label`` set, each file's label is the name of its parent folder).
         fields: Which fields hold the text, id and labels.
+        name: How sources are named in errors (``name:line``); default: the path. A service passes the
+            uploaded file's own name, so no server path reaches a client.
 
     Raises:
         InputError: The input as a whole is unreadable.
@@ -120,10 +123,11 @@ def read_documents(path: str | Path, fields: Fields = Fields()) -> Iterator[Docu
         return _read_txt_folder(path, fields)
     required = [fields.text] + ([fields.label] if fields.label else [])
     hint = "Choose columns with --text-column/--label-column."
-    return read_records(path, partial(_make_document, fields=fields), required, hint)
+    return read_records(path, partial(_make_document, fields=fields), required, hint, name)
 
 
-def read_records(path: str | Path, build: Callable, required: list[str] | None = None, hint: str = "") -> Iterator:
+def read_records(path: str | Path, build: Callable, required: list[str] | None = None, hint: str = "",
+                 name: str | None = None) -> Iterator:
     """Each record of a JSONL or CSV/TSV file as ``build(record, source, line_id)``, lazily; unreadable
     records as :class:`DocumentError`.
 
@@ -132,13 +136,14 @@ def read_records(path: str | Path, build: Callable, required: list[str] | None =
         build: Turns a record (a dict), its ``file:line`` source and its line number into a result.
         required: CSV/TSV columns the header must have (a missing one is an :class:`InputError`).
         hint: Appended to the missing-column message.
+        name: How the file is named in sources and messages (default: its path).
     """
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "jsonl":
-        return _read_jsonl(path, build)
+        return _read_jsonl(path, build, name or str(path))
     if fmt in ("csv", "tsv"):
-        return _read_csv(path, build, "\t" if fmt == "tsv" else ",", required or [], hint)
+        return _read_csv(path, build, "\t" if fmt == "tsv" else ",", required or [], hint, name or str(path))
     raise InputError(f"{path}: expected a JSONL, CSV or TSV file")
 
 
@@ -158,10 +163,10 @@ def count_records(path: str | Path) -> int:
             return 0
 
 
-def _read_jsonl(path: Path, build: Callable) -> Iterator:
+def _read_jsonl(path: Path, build: Callable, name: str) -> Iterator:
     with path.open("rb") as handle:
         for line_number, raw in enumerate(handle, start=1):
-            source = f"{path}:{line_number}"
+            source = f"{name}:{line_number}"
             if not raw.strip():
                 continue
             if line_number == 1 and raw.startswith(UTF8_BOM):
@@ -172,33 +177,43 @@ def _read_jsonl(path: Path, build: Callable) -> Iterator:
                 try:
                     raw.decode("utf-8")
                 except UnicodeDecodeError as bad_byte:
-                    yield DocumentError(source, f"invalid UTF-8 (byte {bad_byte.start + 1} of the line)")
+                    yield DocumentError(source, f"line {line_number} is not valid UTF-8 (byte {bad_byte.start + 1} "
+                                                "of the line)", str(line_number))
                 else:
-                    yield DocumentError(source, f"malformed JSON: {error.msg} (column {error.colno})")
+                    yield DocumentError(source, f"malformed JSON: {_json_problem(error, raw)}", str(line_number))
                 continue
             if not isinstance(record, dict):
-                yield DocumentError(source, f"expected a JSON object, got {type(record).__name__}")
+                yield DocumentError(source, f"line {line_number} holds a JSON {type(record).__name__}, not an "
+                                            "object such as {\"id\": ..., \"text\": ...}", str(line_number))
                 continue
             yield build(record, source, str(line_number))
 
 
-def _read_csv(path: Path, build: Callable, delimiter: str, required: list[str], hint: str) -> Iterator:
+def _json_problem(error: orjson.JSONDecodeError, raw: bytes) -> str:
+    """What is wrong with a JSON line, in words a person understands (never quoting the line)."""
+    if "end of data" in error.msg or "EOF" in error.msg or error.pos >= len(raw.rstrip()):
+        return "the line ends before its JSON object is complete (was the file cut off?)"
+    return f"the JSON is broken at character {error.colno} of the line ({error.msg.rstrip('.').lower()})"
+
+
+def _read_csv(path: Path, build: Callable, delimiter: str, required: list[str], hint: str, name: str) -> Iterator:
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, strict=True)  # report broken quoting, never guess
         try:
             header = next(reader)
         except StopIteration:
-            raise InputError(f"{path}: the file is empty (expected a header row)") from None
-        except csv.Error as error:
-            raise InputError(f"{path}:1: unreadable header row ({error})") from None
-        if any(_UNDECODABLE.search(name) for name in header):
-            raise InputError(f"{path}:1: invalid UTF-8 in the header row")
-        header = [name.strip() for name in header]
-        missing = [name for name in required if name not in header]
+            raise InputError(f"{name}: the file is empty (expected a header row)") from None
+        except csv.Error:
+            raise InputError(f"{name}:1: unreadable header row (broken quoting)") from None
+        if any(_UNDECODABLE.search(column) for column in header):
+            raise InputError(f"{name}:1: invalid UTF-8 in the header row")
+        header = [column.strip() for column in header]
+        missing = [column for column in required if column not in header]
         if missing:
+            # Only the names asked for: a file without a header row has a record's text where the header is.
             raise InputError(
-                f"{path}: missing column(s) {', '.join(map(repr, missing))}; the header has "
-                f"{', '.join(map(repr, header))}. {hint}".rstrip()
+                f"{name}: missing column(s) {', '.join(map(repr, missing))} (the header row has {len(header)} "
+                f"column(s); the first row must name the columns). {hint}".rstrip()
             )
         start_line = reader.line_num + 1
         while True:
@@ -207,20 +222,27 @@ def _read_csv(path: Path, build: Callable, delimiter: str, required: list[str], 
             except StopIteration:
                 return
             except csv.Error as error:
-                yield DocumentError(f"{path}:{start_line}", f"malformed CSV: {error}")
-                start_line = reader.line_num + 1
+                end_line = reader.line_num
+                if "unexpected end of data" in str(error) and end_line > start_line:
+                    reason = (f"malformed CSV: a quote opened on line {start_line} is never closed, so lines "
+                              f"{start_line}-{end_line} ({end_line - start_line + 1} lines) could not be read")
+                else:
+                    reason = f"malformed CSV: {error}"
+                yield DocumentError(f"{name}:{start_line}", reason, str(start_line))
+                start_line = end_line + 1
                 continue
-            source = f"{path}:{start_line}"
+            source = f"{name}:{start_line}"
+            line_id = str(start_line)
             start_line = reader.line_num + 1
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != len(header):
-                yield DocumentError(source, f"expected {len(header)} fields, found {len(row)}")
+                yield DocumentError(source, f"expected {len(header)} fields, found {len(row)}", line_id)
                 continue
             if any(_UNDECODABLE.search(value) for value in row):
-                yield DocumentError(source, "invalid UTF-8")
+                yield DocumentError(source, "invalid UTF-8", line_id)
                 continue
-            yield build(dict(zip(header, row)), source, str(source.rsplit(":", 1)[1]))
+            yield build(dict(zip(header, row)), source, line_id)
 
 
 def _read_txt_folder(path: Path, fields: Fields) -> Iterator[Document | DocumentError]:

@@ -5,8 +5,11 @@ was trained on (corpus, a hash of the training data), how well it did on its dev
 versions it was saved with, and the sha256 of every artifact. Loading checks the hashes (a changed or
 corrupted file is an error) and warns when library versions differ from the saved ones.
 
-Weights are joblib pickles, and a pickle can run code when loaded: load models only from the
-project's own ``models/`` folder or from directories you trained yourself.
+Weights are joblib pickles, and a pickle can run code when it is loaded: so weights load only from the
+configured models folder (``$CLINNLP_MODELS_DIR``, else the project's ``models/``), whose contents are this
+project's own or trained by you; a model directory anywhere else loads only when the caller says it is trusted
+(``trusted=True``; ``--trust`` in the CLI). The sha256 in ``model.json`` catches corruption, not tampering:
+whoever can write a folder can write both, which is why the folder is what is trusted.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ METADATA_FILE = "model.json"
 WEIGHTS_FILE = "weights.joblib"
 CARD_FILE = "README.md"
 FORMAT_VERSION = 1
-TRACKED_LIBRARIES = ("clinnlp", "scikit-learn", "numpy", "scipy", "joblib")
+# Recorded for every model; each classifier type adds the libraries its weights depend on (torch, transformers, ...).
+BASE_LIBRARIES = ("clinnlp", "scikit-learn", "numpy", "scipy", "joblib")
 
 
 class ModelError(ValueError):
@@ -70,9 +74,10 @@ def default_models_dir() -> Path:
     return Path(nlp.__file__).resolve().parent.parent / "models"
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(libraries: tuple[str, ...] = ()) -> dict[str, str]:
+    """Installed versions of the base libraries and ``libraries`` (``"not installed"`` for a missing one)."""
     versions = {"python": platform.python_version()}
-    for name in TRACKED_LIBRARIES:
+    for name in dict.fromkeys(BASE_LIBRARIES + tuple(libraries)):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
@@ -88,7 +93,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(estimator, directory: str | Path, meta: dict, card: str) -> Path:
+def save_model(estimator, directory: str | Path, meta: dict, card: str, libraries: tuple[str, ...] = ()) -> Path:
     """Write ``estimator`` and its metadata to ``directory`` (created if needed).
 
     Args:
@@ -97,6 +102,8 @@ def save_model(estimator, directory: str | Path, meta: dict, card: str) -> Path:
         meta: Name, version, task, labels, training and metrics; artifacts, library versions, the
             format version and the creation time are added here.
         card: The model card in Markdown.
+        libraries: Packages the weights depend on beyond the base ones (their versions are recorded and
+            compared at every load).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -107,7 +114,7 @@ def save_model(estimator, directory: str | Path, meta: dict, card: str) -> Path:
         "format_version": FORMAT_VERSION,
         **meta,
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "libraries": library_versions(),
+        "libraries": library_versions(libraries),
         "artifacts": {WEIGHTS_FILE: sha256_file(weights)},
     }
     (directory / METADATA_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -157,7 +164,7 @@ def verify_artifacts(path: Path, meta: dict) -> None:
 
 def warn_on_version_drift(path: Path, meta: dict) -> None:
     saved = meta.get("libraries", {})
-    current = library_versions()
+    current = library_versions(tuple(name for name in saved if name != "python"))
     drift = {name: (saved[name], current[name]) for name in saved
              if name in current and name != "python" and saved[name] != current[name]}
     if drift:
@@ -166,13 +173,33 @@ def warn_on_version_drift(path: Path, meta: dict) -> None:
                       "predictions may differ: retrain it to be sure", stacklevel=3)
 
 
-def load_model(name_or_path: str | Path, models_dir: str | Path | None = None) -> Model:
+def is_trusted(path: Path) -> bool:
+    """Whether ``path`` lies in the configured models folder (whose pickles this installation trusts)."""
+    try:
+        Path(path).resolve().relative_to(default_models_dir().resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def load_model(name_or_path: str | Path, models_dir: str | Path | None = None, trusted: bool = False) -> Model:
     """Load a model directory (or a name in the models folder), checking every artifact's sha256.
 
+    Args:
+        name_or_path: A model name in the models folder, or a model directory.
+        models_dir: Another models folder to look names up in (trusted like the configured one).
+        trusted: Load pickled weights from outside the models folders: only for directories you made.
+
     Raises:
-        ModelError: Not found, unreadable metadata, or an artifact that does not match its hash.
+        ModelError: Not found, outside the models folder and not trusted, unreadable metadata, or an artifact
+            that does not match its hash.
     """
     path = resolve_model_path(name_or_path, models_dir)
+    inside = is_trusted(path) or (models_dir is not None and path.resolve().is_relative_to(Path(models_dir).resolve()))
+    if not (trusted or inside):
+        raise ModelError(f"{path}: not in the models folder ({default_models_dir()}). Model weights are pickles, "
+                         "which can run code when loaded: load a model from elsewhere only if you made it or trust "
+                         f"who did (--trust), or move it into the models folder (or set {MODELS_DIR_ENV})")
     meta = read_metadata(path)
     verify_artifacts(path, meta)
     warn_on_version_drift(path, meta)

@@ -11,30 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
+from sklearn.base import clone
+from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit, StratifiedKFold,
+                                     StratifiedShuffleSplit)
 
 import nlp
-from nlp.classifiers import get_classifier
+from nlp.classifiers import get_classifier_type
 from nlp.evaluation import classification_metrics
 from nlp.model_store import save_model
 
 log = logging.getLogger(__name__)
 
-# What is tuned on the dev split, by model type and task. Each setting is tried; the best on dev is
-# refitted on all the data. Multi-label models also tune their decision threshold (THRESHOLDS).
-PARAM_GRID = {
-    ("tfidf", "single_label"): {"C": [0.3, 1.0, 3.0], "calibration": ["sigmoid", "temperature"]},
-    ("tfidf", "multi_label"): {"C": [0.3, 1.0, 3.0]},
-    # One transformer run takes minutes to an hour on a CPU: its defaults were chosen by the dev-split
-    # comparisons in the model cards, and ``--param`` overrides them.
-    ("transformer", "single_label"): {},
-    ("transformer", "multi_label"): {},
-    ("ensemble", "single_label"): {},
-    ("ensemble", "multi_label"): {},
-}
-# Models refitted on all the data after tuning. The others keep the fit whose dev figures are reported
-# (a second transformer run would double the training time).
-REFIT = {"tfidf"}
 THRESHOLDS = [round(t, 2) for t in np.arange(0.2, 0.65, 0.05)]
 
 
@@ -70,8 +57,9 @@ class TrainingData:
 
 def machine() -> str:
     """The CPU and core count, for the model card's training time."""
-    import os
     import platform
+
+    from nlp.parallel import available_cpus
 
     name = platform.processor() or platform.machine()
     try:
@@ -81,7 +69,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{name}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
+    return f"{name}, {available_cpus()} cores"
 
 
 def carve_dev(data: TrainingData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +86,64 @@ def carve_dev(data: TrainingData, fraction: float, seed: int) -> tuple[np.ndarra
             splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
             return next(splitter.split(index, np.asarray(data.labels, dtype=str)))
     return next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(index))
+
+
+def folds(data: TrainingData, k: int, seed: int = 0):
+    """k-fold (train, test) index pairs: grouped when the data has groups, stratified for single-label data."""
+    index = np.arange(len(data.texts))
+    if data.groups is not None:
+        return list(GroupKFold(k).split(index, groups=data.groups))
+    if not data.multi_label:
+        _, counts = np.unique(np.asarray(data.labels, dtype=str), return_counts=True)
+        if counts.min() >= k:
+            return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(
+                index, np.asarray(data.labels, dtype=str)))
+    return list(KFold(k, shuffle=True, random_state=seed).split(index))
+
+
+@dataclass
+class CrossValidation:
+    """Out-of-fold predictions of k refits and the metrics of each fold."""
+
+    proba: np.ndarray
+    picks: list[list[int]]
+    classes: np.ndarray
+    per_fold: list[dict]
+
+    def summary(self) -> dict:
+        """Mean and standard deviation over folds of accuracy, micro- and macro-F1."""
+        keys = ("accuracy", "micro_f1", "macro_f1")
+        values = np.array([[fold[key] for key in keys] for fold in self.per_fold])
+        return {key: {"mean": round(float(values[:, i].mean()), 4), "std": round(float(values[:, i].std()), 4)}
+                for i, key in enumerate(keys)}
+
+
+def cross_validate(data: TrainingData, estimator, k: int = 5, seed: int = 0, progress=None) -> CrossValidation:
+    """Refit a clone of ``estimator`` (same parameters, unfitted) on k-1 folds and predict the k-th, k times.
+
+    Args:
+        progress: Called as ``progress(fold, metrics)`` after each fold.
+    """
+    proba, picks, per_fold, classes = None, [None] * len(data.texts), [], None
+    for number, (train_idx, test_idx) in enumerate(folds(data, k, seed), start=1):
+        model = clone(estimator).fit(_subset(data.texts, train_idx), _subset(data.labels, train_idx))
+        if classes is None:
+            classes = model.classes_
+        if list(map(str, model.classes_)) != list(map(str, classes)):
+            raise ValueError("a fold lacks a label the others have: use fewer folds")
+        fold_proba = model.predict_proba(_subset(data.texts, test_idx))
+        fold_picks = model.decide(fold_proba)
+        if proba is None:
+            proba = np.zeros((len(data.texts), fold_proba.shape[1]), dtype=np.float64)
+        proba[test_idx] = fold_proba
+        for row, chosen in zip(test_idx, fold_picks):
+            picks[row] = chosen
+        metrics = classification_metrics(_subset(data.labels, test_idx), fold_proba, fold_picks, classes,
+                                         data.multi_label)
+        per_fold.append(metrics)
+        if progress is not None:
+            progress(number, metrics)
+    return CrossValidation(proba, picks, classes, per_fold)
 
 
 def _subset(values: list, indices: np.ndarray) -> list:
@@ -121,19 +167,18 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
         model of the best setting (fitted on the train part).
     """
     fixed = dict(fixed or {})
-    estimator_class = get_classifier(model_type)
+    entry = get_classifier_type(model_type)
     train_idx, dev_idx = carve_dev(data, dev_fraction, seed)
     train_texts, dev_texts = _subset(data.texts, train_idx), _subset(data.texts, dev_idx)
     train_labels, dev_labels = _subset(data.labels, train_idx), _subset(data.labels, dev_idx)
-    grid = PARAM_GRID.get((model_type, "multi_label" if data.multi_label else "single_label"), {})
-    grid = {key: values for key, values in grid.items() if key not in fixed}
+    grid = {key: values for key, values in entry.param_grid(data.multi_label).items() if key not in fixed}
     rows, best = [], None
     for values in itertools.product(*grid.values()):
         params = {**fixed, **dict(zip(grid.keys(), values))}
         started = time.perf_counter()
-        model = estimator_class(multi_label=data.multi_label, n_jobs=n_jobs, **params)
-        if hasattr(model, "fit_with_dev"):  # an ensemble tunes its weights on the dev part
-            model.fit_with_dev(train_texts, train_labels, dev_texts, dev_labels, data)
+        model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
+        if entry.fit_takes_dev:
+            model.fit(train_texts, train_labels, dev_texts, dev_labels, data)
         else:
             model.fit(train_texts, train_labels)
         proba = model.predict_proba(dev_texts)
@@ -161,14 +206,15 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
 def train(data: TrainingData, model_type: str, out: str | Path, name: str | None = None,
           version: str | None = None, dev_fraction: float = 0.15, seed: int = 0,
           n_jobs: int | None = None, command: str | None = None, fixed: dict | None = None) -> Path:
-    """Tune on a dev split, refit the best setting on all of ``data`` (TF-IDF; see ``REFIT``), and save
-    it to ``out``."""
+    """Tune on a dev split, refit the best setting on all of ``data`` (when the type's registry entry says
+    so), and save it to ``out``."""
     out = Path(out)
     started = time.perf_counter()
+    entry = get_classifier_type(model_type)
     params, dev_metrics, tried, model = tune(data, model_type, dev_fraction, seed, n_jobs, fixed)
-    refit = model_type in REFIT
+    refit = entry.refit
     if refit:
-        model = get_classifier(model_type)(multi_label=data.multi_label, n_jobs=n_jobs, **params)
+        model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
         model.fit(data.texts, data.labels)
     seconds = round(time.perf_counter() - started, 1)
     labels = [{"id": str(c), "name": data.label_names.get(str(c), str(c))} for c in model.classes_]
@@ -176,7 +222,7 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
         "name": name or out.name,
         "version": version or nlp.__version__,
         "task": "multi_label" if data.multi_label else "single_label",
-        "model_type": model_type,
+        "model_type": entry.name,
         "labels": labels,
         "params": {k: v for k, v in model.get_params().items() if k != "n_jobs"},
         "training": {**data.source, "documents": len(data.texts), "data_sha256": data.sha256(),
@@ -187,19 +233,8 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
     }
     if hasattr(model, "base_sha256_"):
         meta["base_sha256"] = model.base_sha256_
-    save_model(model, out, meta, model_card(meta))
+    save_model(model, out, meta, model_card(meta), entry.libraries)
     return out
-
-
-DESCRIPTIONS = {
-    "tfidf": "TF-IDF word uni- and bigrams and a linear SVM with calibrated probabilities; every prediction "
-             "comes with the terms that pushed it, and their offsets in the text.",
-    "transformer": "a transformer encoder reading the whole document in overlapping windows, a linear head, "
-                   "temperature-calibrated probabilities; explanations are gradient x input per word, with "
-                   "offsets.",
-    "ensemble": "the average of a TF-IDF model's and a transformer model's probabilities, with the weight "
-                "chosen on the dev split.",
-}
 
 
 def model_card(meta: dict) -> str:
@@ -209,11 +244,12 @@ def model_card(meta: dict) -> str:
     source = training.get("corpus") or training.get("file")
     worst = sorted(dev["per_class"].items(), key=lambda item: item[1]["f1-score"])[:5]
     names = {label["id"]: label["name"] for label in meta["labels"]}
+    entry = get_classifier_type(meta["model_type"])
     lines = [
         f"# {meta['name']} (version {meta['version']})",
         "",
-        f"A {meta['model_type']} classifier ({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): "
-        + DESCRIPTIONS.get(meta["model_type"], ""),
+        f"A {entry.name} classifier ({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): "
+        + entry.description,
         "",
         "## Training",
         f"- Data: `{source}` ({training['documents']} documents), sha256 `{training['data_sha256'][:16]}...`",
@@ -237,12 +273,7 @@ def model_card(meta: dict) -> str:
         "Weakest labels on dev (F1, support): "
         + "; ".join(f"{names.get(k, k)} {v['f1-score']} ({int(v['support'])})" for k, v in worst),
         "",
-        *(["## Method",
-           f"`{meta['params'].get('method')}` on `{meta['params'].get('base')}` (weights sha256 "
-           f"`{str(meta.get('base_sha256'))[:16]}...`), windows of {meta['params'].get('max_length')} tokens "
-           f"overlapping by {meta['params'].get('stride')}. The method was chosen by dev-split comparison "
-           "(frozen probe, LoRA, full fine-tuning): see the README section 'Transformer classifier'.", ""]
-          if meta["model_type"] == "transformer" else []),
+        *(entry.card_section(meta) if entry.card_section else []),
         "## Use",
         f"`clinnlp classify --model {meta['name']} INPUT -o OUTPUT.jsonl`",
     ]

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 
-from service.api import classify_bp, jobs_bp, models_bp, summarize_bp
+from service.api import jobs_bp, models_bp, operations_bp
 from service.config import Settings
 from service.errors import ApiError, register_error_handlers
+from service.inputs import sweep_uploads
 from service.jobs import JobManager
 from service.keys import KeyStore
 from service.observability import AuditLog, Metrics, init_app
@@ -49,6 +50,9 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     if not settings.auth:
         log.warning("AUTHENTICATION IS OFF: anyone who can reach this port can send and read patient text. "
                     "Use this only on a development machine.")
+    swept = sweep_uploads(settings.state_dir)
+    if swept:
+        log.warning("removed %d upload(s) left by a process that stopped mid-request", swept)
     registry = registry or Registry.load(settings.classifiers, settings.summarizers)
     state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), AuditLog(settings.audit_path),
                          JobManager(settings.database_url, Path(settings.state_dir) / "jobs", registry,
@@ -124,6 +128,6 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         """A page listing every operation."""
         return Response(docs_page(build_spec(app)), mimetype="text/html")
 
-    for blueprint in (classify_bp, summarize_bp, models_bp, jobs_bp):
+    for blueprint in (operations_bp, models_bp, jobs_bp):
         app.register_blueprint(blueprint)
     return app

@@ -39,14 +39,29 @@ class Settings:
     job_threads: int = 1
     max_in_flight: int = 8
 
+    def __post_init__(self):
+        # Resolved once, at start: a relative folder must not mean one thing here and another wherever a
+        # library resolves paths (Flask's send_file resolves them against the package, not the working folder).
+        self.state_dir = str(Path(self.state_dir).expanduser().resolve())
+
     @classmethod
     def load(cls, overrides: dict | None = None) -> "Settings":
-        """Defaults, then ``CLINNLP_<NAME>`` environment variables, then ``overrides``."""
+        """Defaults, then ``CLINNLP_<NAME>`` environment variables, then ``overrides``.
+
+        Raises:
+            ValueError: An environment variable that cannot be read as its setting's type (for example a
+                boolean that is not one of 1/0, true/false, yes/no, on/off): the service refuses to start
+                rather than guess, because a typo must never turn authentication off.
+        """
         values = {}
         for field in fields(cls):
-            raw = os.environ.get(f"CLINNLP_{field.name.upper()}")
+            variable = f"CLINNLP_{field.name.upper()}"
+            raw = os.environ.get(variable)
             if raw is not None:
-                values[field.name] = _parse(raw, field.default)
+                try:
+                    values[field.name] = _parse(raw, field.default)
+                except ValueError as error:
+                    raise ValueError(f"{variable}: {error}") from None
         values.update(overrides or {})
         return cls(**values)
 
@@ -59,11 +74,20 @@ class Settings:
         return Path(self.state_dir) / "audit.jsonl"
 
 
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _parse(raw: str, default):
     if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        value = raw.strip().lower()
+        if value not in TRUE + FALSE:
+            raise ValueError(f"expected one of {', '.join(TRUE + FALSE)}, got {raw.strip()[:20]!r}")
+        return value in TRUE
     if isinstance(default, int):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw.strip()[:20]!r}") from None
     if isinstance(default, tuple):
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw

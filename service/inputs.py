@@ -1,12 +1,17 @@
-"""Documents and options from a request body: JSON or ``text/plain``, validated against the limits.
+"""Documents and option fields from a request body: JSON, ``text/plain``, FHIR or a multipart upload.
 
 Bad input gets 400 (unparseable), 413 (over a limit), 415 (media type) or 422 (a field fails validation);
-messages name the field and the limit, never the text.
+messages name the field and the limit, never the text. Where options come from is decided here once for every
+input kind (see :mod:`service.options`): a JSON body's fields, a form's fields (and its JSON ``options``
+field), and the query string.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -17,6 +22,23 @@ from service.config import Settings
 from service.errors import ApiError
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+UPLOAD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".txt")
+UPLOADS = "uploads"
+
+
+@dataclass
+class Fields:
+    """The option fields a request carries besides its documents: JSON-typed ones and text ones."""
+
+    json: dict = field(default_factory=dict)
+    text: dict = field(default_factory=dict)
+
+    def pop(self, name: str):
+        """Take out a non-option field (a job's ``operation``) from wherever it was given."""
+        for values in (self.json, self.text):
+            if name in values:
+                return values.pop(name)
+        return request.args.get(name)
 
 
 def read_json() -> dict:
@@ -38,54 +60,89 @@ def read_json() -> dict:
     return body
 
 
-UPLOAD_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv", ".txt")
+def form_fields() -> Fields:
+    """A multipart form's fields other than ``file``: text fields, and the JSON object in ``options``."""
+    text = request.form.to_dict()
+    typed = {}
+    if "options" in text:
+        try:
+            typed = orjson.loads(text.pop("options"))
+        except orjson.JSONDecodeError:
+            raise ApiError(422, "'options' must be a JSON object", {"field": "options"}) from None
+        if not isinstance(typed, dict):
+            raise ApiError(422, "'options' must be a JSON object", {"field": "options"})
+    return Fields(typed, text)
 
 
-def save_upload(folder: Path) -> tuple[Path, str, dict]:
-    """The multipart ``file`` saved under ``folder``, its suffix, and the form's other fields as options.
-
-    A ``.txt`` upload is one document; it is saved as a one-line JSONL file so every upload reads alike.
-    """
+def uploaded_file():
+    """The multipart ``file`` and its suffix, checked before anything is written."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ApiError(422, "multipart upload needs a 'file' field", {"field": "file"})
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise ApiError(415, f"unsupported file type {suffix or 'none'!r}", {"supported": list(UPLOAD_SUFFIXES)})
+    return upload, suffix
+
+
+def upload_name(upload) -> str:
+    """The uploaded file's own name without folders (for error sources and ``.txt`` document ids)."""
+    return Path(upload.filename.replace("\\", "/")).name or "upload"
+
+
+@contextmanager
+def saved_upload(folder: Path, upload, suffix: str):
+    """The upload written to a private file under ``folder`` as JSONL/CSV/TSV (a ``.txt`` becomes one JSONL
+    record), removed when the block ends whatever happens; yields ``(path, suffix)``."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"upload-{uuid.uuid4().hex}{suffix}"
-    upload.save(path)
-    if suffix == ".txt":
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            path.unlink()
-            raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
-        jsonl = path.with_suffix(".jsonl")
-        jsonl.write_bytes(orjson.dumps({"id": Path(upload.filename).stem, "text": text}) + b"\n")
-        path.unlink()
-        path, suffix = jsonl, ".jsonl"
-    options = request.form.to_dict()
-    if "options" in options:
-        try:
-            extra = orjson.loads(options.pop("options"))
-        except orjson.JSONDecodeError:
-            raise ApiError(422, "'options' must be a JSON object", {"field": "options"}) from None
-        if not isinstance(extra, dict):
-            raise ApiError(422, "'options' must be a JSON object", {"field": "options"})
-        options.update(extra)
-    return path, suffix, options
+    path = folder / f"upload-{uuid.uuid4().hex}{'.jsonl' if suffix == '.txt' else suffix}"
+    try:
+        if suffix == ".txt":
+            raw = upload.stream.read()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError as error:
+                raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
+            _write_private(path, orjson.dumps({"id": Path(upload_name(upload)).stem, "text": text}) + b"\n")
+        else:
+            with _open_private(path) as handle:
+                while block := upload.stream.read(1 << 20):
+                    handle.write(block)
+        yield path, (".jsonl" if suffix == ".txt" else suffix)
+    except OSError as error:  # a full disk: the client may retry; never a half file left behind
+        raise ApiError(503, f"the upload could not be stored ({error.strerror or type(error).__name__})",
+                       {"retry_after_seconds": 5}) from None
+    finally:
+        path.unlink(missing_ok=True)
 
 
-def documents_from_file(path: Path, settings: Settings) -> list[Document]:
+def _open_private(path: Path):
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    with _open_private(path) as handle:
+        handle.write(data)
+
+
+def sweep_uploads(state_dir: str | Path) -> int:
+    """Remove uploads left by a process that died mid-request; returns how many."""
+    folder = Path(state_dir) / UPLOADS
+    removed = 0
+    for leftover in folder.glob("upload-*") if folder.is_dir() else ():
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def documents_from_file(path: Path, name: str, settings: Settings) -> list[Document]:
     """Every record of an uploaded file; any bad record rejects the request (422, listing them)."""
     from nlp.documents import DocumentError, InputError
     from nlp.documents import read_documents as read_file
 
     documents, problems = [], []
     try:
-        for item in read_file(path):
+        for item in read_file(path, name=name):
             if isinstance(item, DocumentError):
                 problems.append({"record": item.source.rsplit(":", 1)[-1], "id": item.id, "reason": item.reason})
             else:
@@ -101,50 +158,52 @@ def documents_from_file(path: Path, settings: Settings) -> list[Document]:
     return _checked(documents, settings)
 
 
-def _fhir_body() -> bool:
-    from service.fhir import is_fhir
-
-    body = read_json()
-    return is_fhir(body)
-
-
-def read_documents(settings: Settings) -> tuple[list[Document], dict]:
-    """The request's documents and its other fields (options); query parameters for ``text/plain``."""
+def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
+    """The request's documents and its option fields (see :mod:`service.options` for where options come from)."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        path, _, options = save_upload(Path(settings.state_dir) / "uploads")
-        try:
-            documents = documents_from_file(path, settings)
-        finally:
-            path.unlink(missing_ok=True)
-    elif mimetype in JSON_TYPES and _fhir_body():
+        upload, suffix = uploaded_file()
+        fields = form_fields()
+        with saved_upload(Path(settings.state_dir) / UPLOADS, upload, suffix) as (path, _):
+            documents = documents_from_file(path, upload_name(upload), settings)
+    elif mimetype in JSON_TYPES and _is_fhir(read_json()):
         from service.fhir import documents_from_fhir
 
-        documents = _checked(documents_from_fhir(read_json()), settings)
-        options = request.args.to_dict()
+        documents, fields = _checked(documents_from_fhir(read_json()), settings), Fields()
     elif mimetype in JSON_TYPES:
-        body = read_json()
-        items = body.get("documents")
+        body = dict(read_json())
+        items = body.pop("documents", None)
         if not isinstance(items, list) or not items:
             raise ApiError(422, "'documents' must be a non-empty list of {\"id\", \"text\"} objects",
                            {"field": "documents"})
-        documents = [_document(item, index, settings) for index, item in enumerate(items)]
-        options = {k: v for k, v in body.items() if k != "documents"}
+        if len(items) > settings.max_documents:
+            raise _too_many(len(items), settings)
+        documents, fields = [_document(item, index, settings) for index, item in enumerate(items)], Fields(body)
     elif mimetype == "text/plain":
         raw = request.get_data(cache=True)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ApiError(400, f"the body is not valid UTF-8 (byte {error.start + 1})") from None
-        documents = [_document({"id": "1", "text": text}, 0, settings)]
-        options = request.args.to_dict()
+        documents, fields = [_document({"id": "1", "text": text}, 0, settings)], Fields()
     else:
         raise ApiError(415, f"unsupported media type {mimetype or 'none'!r}",
-                       {"supported": ["application/json", "text/plain", "multipart/form-data"]})
+                       {"supported": ["application/json", "text/plain", "multipart/form-data",
+                                      "application/fhir+json"]})
     if len(documents) > settings.max_documents:
-        raise ApiError(413, f"{len(documents)} documents in one request; the limit is {settings.max_documents} "
-                            "(send larger batches as a job)", {"limit": settings.max_documents})
-    return documents, options
+        raise _too_many(len(documents), settings)
+    return documents, fields
+
+
+def _too_many(count: int, settings: Settings) -> ApiError:
+    return ApiError(413, f"{count} documents in one request; the limit is {settings.max_documents} "
+                         "(send larger batches as a job)", {"limit": settings.max_documents})
+
+
+def _is_fhir(body: dict) -> bool:
+    from service.fhir import is_fhir
+
+    return is_fhir(body)
 
 
 def _checked(documents: list[Document], settings: Settings) -> list[Document]:
@@ -156,6 +215,10 @@ def _document(item, index: int, settings: Settings) -> Document:
     where = {"document": index}
     if not isinstance(item, dict):
         raise ApiError(422, f"documents[{index}] must be an object", where)
+    unknown = sorted(set(item) - {"id", "text"})
+    if unknown:
+        raise ApiError(422, f"documents[{index}] has unknown field(s) {', '.join(map(repr, unknown))}; "
+                            "a document is {\"id\", \"text\"}", {**where, "fields": unknown})
     text = item.get("text")
     if not isinstance(text, str):
         raise ApiError(422, f"documents[{index}].text must be a string", {**where, "field": "text"})
@@ -172,27 +235,3 @@ def _document(item, index: int, settings: Settings) -> Document:
         raise ApiError(422, f"documents[{index}].id must be a string or an integer", {**where, "field": "id"})
     return Document(str(doc_id), text, f"documents[{index}]")
 
-
-def positive_int(options: dict, name: str) -> int | None:
-    if name not in options:
-        return None
-    value = options[name]
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # JSON has one number type: 5.0 is the integer 5
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ApiError(422, f"'{name}' must be a whole number of at least 1", {"field": name})
-    return value
-
-
-def flag(options: dict, name: str, default: bool) -> bool:
-    value = options.get(name, default) if name in options else default
-    if isinstance(value, str):
-        if value.lower() in ("1", "true", "yes"):
-            return True
-        if value.lower() in ("0", "false", "no"):
-            return False
-    if not isinstance(value, bool):
-        raise ApiError(422, f"'{name}' must be true or false", {"field": name})
-    return value

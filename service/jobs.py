@@ -19,19 +19,20 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Boolean, DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from nlp.batch import ClassificationWriter, SummaryWriter, process_file
+from nlp.batch import process_file
 from nlp.documents import InputError, count_records
 from service.database import Base, open_engine
+from service.options import OPERATIONS
 
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, COMPLETED, PARTIAL_SUCCESS, FAILED, CANCELLED = (
     "QUEUED", "RUNNING", "COMPLETED", "PARTIAL_SUCCESS", "FAILED", "CANCELLED")
 FINISHED = (COMPLETED, PARTIAL_SUCCESS, FAILED, CANCELLED)
-OPERATIONS = ("classify", "summarize")
 # Which process runs a job: host, pid and a random token (a restarted container can reuse a pid).
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 HEARTBEAT_SECONDS = 5
@@ -104,22 +105,47 @@ class JobManager:
             thread.start()
 
     # -- the API's side ---------------------------------------------------------------------------
-    def submit(self, key_id: str | None, operation: str, options: dict, source: Path, suffix: str) -> dict:
-        """Save the input and queue the job; returns its status. ``source`` is moved into the job folder."""
+    def submit(self, key_id: str | None, options, source: Path, suffix: str, name: str) -> dict:
+        """Store the input and queue the job; returns its status.
+
+        Args:
+            options: The operation's resolved options (a :class:`service.options.Options`).
+            source: The saved input file; it is moved into the job's folder.
+            suffix: Its format (``.jsonl``, ``.csv``, ``.tsv``).
+            name: The input's own name (an upload's file name), used for sources in the errors manifest.
+        """
         job_id = uuid.uuid4().hex
         folder = self.folder / job_id
         folder.mkdir(parents=True)
         input_name = f"input{suffix}"
-        shutil.move(str(source), folder / input_name)
         try:
-            total = count_records(folder / input_name)
-        except InputError:
-            total = 0
-        with Session(self.engine) as session:
-            session.add(Job(id=job_id, key_id=key_id, operation=operation, options=json.dumps(options),
-                            input_name=input_name, status=QUEUED, total=total, created=_now()))
-            session.commit()
+            shutil.move(str(source), folder / input_name)
+            try:
+                total = count_records(folder / input_name)
+            except InputError:
+                total = 0
+            with Session(self.engine) as session:
+                session.add(Job(id=job_id, key_id=key_id, operation=options.operation,
+                                options=json.dumps({**options.model_dump(mode="json", exclude_none=True),
+                                                    "source_name": name}),
+                                input_name=input_name, status=QUEUED, total=total, created=_now()))
+                session.commit()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # no folder without its row
+            raise
         return self.status(job_id, key_id)
+
+    def submit_records(self, key_id: str | None, options, records: list[dict]) -> dict:
+        """Queue a job over JSON records (``{"id", "text"}`` objects, checked as the job runs)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staged = self.folder / f"incoming-{uuid.uuid4().hex}.jsonl"
+        try:
+            with staged.open("wb") as handle:
+                for record in records:
+                    handle.write(orjson.dumps(record) + b"\n")
+            return self.submit(key_id, options, staged, ".jsonl", "documents")
+        finally:
+            staged.unlink(missing_ok=True)
 
     def get(self, job_id: str, key_id: str | None) -> Job | None:
         with Session(self.engine) as session:
@@ -134,7 +160,8 @@ class JobManager:
         if job is None:
             return None
         seconds = ((_aware(job.finished) or _now()) - _aware(job.started)).total_seconds() if job.started else None
-        return {"id": job.id, "status": job.status, "operation": job.operation, "options": json.loads(job.options),
+        options = {k: v for k, v in json.loads(job.options).items() if k != "source_name"}
+        return {"id": job.id, "status": job.status, "operation": job.operation, "options": options,
                 "progress": {"total": job.total, "processed": job.processed, "failed": job.failed},
                 "timings": {"created": _iso(job.created), "started": _iso(job.started),
                             "finished": _iso(job.finished), "seconds": round(seconds, 3) if seconds else seconds},
@@ -230,9 +257,11 @@ class JobManager:
 
         status, reason = FAILED, None
         try:
-            writer = self._writer(operation, options)
+            source_name = options.pop("source_name", input_name)
+            chosen = OPERATIONS[operation].model_validate({k: v for k, v in options.items() if v is not None})
+            writer = chosen.writer(self.registry)
             result = process_file(writer, self.folder / job_id / input_name, self.results_path(job_id),
-                                  progress=False, on_batch=progress)
+                                  progress=False, on_batch=progress, name=source_name)
             if result.failed == 0:
                 status = COMPLETED
             elif result.processed:
@@ -251,26 +280,6 @@ class JobManager:
             if job.owner == OWNER and job.status == RUNNING:  # else another process took it over
                 job.status, job.reason, job.finished = status, reason, _now()
                 session.commit()
-
-    def _writer(self, operation: str, options: dict):
-        if operation == "classify":
-            return ClassificationWriter(self.registry.classifiers[options["model"]],
-                                        explain=options.get("explain", True))
-        summarizer = self.registry.summarizers[options.get("method", "extractive")]
-        return LockedSummaryWriter(self.registry.lock, summarizer, options.get("max_words"),
-                                   options.get("max_sentences"), options.get("sections"))
-
-
-class LockedSummaryWriter(SummaryWriter):
-    """Shares the summarizer with request threads, one call at a time."""
-
-    def __init__(self, lock, *args):
-        super().__init__(*args)
-        self.lock = lock
-
-    def __call__(self, documents):
-        with self.lock:
-            return super().__call__(documents)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -13,7 +13,7 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message", "details"],
     "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}}
 # "x-limit" marks where build_spec fills in the running service's limits and loaded names.
-DOCUMENT = {"type": "object", "required": ["text"], "properties": {
+DOCUMENT = {"type": "object", "required": ["text"], "additionalProperties": False, "properties": {
     "id": {"type": ["string", "integer"], "minimum": -(2**63), "maximum": 2**63 - 1},
     "text": {"type": "string", "minLength": 1, "x-limit": "text"}}}
 DOCUMENTS = {"type": "array", "minItems": 1, "items": DOCUMENT, "x-limit": "documents"}
@@ -33,11 +33,6 @@ SUMMARY = {"type": "object", "required": ["id", "summary", "sentences"], "proper
         "type": "object", "required": ["text", "start", "end", "score"], "properties": {
             "text": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"},
             "score": {"type": "number"}}}}}}
-SUMMARIZE_OPTIONS = {
-    "method": {"type": "string", "description": "extractive (default), lead, textrank or lexrank", "x-limit": "method"},
-    "max_words": {"type": "integer", "minimum": 1}, "max_sentences": {"type": "integer", "minimum": 1},
-    "sections": {"type": "array", "items": {"type": "string", "x-limit": "section"}}}
-CLASSIFY_OPTIONS = {"model": {"type": "string", "x-limit": "model"}, "explain": {"type": "boolean"}}
 FHIR = {"type": "object", "required": ["resourceType"], "description": "FHIR R4 DocumentReference or Bundle with "
         "text/plain attachments (base64 data); options in the query string",
         "properties": {"resourceType": {"type": "string", "enum": ["DocumentReference", "Bundle"]}}}
@@ -50,7 +45,7 @@ MODEL = {"type": "object", "required": ["name", "version", "task", "labels"], "p
                                                                             "name": {"type": "string"}}}},
     "dev_metrics": {"type": "object"}, "training": {"type": "object"}}}
 JOB = {"type": "object", "required": ["id", "status", "operation", "progress", "timings"], "properties": {
-    "id": {"type": "string"}, "operation": {"type": "string", "enum": ["classify", "summarize"]},
+    "id": {"type": "string"}, "operation": {"type": "string"},
     "status": {"type": "string", "enum": ["QUEUED", "RUNNING", "COMPLETED", "PARTIAL_SUCCESS", "FAILED",
                                           "CANCELLED"]},
     "options": {"type": "object"}, "attempts": {"type": "integer"}, "reason": {"type": ["string", "null"]},
@@ -58,6 +53,21 @@ JOB = {"type": "object", "required": ["id", "status", "operation", "progress", "
                                                   "failed": {"type": "integer"}}},
     "timings": {"type": "object"}}}
 JSON_LINES = {"application/x-ndjson": {"schema": {"type": "string"}}}
+
+
+def options_schema(cls, location: str = "body") -> dict:
+    """JSON Schema properties of an operation's options model. In the query string and a form, a list is one
+    comma-separated text (documented here as one item of the list)."""
+    properties = {}
+    for name, schema in cls.model_json_schema()["properties"].items():
+        schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
+        if schema.get("type") == "array":
+            schema["items"] = {**schema["items"], "x-limit": "section"} if name == "sections" else schema["items"]
+            if location != "body":
+                schema = {"type": "string", "description": schema.get("description", ""),
+                          **({"x-limit": "section"} if name == "sections" else {})}
+        properties[name] = schema
+    return properties
 
 
 def describe(*, request: dict | None = None, responses: dict | None = None, query: dict | None = None,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def serve(host: str, port: int, workers: int, threads: int, config: dict | None = None, timeout: int = 300) -> None:
     from gunicorn.app.base import BaseApplication
@@ -24,5 +22,4 @@ def serve(host: str, port: int, workers: int, threads: int, config: dict | None 
 
             return create_app(config)
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     Server().run()

@@ -2,10 +2,58 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
+import socket
 
 import pytest
+
+class NetworkAccessError(ConnectionRefusedError):
+    """A test reached for the network: everything here must work offline (``make test`` also cuts the network)."""
+
+
+def _loopback(address) -> bool:
+    if not isinstance(address, tuple):  # a Unix socket path
+        return True
+    host = str(address[0])
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network():
+    """Refuse every connection and name lookup that leaves the machine, naming what was tried (an OSError, so
+    libraries that fall back when offline still do). Loopback servers (gunicorn, PostgreSQL, Ray) still work."""
+    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+
+    def refuse(address):
+        raise NetworkAccessError(f"a test tried to reach {address!r} over the network; tests run offline "
+                                 "(the project must work from its installed packages alone)")
+
+    def connect(self, address):
+        return real_connect(self, address) if _loopback(address) else refuse(address)
+
+    def connect_ex(self, address):
+        return real_connect_ex(self, address) if _loopback(address) else refuse(address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host is None or _loopback((host,)) or (isinstance(host, str) and host.endswith(".localhost")):
+            return real_getaddrinfo(host, *args, **kwargs)
+        try:
+            ipaddress.ip_address(str(host).split("%")[0])
+            return real_getaddrinfo(host, *args, **kwargs)  # a literal address: connect() decides
+        except ValueError:
+            return refuse((host, args[0] if args else None))
+
+    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
+    yield
+    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real_connect, real_connect_ex, real_getaddrinfo
+
 
 # Three specialties, each with its own vocabulary, and words every note shares.
 VOCABULARY = {
@@ -74,6 +122,24 @@ def labelled_csv(tmp_path, single_label_data):
 def tiny_params():
     # Synthetic notes are few and short: keep every term.
     return {"min_df": 1, "max_df": 1.0}
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A 2-layer, 64-wide BERT with MiniLM's tokenizer, saved as a local model folder (no network, seconds)."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from nlp.embeddings import default_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=128)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
 
 
 def unavailable(reason: str):

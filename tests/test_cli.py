@@ -41,7 +41,7 @@ def test_cli_classify_jsonl_writes_labels_scores_explanations(tmp_path, trained)
         {"id": "x2", "text": "Fracture of the femur, splint and cast applied to the knee."},
     ])
     out = tmp_path / "out.jsonl"
-    assert main(["classify", "--model", str(trained), str(source), "-o", str(out), "--no-progress"]) == EXIT_OK
+    assert main(["classify", "--model", str(trained), "--trust", str(source), "-o", str(out), "--no-progress"]) == EXIT_OK
     results = read_jsonl(out)
     assert [(r["id"], r["label"]) for r in results] == [("x1", "cardiology"), ("x2", "orthopedics")]
     first = results[0]
@@ -64,12 +64,15 @@ def test_cli_classify_bad_records_go_to_errors_file_and_exit_nonzero(tmp_path, t
         b'{"id": "ok2", "text": "knee arthroscopy for meniscus tear"}',
     ]) + b"\n")
     out = tmp_path / "out.jsonl"
-    code = main(["classify", "--model", str(trained), str(source), "-o", str(out), "--batch-size", "2", "--no-progress"])
+    code = main(["classify", "--model", str(trained), "--trust", str(source), "-o", str(out), "--batch-size", "2", "--no-progress"])
     assert code == EXIT_RECORDS_FAILED
     assert [r["id"] for r in read_jsonl(out)] == ["ok1", "ok2"]
     errors = read_jsonl(tmp_path / "out.errors.jsonl")
-    assert [(e["id"], e["source"].rsplit(":", 1)[1]) for e in errors] == [(None, "2"), ("empty", "3"), (None, "4")]
-    assert all(e["reason"] for e in errors)
+    # A record whose id cannot be read is named by its line, like a record without an id.
+    assert [(e["id"], e["source"].rsplit(":", 1)[1]) for e in errors] == [("2", "2"), ("empty", "3"), ("4", "4")]
+    assert errors[0]["reason"] == ("malformed JSON: the line ends before its JSON object is complete "
+                                   "(was the file cut off?)")
+    assert errors[2]["reason"].startswith("line 4 is not valid UTF-8")
     assert SECRET not in (tmp_path / "out.errors.jsonl").read_text()
 
 
@@ -81,19 +84,59 @@ def test_cli_classify_csv_and_txt_folder(tmp_path, trained):
     (folder / "t1.txt").write_text("Atrial fibrillation with palpitations.")
     for source, expected in ((csv_path, [("c1", "gastroenterology")]), (folder, [("t1", "cardiology")])):
         out = tmp_path / f"{source.stem}.out.jsonl"
-        assert main(["classify", "--model", str(trained), str(source), "-o", str(out), "--no-progress"]) == EXIT_OK
+        assert main(["classify", "--model", str(trained), "--trust", str(source), "-o", str(out), "--no-progress"]) == EXIT_OK
         assert [(r["id"], r["label"]) for r in read_jsonl(out)] == expected
 
 
-def test_cli_evaluate_writes_report_and_plot(tmp_path, trained, labelled_csv):
+def test_cli_evaluate_writes_report_and_plot(tmp_path, trained, single_label_data, capsys):
+    import random
+
+    from tests.conftest import make_note
+
+    rng = random.Random(99)  # notes the model never saw
+    unseen = write_jsonl(tmp_path / "unseen.jsonl", [{"id": f"u{i}", "text": make_note([label], rng), "label": label}
+                                                     for i, label in enumerate(sorted(set(single_label_data[1])) * 4)])
     out_dir = tmp_path / "eval"
-    code = main(["evaluate", "--model", str(trained), "--test-file", str(labelled_csv), "--text-column", "note",
-                 "--label-column", "specialty", "--out-dir", str(out_dir)])
+    assert main(["evaluate", "--model", str(trained), "--trust", "--test-file", str(unseen), "--out-dir", str(out_dir)]) == EXIT_OK
+    report = json.loads((out_dir / "specialty-unseen-file.json").read_text())
+    assert report["documents"] == 12 and "not trained on" in report["scored_on"]
+    assert set(report["per_class"]) == {"cardiology", "gastroenterology", "orthopedics"}
+    assert (out_dir / "specialty-unseen-file.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "scored on:" in printed and "accuracy" in printed and len(printed.splitlines()) < 10
+
+
+def test_cli_evaluate_on_the_training_data_cross_validates_instead(tmp_path, trained, labelled_csv, capsys):
+    out_dir = tmp_path / "eval"
+    code = main(["evaluate", "--model", str(trained), "--trust", "--test-file", str(labelled_csv), "--text-column", "note",
+                 "--label-column", "specialty", "--id-column", "note_id", "--out-dir", str(out_dir), "--folds", "3"])
     assert code == EXIT_OK
     report = json.loads((out_dir / "specialty-train-file.json").read_text())
-    assert report["accuracy"] == 1.0 and report["documents"] == 36
-    assert set(report["per_class"]) == {"cardiology", "gastroenterology", "orthopedics"}
-    assert (out_dir / "specialty-train-file.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report["documents"] == 36 and "3-fold cross-validation" in report["scored_on"]
+    assert "3-fold cross-validation" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(trained), "--trust", "--test-file", str(labelled_csv), "--text-column", "note",
+                 "--label-column", "specialty", "--id-column", "note_id", "--out-dir", str(out_dir),
+                 "--on-training-data"]) == EXIT_OK
+    assert "TRAINED ON" in json.loads((out_dir / "specialty-train-file.json").read_text())["scored_on"]
+
+
+def test_cli_show_lists_every_label_with_its_own_terms_and_errors_cleanly(tmp_path, multi_label_data, capsys):
+    results = write_jsonl(tmp_path / "r.jsonl", [{
+        "id": "n1", "labels": ["cardiology", "gastroenterology"], "label_names": ["Cardiology", "GI"],
+        "scores": {"cardiology": 0.9, "gastroenterology": 0.7},
+        "explanation": [{"label": "cardiology", "term": "troponin", "weight": 0.5, "spans": []},
+                        {"label": "gastroenterology", "term": "polyp", "weight": 0.4, "spans": []}]}])
+    assert main(["show", str(results)]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert any("Cardiology (0.90)" in line and "troponin" in line and "polyp" not in line for line in lines)
+    assert any("GI (0.70)" in line and "polyp" in line for line in lines)
+    run = subprocess.run([sys.executable, "-m", "nlp.cli", "show", str(tmp_path / "nonexistent.jsonl")],
+                         capture_output=True, text=True)
+    assert run.returncode == EXIT_ERROR and "Traceback" not in run.stderr
+    assert run.stderr.strip() == f"clinnlp show: error: {tmp_path / 'nonexistent.jsonl'}: No such file or directory"
+    (tmp_path / "not.jsonl").write_text("this is not JSON\n")
+    assert main(["show", str(tmp_path / "not.jsonl")]) == EXIT_ERROR
+    assert "not a JSON line" in capsys.readouterr().err
 
 
 def test_cli_multi_label_train_and_classify(tmp_path, multi_label_data):
@@ -103,23 +146,23 @@ def test_cli_multi_label_train_and_classify(tmp_path, multi_label_data):
     assert main(["train", "--train-file", str(train_file), "--out", str(out)]) == EXIT_OK
     assert json.loads((out / "model.json").read_text())["task"] == "multi_label"
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "troponin and angina; colonoscopy showed a polyp"}])
-    assert main(["classify", "--model", str(out), str(source), "-o", str(tmp_path / "o.jsonl"), "--no-progress"]) == 0
+    assert main(["classify", "--model", str(out), "--trust", str(source), "-o", str(tmp_path / "o.jsonl"), "--no-progress"]) == 0
     [result] = read_jsonl(tmp_path / "o.jsonl")
     assert "label" not in result
     assert set(result["labels"]) == {"cardiology", "gastroenterology"}
     report_dir = tmp_path / "eval"
-    assert main(["evaluate", "--model", str(out), "--test-file", str(train_file), "--out-dir", str(report_dir)]) == 0
+    assert main(["evaluate", "--model", str(out), "--trust", "--test-file", str(train_file), "--out-dir", str(report_dir)]) == 0
     assert (report_dir / "multi-train-file.png").exists()
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, trained, capsys):
     assert main(["classify", "--model", str(tmp_path / "nope"), str(tmp_path / "x.jsonl"), "-o", "o.jsonl"]) == EXIT_ERROR
     assert "no model" in capsys.readouterr().err
-    assert main(["classify", "--model", str(trained), str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == EXIT_ERROR
+    assert main(["classify", "--model", str(trained), "--trust", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == EXIT_ERROR
     assert "no such file" in capsys.readouterr().err
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("id,body\n1,x\n")
-    assert main(["classify", "--model", str(trained), str(bad_csv), "-o", str(tmp_path / "o.jsonl")]) == EXIT_ERROR
+    assert main(["classify", "--model", str(trained), "--trust", str(bad_csv), "-o", str(tmp_path / "o.jsonl")]) == EXIT_ERROR
     assert "missing column" in capsys.readouterr().err
     assert main(["train", "--corpus", "no-such-corpus", "--out", str(tmp_path / "m")]) == EXIT_ERROR
     assert "known corpora: " in capsys.readouterr().err
@@ -127,7 +170,7 @@ def test_cli_errors_are_one_clear_line(tmp_path, trained, capsys):
 
 def test_cli_runs_as_a_program_without_traceback(tmp_path, trained):
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "polyp"}, {"id": "b", "text": ""}])
-    run = subprocess.run([sys.executable, "-m", "nlp.cli", "classify", "--model", str(trained), str(source),
+    run = subprocess.run([sys.executable, "-m", "nlp.cli", "classify", "--model", str(trained), "--trust", str(source),
                           "-o", str(tmp_path / "out.jsonl")], capture_output=True, text=True)
     assert run.returncode == EXIT_RECORDS_FAILED
     assert "Traceback" not in run.stderr
@@ -142,7 +185,7 @@ def test_cli_classify_workers_give_identical_output_in_input_order(tmp_path, tra
     outputs = []
     for workers in ("1", "2"):
         out = tmp_path / f"out{workers}.jsonl"
-        code = main(["classify", "--model", str(trained), str(source), "-o", str(out), "--batch-size", "5",
+        code = main(["classify", "--model", str(trained), "--trust", str(source), "-o", str(out), "--batch-size", "5",
                      "--workers", workers, "--no-progress"])
         assert code == EXIT_RECORDS_FAILED
         outputs.append(out.read_bytes())
@@ -155,7 +198,7 @@ def test_cli_multi_label_lists_the_most_probable_label_first(tmp_path, multi_lab
     train_file = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "label": l} for t, l in zip(texts, labels)])
     assert main(["train", "--train-file", str(train_file), "--out", str(tmp_path / "m")]) == EXIT_OK
     out = tmp_path / "o.jsonl"
-    assert main(["classify", "--model", str(tmp_path / "m"), str(train_file), "-o", str(out), "--no-progress"]) == 0
+    assert main(["classify", "--model", str(tmp_path / "m"), "--trust", str(train_file), "-o", str(out), "--no-progress"]) == 0
     for result in read_jsonl(out):
         scores = [result["scores"][label] for label in result["labels"]]
         assert scores == sorted(scores, reverse=True)
@@ -200,6 +243,14 @@ def test_cli_summarize_rejects_bad_options_in_one_line(tmp_path, capsys):
 def test_cli_refuses_to_overwrite_its_input(tmp_path, trained, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "polyp"}])
     before = source.read_bytes()
-    assert main(["classify", "--model", str(trained), str(source), "-o", str(source)]) == EXIT_ERROR
+    assert main(["classify", "--model", str(trained), "--trust", str(source), "-o", str(source)]) == EXIT_ERROR
     assert "would overwrite the input" in capsys.readouterr().err
     assert source.read_bytes() == before
+
+
+def test_cli_loads_pickled_weights_from_outside_the_models_folder_only_when_trusted(tmp_path, trained, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "polyp"}])
+    assert main(["classify", "--model", str(trained), str(source), "-o", str(tmp_path / "o.jsonl")]) == EXIT_ERROR
+    error = capsys.readouterr().err
+    assert "not in the models folder" in error and "--trust" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "o.jsonl").exists()

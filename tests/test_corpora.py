@@ -91,7 +91,7 @@ def test_corpora_missing_or_broken_files_name_the_file(data_dir):
     with pytest.raises(CorpusError, match="medical_abstracts_tc.*not found"):
         load_corpus("medical_abstracts", data_dir)
     write_csv(data_dir / "meqsum" / "meqsum.csv", ["File", "Question"], [["a", "b"]])
-    with pytest.raises(CorpusError, match=r"meqsum\.csv: missing column\(s\) CHQ, Summary"):
+    with pytest.raises(CorpusError, match=r"meqsum\.csv: missing column\(s\) 'CHQ', 'Summary'"):
         load_corpus("meqsum", data_dir)
     (data_dir / "hallmarks_of_cancer" / "hoc_docs.jsonl").write_text('{"pmid": 1, "text": "x"}\n{broken\n')
     with pytest.raises(CorpusError, match=r"hoc_docs\.jsonl:2: malformed JSON"):

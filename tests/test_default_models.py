@@ -56,12 +56,18 @@ def test_default_model_is_reproducible_by_the_training_command(tmp_path, name, c
                                      info.label_names, info.grouped_by)
     assert data.sha256() == committed.meta["training"]["data_sha256"]
     retrained = load_model(train(data, "tfidf", tmp_path / name, n_jobs=2))
+    # The same settings are chosen and the same predictions made. Figures may move in the last digits from one
+    # CPU to another (vectorized sums round differently), so they are compared within what a document or two
+    # changes, and probabilities to 1e-3.
     assert retrained.meta["params"] == committed.meta["params"]
     for metric in ("accuracy", "micro_f1", "macro_f1"):
-        assert retrained.meta["dev_metrics"][metric] == committed.meta["dev_metrics"][metric]
-    sample = data.texts[:200]
-    np.testing.assert_allclose(retrained.estimator.predict_proba(sample), committed.estimator.predict_proba(sample),
-                               atol=1e-4)
+        assert abs(retrained.meta["dev_metrics"][metric] - committed.meta["dev_metrics"][metric]) <= 0.005, metric
+    sample = data.texts[:300]
+    fresh, saved = retrained.estimator, committed.estimator
+    fresh_proba, saved_proba = fresh.predict_proba(sample), saved.predict_proba(sample)
+    np.testing.assert_allclose(fresh_proba, saved_proba, atol=1e-3)
+    agree = np.mean([a == b for a, b in zip(fresh.decide(fresh_proba), saved.decide(saved_proba))])
+    assert agree >= 0.99
 
 
 TRANSFORMERS = ["ohsumed-transformer", "mtsamples-transformer", "ohsumed-ensemble", "mtsamples-ensemble"]
@@ -101,16 +107,21 @@ def test_committed_transformer_models_score_their_dev_split_as_their_card_says(n
     proba = estimator.predict_proba([data.texts[i] for i in dev])
     metrics = classification_metrics([data.labels[i] for i in dev], proba, estimator.decide(proba),
                                      estimator.classes_, model.multi_label)
+    # The card's figures were measured on the machine that trained the model (bfloat16 where it has it); here
+    # the precision may differ (fp32 without bfloat16), which flips a document or two. One document of 504 moves
+    # accuracy by 0.002 but a rare class's F1, and so macro-F1, by up to 0.01.
+    tolerance = {"accuracy": 0.01, "micro_f1": 0.01, "macro_f1": 0.02}
     for metric in ("accuracy", "micro_f1", "macro_f1"):
-        assert abs(metrics[metric] - model.meta["dev_metrics"][metric]) <= 0.005, metric
+        assert abs(metrics[metric] - model.meta["dev_metrics"][metric]) <= tolerance[metric], metric
 
 
 @pytest.mark.slow
 def test_roles_model_is_reproducible_by_its_training_command(tmp_path):
-    from nlp.mining.roles import train_roles
+    from nlp.mining.roles_training import train_roles
 
     _data_dir_or_skip()
     committed = load_model("piboso-roles")
     meta = train_roles(tmp_path / "piboso-roles")
     assert meta["params"] == committed.meta["params"]
-    assert meta["dev_metrics"] == committed.meta["dev_metrics"]
+    for metric in ("micro_f1", "macro_f1", "weighted_f1"):
+        assert abs(meta["dev_metrics"][metric] - committed.meta["dev_metrics"][metric]) <= 0.005, metric

@@ -34,7 +34,7 @@ def test_model_store_refuses_a_changed_artifact(saved):
     weights = saved / "weights.joblib"
     weights.write_bytes(weights.read_bytes() + b"tampered")
     with pytest.raises(ModelError, match="sha256 .* does not match"):
-        load_model(saved)
+        load_model(saved, trusted=True)
 
 
 def test_model_store_unknown_name_lists_known_models(saved):
@@ -49,11 +49,19 @@ def test_model_store_warns_on_library_version_drift(saved):
     meta_path.write_text(json.dumps(meta))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        load_model(saved)
+        load_model(saved, trusted=True)
     assert any("scikit-learn 0.0.1 ->" in str(w.message) for w in caught)
 
 
 def test_model_store_unreadable_metadata_is_a_clear_error(saved):
     (saved / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="unreadable model metadata"):
+        load_model(saved, trusted=True)
+
+
+def test_model_store_loads_pickles_only_from_the_models_folder_unless_trusted(saved, monkeypatch):
+    with pytest.raises(ModelError, match="not in the models folder"):
         load_model(saved)
+    assert load_model(saved, trusted=True).name == "tiny"
+    monkeypatch.setenv("CLINNLP_MODELS_DIR", str(saved.parent))  # a configured models folder is trusted
+    assert load_model(saved).name == "tiny" and load_model("tiny").name == "tiny"

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import time
 
 import pytest
 
@@ -138,7 +137,15 @@ def test_service_revoked_key_is_refused(app, key):
     assert client.get("/v1/models", headers=headers).status_code == 200
     assert store.revoke(key.split("_")[1])
     assert client.get("/v1/models", headers=headers).status_code == 401
-    assert all(key not in json.dumps(k) for k in store.list())  # only hashes are kept
+
+
+def test_service_stores_only_key_hashes(app, key):
+    import hashlib
+
+    database = app.extensions["clinnlp"].settings.database_url.removeprefix("sqlite:///")
+    stored = open(database, "rb").read()
+    assert hashlib.sha256(key.encode()).hexdigest().encode() in stored
+    assert key.encode() not in stored and key.split("_")[2].encode() not in stored
 
 
 def test_service_auth_can_be_turned_off_for_development(tmp_path, registry, caplog):
@@ -213,11 +220,12 @@ def test_service_sheds_load_with_503(tmp_path, registry, key):
     client = app.test_client()
     import threading
 
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
     lead = registry.summarizers["lead"]
     original = lead.summarize
 
     def slow(*args, **kwargs):
+        entered.set()  # the first request holds its slot now
         gate.wait(10)
         return original(*args, **kwargs)
 
@@ -226,7 +234,7 @@ def test_service_sheds_load_with_503(tmp_path, registry, key):
         first = threading.Thread(target=lambda: client.post("/v1/summarize", json={
             "method": "lead", "documents": [{"text": "One. Two."}]}))
         first.start()
-        time.sleep(0.3)
+        assert entered.wait(10)
         busy = client.post("/v1/summarize", json={"method": "lead", "documents": [{"text": "One. Two."}]})
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
         assert busy.json["error"]["code"] == "unavailable"
@@ -251,3 +259,40 @@ def test_service_database_url_is_configurable(tmp_path, registry):
         assert not (tmp_path / "state" / "service.db").exists()
     finally:
         app.extensions["clinnlp"].jobs.stop()
+
+
+@pytest.mark.parametrize("variable, value", [("CLINNLP_AUTH", "enabled"), ("CLINNLP_AUTH", "ture"),
+                                             ("CLINNLP_MAX_DOCUMENTS", "lots")])
+def test_service_refuses_to_start_on_a_setting_it_cannot_read(monkeypatch, variable, value):
+    from service.config import Settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=variable):
+        Settings.load()
+
+
+def test_service_cli_refuses_a_mistyped_auth_switch_instead_of_turning_auth_off(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "nlp.cli", "serve", "--port", "1"], cwd=tmp_path, capture_output=True,
+                         text=True, env={**os.environ, "CLINNLP_AUTH": "enabled"}, timeout=120)
+    assert run.returncode == 2 and "CLINNLP_AUTH" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_library_never_imports_the_service():
+    """`nlp/` is the library: the service stands on it, never the reverse (its commands join through an entry point)."""
+    import ast
+    from pathlib import Path
+
+    import nlp
+
+    offenders = []
+    for path in Path(nlp.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] == "service"]
+    assert offenders == []

@@ -25,6 +25,21 @@ def app(tmp_path, registry, database_url):
     app.extensions["clinnlp"].jobs.stop()
 
 
+@pytest.fixture
+def make_app(tmp_path, registry, database_url):
+    """Apps with their own settings; their job threads (and heartbeats) stop after the test."""
+    made = []
+
+    def make(**settings):
+        made.append(create_app({"state_dir": str(tmp_path / "state"), "database": database_url, **settings},
+                               registry=registry))
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.extensions["clinnlp"].jobs.stop()
+
+
 def client_for(app, name="tests"):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {app.extensions['clinnlp'].keys.create(name)[1]}"
@@ -112,9 +127,8 @@ def test_jobs_belong_to_their_key(app, client):
     assert client.get("/v1/jobs/0000").status_code == 404
 
 
-def test_jobs_cancel_a_queued_job(tmp_path, registry, database_url):
-    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url, "job_threads": 0},
-                     registry=registry)  # no runner
+def test_jobs_cancel_a_queued_job(make_app):
+    app = make_app(job_threads=0)  # no runner
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead",
                                            "documents": [{"text": ABSTRACT}]}).json["id"]
@@ -122,13 +136,13 @@ def test_jobs_cancel_a_queued_job(tmp_path, registry, database_url):
     assert cancelled["status"] == "CANCELLED" and cancelled["timings"]["finished"]
 
 
-def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, database_url):
+def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, make_app):
     from datetime import datetime, timedelta, timezone
 
     from sqlalchemy.orm import Session
 
     state = tmp_path / "state"
-    app = create_app({"state_dir": str(state), "database": database_url, "job_threads": 0}, registry=registry)
+    app = make_app(job_threads=0)
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead", "max_sentences": 1,
                                            "documents": [{"id": i, "text": ABSTRACT} for i in range(5)]}).json["id"]
@@ -150,11 +164,10 @@ def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, data
         restarted.stop()
 
 
-def test_jobs_give_up_after_repeated_crashes(tmp_path, registry, database_url):
+def test_jobs_give_up_after_repeated_crashes(make_app):
     from sqlalchemy.orm import Session
 
-    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url, "job_threads": 0},
-                     registry=registry)
+    app = make_app(job_threads=0)
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead",
                                            "documents": [{"text": ABSTRACT}]}).json["id"]

@@ -38,14 +38,15 @@ def wait_ready(url: str, process, seconds: float = 120) -> None:
 
 @pytest.fixture
 def server(tmp_path):
+    """`clinnlp serve` as `make serve` runs it: defaults, state in `var/` relative to the working folder."""
     port = free_port()
-    state = tmp_path / "state"
-    env = {**os.environ, "CLINNLP_SUMMARIZERS": "lead"}
-    process = subprocess.Popen([*CLINNLP, "serve", "--port", str(port), "--state-dir", str(state), "--threads", "2"],
+    env = {k: v for k, v in os.environ.items() if k != "CLINNLP_STATE_DIR"}
+    env["CLINNLP_SUMMARIZERS"] = "lead"
+    process = subprocess.Popen([*CLINNLP, "serve", "--port", str(port), "--threads", "2"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", process)
-        yield f"http://127.0.0.1:{port}", state, process
+        yield f"http://127.0.0.1:{port}", tmp_path / "var", process
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
@@ -64,9 +65,9 @@ def post(url: str, body: dict, key: str | None):
 
 def test_service_live_over_http(server):
     base, state, _ = server
-    made = subprocess.run([*CLINNLP, "keys", "--state-dir", str(state), "create", "live-test"],
-                          capture_output=True, text=True, check=True)
-    key = made.stdout.split("key:")[1].split()[0]
+    first_key = state / "first-api-key"
+    assert first_key.stat().st_mode & 0o777 == 0o600  # the first key goes to a private file, not to the logs
+    key = first_key.read_text().strip()
     body = {"model": "ohsumed-tfidf", "documents": [{"id": "a", "text": "Asthma exacerbations and inhaled steroids."}]}
     status, reply = post(f"{base}/v1/classify", body, key)
     assert status == 200 and reply["results"][0]["id"] == "a"
@@ -77,6 +78,22 @@ def test_service_live_over_http(server):
     assert status == 200 and reply["results"][0]["summary"] == "One."
     audit = (Path(state) / "audit.jsonl").read_text()
     assert "Asthma" not in audit and audit.count("\n") == 3
+
+
+def test_service_live_job_downloads_with_the_default_state_folder(server):
+    base, state, process = server
+    key = (state / "first-api-key").read_text().strip()
+    documents = [{"id": "ok", "text": "Asthma exacerbations and inhaled steroids."}, {"id": "bad", "text": " "}]
+    status, job = post(f"{base}/v1/jobs", {"operation": "classify", "model": "ohsumed-tfidf", "documents": documents},
+                       key)
+    assert status == 202
+    deadline = time.time() + 60
+    while json.loads(get(f"{base}/v1/jobs/{job['id']}", key))["status"] in ("QUEUED", "RUNNING"):
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert [json.loads(line)["id"] for line in get(f"{base}/v1/jobs/{job['id']}/results", key).splitlines()] == ["ok"]
+    [error] = [json.loads(line) for line in get(f"{base}/v1/jobs/{job['id']}/errors", key).splitlines()]
+    assert error == {"id": "bad", "source": "documents:2", "reason": "empty text"}
 
 
 def start_server(port: int, state: Path):
@@ -94,6 +111,7 @@ def get(url: str, key: str):
         return response.read()
 
 
+@pytest.mark.slow
 def test_service_job_survives_the_server_being_killed(tmp_path):
     """Kill -9 the whole server while a job runs; after a restart the job is re-run and completes."""
     port, state = free_port(), tmp_path / "state"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from service.database import current_revision, head_revision, open_engine, schema_differences, upgrade
 from service.jobs import COMPLETED, QUEUED, RUNNING, Job, JobManager
 from service.keys import ApiKey, KeyStore
+from service.options import SummarizeOptions
 from service.registry import Registry
 from tests.test_service import ABSTRACT
 
@@ -44,7 +45,8 @@ def test_keys_made_through_one_store_are_seen_by_another(database_url):
 def submit(manager: JobManager, tmp_path, number: int) -> str:
     source = tmp_path / f"upload-{number}.jsonl"
     source.write_text("".join(json.dumps({"id": f"{number}-{i}", "text": ABSTRACT}) + "\n" for i in range(20)))
-    return manager.submit("k1", "summarize", {"method": "lead", "max_sentences": 1}, source, ".jsonl")["id"]
+    options = SummarizeOptions(method="lead", max_sentences=1)
+    return manager.submit("k1", options, source, ".jsonl", source.name)["id"]
 
 
 def test_two_job_runners_on_one_database_run_every_job_once(database_url, tmp_path, registry):

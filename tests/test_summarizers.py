@@ -1,9 +1,9 @@
 import pytest
 
-from nlp.summarizers import SUMMARIZERS, get_summarizer
+from nlp.summarizers import get_summarizer, summarizer_names
 from tests.test_segmentation import NOTE
 
-EXTRACTIVE = [name for name in SUMMARIZERS if name != "abstractive"]
+EXTRACTIVE = [name for name in summarizer_names() if name != "abstractive"]
 ABSTRACT = (
     "Heart failure is a common cause of admission. We randomly assigned 400 patients with heart failure to a "
     "nurse-led clinic or usual care. The nurse-led clinic reduced readmissions for heart failure by a third. "

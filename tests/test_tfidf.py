@@ -5,7 +5,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from nlp.classifiers import CLASSIFIERS, get_classifier
+from nlp.classifiers import classifier_types, get_classifier_type
 from nlp.classifiers.tfidf import TermAnalyzer, TfidfClassifier
 from nlp.model_store import load_model, save_model
 
@@ -50,7 +50,7 @@ def test_tfidf_save_reload_same_predictions_batch_and_single(tmp_path, single_la
         meta = {"name": "tiny", "version": "1", "task": "multi_label" if model.multi_label else "single_label",
                 "labels": [{"id": c, "name": c} for c in model.classes_]}
         save_model(model, tmp_path / meta["task"], meta, "# tiny\n")
-        reloaded = load_model(tmp_path / meta["task"]).estimator
+        reloaded = load_model(tmp_path / meta["task"], trusted=True).estimator
         batch = reloaded.predict_proba(texts)
         np.testing.assert_allclose(batch, model.predict_proba(texts), atol=1e-6)
         single = np.vstack([reloaded.predict_proba([text]) for text in texts])
@@ -128,6 +128,7 @@ def test_tfidf_rejects_bad_training_input(tiny_params):
 
 
 def test_classifier_registry_lists_known_names():
-    assert get_classifier("tfidf") is TfidfClassifier
-    with pytest.raises(ValueError, match="known: " + ", ".join(sorted(CLASSIFIERS))):
-        get_classifier("bert-huge")
+    assert get_classifier_type("tfidf") is get_classifier_type("tfidf.v1")
+    assert get_classifier_type("tfidf").cls is TfidfClassifier
+    with pytest.raises(ValueError, match="known: " + ", ".join(entry.name for entry in classifier_types())):
+        get_classifier_type("bert-huge")

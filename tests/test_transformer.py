@@ -7,31 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from nlp.classifiers import get_classifier
+from nlp.classifiers import get_classifier_type
 from nlp.classifiers.ensemble import EnsembleClassifier
 from nlp.classifiers.transformer import TransformerClassifier
 from nlp.classifiers.windows import length_sorted_batches, split_windows, window_starts
 from nlp.model_store import load_model, save_model
 
 pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    """A 2-layer, 64-wide BERT with MiniLM's tokenizer, saved as a local model folder."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from nlp.embeddings import default_model_path
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(str(default_model_path()))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=128)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def tiny(tiny_base, **params):
@@ -109,7 +91,7 @@ def test_save_reload_and_batch_equals_one_at_a_time(trained, tmp_path):
     model, texts, _ = trained
     save_model(model, tmp_path / "m", {"name": "m", "version": "0", "task": "single_label",
                                        "model_type": "transformer", "labels": []}, "card")
-    reloaded = load_model(tmp_path / "m").estimator
+    reloaded = load_model(tmp_path / "m", trusted=True).estimator
     batch = reloaded.predict_proba(texts[:6])
     np.testing.assert_allclose(batch, model.predict_proba(texts[:6]), atol=2e-3)
     single = np.vstack([reloaded.predict_proba([t]) for t in texts[:6]])
@@ -169,14 +151,14 @@ def test_ensemble_tunes_its_weight_on_dev(tiny_base, single_label_data):
     ensemble = EnsembleClassifier(tfidf_params={"min_df": 1, "max_df": 1.0},
                                   transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
                                                       "method": "frozen", "n_jobs": 1})
-    ensemble.fit_with_dev(texts[::2], labels[::2], texts[1::2], labels[1::2])
+    ensemble.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
     assert 0.0 <= ensemble.weight_ <= 1.0 and len(ensemble.dev_log_loss_) == 11
     proba = ensemble.predict_proba(texts)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     features = ensemble.transform(texts[:2])
     items = ensemble.explain(texts[:2], features, ensemble.decide(ensemble.predict_proba_features(features)))[0]
     assert {item["source"] for item in items} <= {"tfidf", "transformer"} and items
-    assert get_classifier("ensemble") is EnsembleClassifier
+    assert get_classifier_type("ensemble").cls is EnsembleClassifier
 
 
 def test_cli_trains_and_classifies_with_a_transformer(tmp_path, tiny_base, labelled_csv):
@@ -187,12 +169,12 @@ def test_cli_trains_and_classifies_with_a_transformer(tmp_path, tiny_base, label
                  "specialty", "--model", "transformer", "--out", str(out), "--param", f"base={tiny_base}",
                  "--param", "max_length=32", "--param", "stride=8", "--param", "epochs=2", "--param", "learning_rate=0.005"]) == 0
     meta = json.loads((out / "model.json").read_text())
-    assert meta["model_type"] == "transformer" and meta["training"]["fitted_on"] == "train part"
+    assert meta["model_type"] == "transformer.v1" and meta["training"]["fitted_on"] == "train part"
     assert meta["params"]["max_length"] == 32 and "cores" in meta["training"]["machine"]
     notes = tmp_path / "notes.jsonl"
     notes.write_text(json.dumps({"id": "a", "text": "troponin angina stent murmur"}) + "\n"
                      + json.dumps({"id": "b", "text": "knee fracture cast splint " * 2000}) + "\n")
-    assert main(["classify", str(notes), "-o", str(tmp_path / "out.jsonl"), "--model", str(out)]) == 0
+    assert main(["classify", str(notes), "-o", str(tmp_path / "out.jsonl"), "--model", str(out), "--trust"]) == 0
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [row["id"] for row in rows] == ["a", "b"]
     assert rows[0]["label"] in {"cardiology", "orthopedics", "gastroenterology"} and "explanation" in rows[0]
@@ -210,22 +192,23 @@ def test_cli_runtime_options(tmp_path, tiny_base, trained, monkeypatch):
     outputs = {}
     for runtime in ("torch", "onnx"):
         out = tmp_path / f"{runtime}.jsonl"
-        assert main(["classify", str(notes), "-o", str(out), "--model", str(tmp_path / "m"), "--runtime", runtime,
+        assert main(["classify", str(notes), "-o", str(out), "--model", str(tmp_path / "m"), "--trust", "--runtime", runtime,
                      "--precision", "fp32", "--no-explain", "--no-progress"]) == 0
         outputs[runtime] = [json.loads(line)["label"] for line in out.read_text().splitlines()]
     assert outputs["torch"] == outputs["onnx"]
     assert list((tmp_path / "cache").glob("encoder-*.int8-per-channel.onnx"))
 
 
-def test_service_serves_a_transformer_model_with_explanations(tmp_path, trained):
+def test_service_serves_a_transformer_model_with_explanations(tmp_path, trained, monkeypatch):
     from service.app import create_app
     from service.registry import Registry
 
     model, texts, _ = trained
+    monkeypatch.setenv("CLINNLP_MODELS_DIR", str(tmp_path / "models"))  # the operator's models folder
     save_model(model, tmp_path / "models" / "tiny-transformer",
                {"name": "tiny-transformer", "version": "0", "task": "single_label", "model_type": "transformer",
                 "labels": [{"id": str(c), "name": str(c)} for c in model.classes_]}, "card")
-    registry = Registry.load((str(tmp_path / "models" / "tiny-transformer"),), ())
+    registry = Registry.load(("tiny-transformer",), ())
     app = create_app({"state_dir": str(tmp_path / "state")}, registry=registry)
     try:
         key = app.extensions["clinnlp"].keys.create("tests")[1]

@@ -1,16 +1,13 @@
-"""Classifiers, by registered name. Each follows scikit-learn's estimator contract and adds
-``analyze``/``transform``/``decide``/``explain`` for the batch path and explanations."""
+"""Document classifiers, registered by versioned name (see :mod:`nlp.classifiers.registry` for the contract)."""
 
-from nlp.classifiers.tfidf import TfidfClassifier
-from nlp.classifiers.transformer import TransformerClassifier
-from nlp.classifiers.ensemble import EnsembleClassifier  # noqa: E402 (needs the two above)
+from nlp.classifiers.registry import (Classifier, ClassifierType, classifier_types, get_classifier_type, register,
+                                      type_of)
+from nlp.classifiers.tfidf import TFIDF, TfidfClassifier
+from nlp.classifiers.transformer import TRANSFORMER, TransformerClassifier
+from nlp.classifiers.ensemble import ENSEMBLE, EnsembleClassifier  # noqa: E402 (its members come first)
 
-CLASSIFIERS = {"tfidf": TfidfClassifier, "transformer": TransformerClassifier, "ensemble": EnsembleClassifier}
+for _entry in (TFIDF, TRANSFORMER, ENSEMBLE):
+    register(_entry)
 
-
-def get_classifier(name: str):
-    """Return the classifier class registered as ``name``; the error lists the known names."""
-    try:
-        return CLASSIFIERS[name]
-    except KeyError:
-        raise ValueError(f"unknown model type {name!r}; known: {', '.join(sorted(CLASSIFIERS))}") from None
+__all__ = ["Classifier", "ClassifierType", "EnsembleClassifier", "TfidfClassifier", "TransformerClassifier",
+           "classifier_types", "get_classifier_type", "register", "type_of"]

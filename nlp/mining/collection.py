@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nlp.mining.run import ERRORS, shard_name
+from nlp.files import atomic_path
+from nlp.mining.shards import ERRORS, shard_name
 
 TOPIC_TERMS = 6
 MIN_RULE_SUPPORT = 0.02
@@ -243,11 +244,11 @@ class _DocumentWriter:
         import pyarrow.parquet as pq
 
         self.jsonl.close()
-        partial = self.out_dir / ".documents.jsonl.partial"
-        final_jsonl = (self.out_dir / ".documents.jsonl.named").open("w", encoding="utf-8")
+        unnamed = self.out_dir / ".documents.jsonl.partial"
         writer, batch = None, []
-        parquet_partial = self.out_dir / ".documents.parquet.partial"
-        with partial.open(encoding="utf-8") as handle:
+        with atomic_path(self.out_dir / "documents.parquet") as parquet_partial, \
+                atomic_path(self.out_dir / "documents.jsonl") as jsonl_partial, \
+                jsonl_partial.open("w", encoding="utf-8") as final_jsonl, unnamed.open(encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
                 row["topic_name"] = " / ".join(names[row["topic"]][:3])
@@ -256,13 +257,10 @@ class _DocumentWriter:
                 if len(batch) >= 5000:
                     writer = _write_parquet_batch(writer, batch, parquet_partial, pa, pq)
                     batch = []
-        if batch or writer is None:
-            writer = _write_parquet_batch(writer, batch, parquet_partial, pa, pq)
-        writer.close()
-        final_jsonl.close()
-        partial.unlink()
-        parquet_partial.replace(self.out_dir / "documents.parquet")
-        (self.out_dir / ".documents.jsonl.named").replace(self.out_dir / "documents.jsonl")
+            if batch or writer is None:
+                writer = _write_parquet_batch(writer, batch, parquet_partial, pa, pq)
+            writer.close()
+        unnamed.unlink()
 
 
 def _write_parquet_batch(writer, batch, path, pa, pq):

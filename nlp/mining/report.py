@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import nlp
+from nlp.files import write_atomic
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -128,6 +129,4 @@ def write_report(path: Path, tables: dict, topic_map: dict, info: dict) -> None:
         _table(tables.get("rules", []), 60),
         "</body></html>",
     ]
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text("\n".join(parts), encoding="utf-8")
-    partial.replace(path)
+    write_atomic(path, "\n".join(parts))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,13 +26,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nlp.documents import DocumentError
+from nlp.files import atomic_path, write_atomic
 from nlp.mining.analyze import ArticleAnalyzer, MiningSettings, document_schema
 from nlp.mining.articles import Article, read_articles
+from nlp.mining.shards import ERRORS, MANIFEST, shard_name
+from nlp.parallel import available_cpus, worker_pool
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-ERRORS = "errors.jsonl"
 
 
 @dataclass
@@ -48,19 +48,9 @@ class MiningResult:
     seconds: dict = field(default_factory=dict)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_bytes(data)
-    partial.replace(path)
-
-
 def _fingerprint(path: Path) -> list:
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
-
-
-def shard_name(index: int) -> str:
-    return f"shard-{index:05d}"
 
 
 def stage(input_path: Path, out_dir: Path, shard_size: int, progress: bool = True) -> dict:
@@ -83,7 +73,7 @@ def stage(input_path: Path, out_dir: Path, shard_size: int, progress: bool = Tru
     with open(out_dir / f".{ERRORS}.staging", "wb") as error_file:
         def flush():
             nonlocal shards, batch
-            _write_atomic(shards_dir / f"{shard_name(shards)}.jsonl", "".join(batch).encode())
+            write_atomic(shards_dir / f"{shard_name(shards)}.jsonl", "".join(batch).encode())
             shards += 1
             batch = []
 
@@ -103,7 +93,7 @@ def stage(input_path: Path, out_dir: Path, shard_size: int, progress: bool = Tru
     manifest = {"input": fingerprint, "shard_size": shard_size, "shards": shards, "documents": documents,
                 "read_errors": errors}
     (out_dir / f".{ERRORS}.staging").replace(out_dir / "read_errors.jsonl")
-    _write_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
+    write_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     return manifest
 
 
@@ -126,12 +116,11 @@ def analyze_shard(analyzer: ArticleAnalyzer, shards_dir: Path, index: int) -> di
                 errors.append({"id": article.id, "source": article.source, "step": "analyze",
                                "reason": f"{type(error).__name__} while analyzing"})
     table = pa.Table.from_pylist(rows, schema=document_schema(with_embedding=True))
-    partial = shards_dir / f".{name}.{os.getpid()}.parquet"
-    pq.write_table(table, partial)
-    partial.replace(shards_dir / f"{name}.parquet")
+    with atomic_path(shards_dir / f"{name}.parquet") as partial:
+        pq.write_table(table, partial)
     (shards_dir / f"{name}.errors.jsonl").write_text("".join(json.dumps(e) + "\n" for e in errors))
     counts = {"shard": index, "documents": len(rows), "errors": len(errors)}
-    _write_atomic(shards_dir / f"{name}.done", json.dumps(counts).encode())
+    write_atomic(shards_dir / f"{name}.done", json.dumps(counts).encode())
     return counts
 
 
@@ -158,19 +147,18 @@ def run_local(settings: MiningSettings, shards_dir: Path, pending: list[int], wo
               progress: bool) -> None:
     """Analyze ``pending`` shards in ``workers`` processes (one analyzer each), or in this process."""
     bar = tqdm(total=len(pending), desc="analyzing", unit=" shards", disable=not progress)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cpus()
     if workers <= 1 or len(pending) <= 1:
         _start_local_worker(settings, cores)
         for index in pending:
             _local_shard((str(shards_dir), index))
             bar.update(1)
     else:
-        import multiprocessing
+        from concurrent.futures import as_completed
 
-        context = multiprocessing.get_context("spawn")  # torch and forked threads do not mix
-        with context.Pool(workers, initializer=_start_local_worker,
-                          initargs=(settings, max(1, cores // workers))) as pool:
-            for _ in pool.imap_unordered(_local_shard, [(str(shards_dir), i) for i in pending]):
+        # spawn: torch's threads do not survive a fork
+        with worker_pool(workers, _start_local_worker, (settings, max(1, cores // workers)), start="spawn") as pool:
+            for _ in as_completed([pool.submit(_local_shard, (str(shards_dir), i)) for i in pending]):
                 bar.update(1)
     bar.close()
 
@@ -228,7 +216,7 @@ def mine(input_path: str | Path, out_dir: str | Path, settings: MiningSettings |
     if settings_path.is_file() and json.loads(settings_path.read_text()) != asdict(settings):
         for done in (out_dir / "shards").glob("shard-*.done"):  # other models: earlier results do not count
             done.unlink()
-    _write_atomic(settings_path, json.dumps(asdict(settings), indent=2).encode())
+    write_atomic(settings_path, json.dumps(asdict(settings), indent=2).encode())
     seconds = {}
     started = time.perf_counter()
     manifest = stage(input_path, out_dir, shard_size, progress)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from nlp.segmentation import Segmenter, resolve_sections
-from nlp.summarizers.base import Budget, Summary, truncate
+from nlp.summarizers.base import Budget, Summary, candidates, truncate
 
 MAX_REDUCE_ROUNDS = 8
 
@@ -71,8 +71,7 @@ class AbstractiveSummarizer:
         wanted = resolve_sections(sections) if sections else None
         summaries = []
         for segmented in self.segmenter.segment(list(texts)):
-            sentences = [s.text for s in segmented.sentences
-                         if not s.is_heading and (wanted is None or s.section in wanted)]
+            sentences = [s.text for s in candidates(segmented, wanted)]
             summaries.append(Summary(self._fit(self._map_reduce(sentences, budget), budget)) if sentences
                              else Summary(""))
         return summaries

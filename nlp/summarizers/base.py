@@ -53,8 +53,9 @@ class Summary:
                               for s in self.sentences]}
 
 
-def candidates(segmented: Segmented, sections: set[str] | None) -> list[Sentence]:
-    """Sentences a summary may use: not headings, and in the requested sections if any were asked for."""
+def candidates(segmented: Segmented, sections: set[str] | None = None) -> list[Sentence]:
+    """Sentences a summary may use: not headings, and in the requested sections if any were asked for (the one
+    rule every summarizer, the scorer's training and mining share)."""
     return [s for s in segmented.sentences
             if not s.is_heading and (sections is None or s.section in sections)]
 

@@ -1,0 +1,191 @@
+"""Request options: one pydantic model per operation, read the same way from every place options come from.
+
+The rule, for every input kind: options come from the query string and, for a JSON body or a multipart upload,
+from the body's own fields (the form fields, or a JSON ``options`` form field). Naming the same option in two
+places is an error, as is any field the operation does not know (422, naming it). Values in a JSON body must
+have their JSON type (``true``, ``40``); values in the query string and form fields are text and are parsed
+(``explain=false``, ``max_words=40``, ``sections=hpi,plan``). A job's saved options are these models' dumps.
+
+Each model also resolves itself against what the process has loaded (the default model, the loaded
+summarizers) and builds the writer that does its work: the API's synchronous endpoints and the job runner call
+the same writer, so a result never has two implementations.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from service.errors import ApiError
+
+
+def _integral(value):
+    # JSON has one number type: 40.0 is the whole number 40.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _comma_list(value):
+    # The query string and form fields carry a list as "hpi,plan".
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()] if value.strip() else []
+    return value
+
+
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+
+
+class Options(BaseModel):
+    """What every operation's options share: unknown fields are refused, and nothing is null."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    operation: ClassVar[str]
+
+    def resolve(self, state) -> "Options":
+        """The options with defaults filled in from the loaded models; raises :class:`ApiError`."""
+        return self
+
+    def writer(self, registry):
+        """A callable ``documents -> list of result dicts`` that does this operation with the loaded models."""
+        raise NotImplementedError
+
+    def header(self, registry) -> dict:
+        """Fields of the synchronous response beside ``results``."""
+        return {}
+
+
+class ClassifyOptions(Options):
+    """Options of ``classify``.
+
+    Attributes:
+        model: A loaded classifier (default: the service's default classifier).
+        explain: Add the terms behind each label, with offsets.
+    """
+
+    operation: ClassVar[str] = "classify"
+    model: str = Field(default=None, min_length=1, description="a loaded classifier (default: the service default)",
+                       json_schema_extra={"x-limit": "model"})
+    explain: bool = Field(default=True, description="add the terms behind each label, with their offsets")
+
+    def resolve(self, state) -> "ClassifyOptions":
+        classifiers = state.registry.classifiers
+        name = self.model or state.settings.default_classifier or next(iter(sorted(classifiers)), None)
+        if name not in classifiers:
+            raise ApiError(404, f"no model {name!r}", {"models": sorted(classifiers)})
+        return self.model_copy(update={"model": name})
+
+    def writer(self, registry):
+        from nlp.batch import ClassificationWriter
+
+        return ClassificationWriter(registry.classifiers[self.model], explain=self.explain)
+
+    def header(self, registry) -> dict:
+        model = registry.classifiers[self.model]
+        return {"model": {"name": model.name, "version": model.version}}
+
+
+class SummarizeOptions(Options):
+    """Options of ``summarize``.
+
+    Attributes:
+        method: A loaded summarizer (default: ``extractive``).
+        max_words: Hard cap on each summary's words.
+        max_sentences: Cap on each summary's sentences.
+        sections: Only these note sections (names or aliases).
+    """
+
+    operation: ClassVar[str] = "summarize"
+    method: str = Field(default=None, description="extractive (default), lead, textrank or lexrank",
+                        json_schema_extra={"x-limit": "method"})
+    max_words: PositiveInt = Field(default=None, description="hard cap on each summary's words")
+    max_sentences: PositiveInt = Field(default=None, description="cap on each summary's sentences")
+    sections: Annotated[list[str], BeforeValidator(_comma_list)] = Field(
+        default=None, min_length=1, description="only these note sections (in the query string or a form: comma-separated)")
+
+    def resolve(self, state) -> "SummarizeOptions":
+        summarizers = state.registry.summarizers
+        method = self.method or ("extractive" if "extractive" in summarizers else next(iter(summarizers), None))
+        if method not in summarizers:
+            raise ApiError(422, f"unknown method {method!r}", {"field": "method", "methods": sorted(summarizers)})
+        if self.sections is not None:
+            if not self.sections:
+                raise ApiError(422, "'sections' is empty: name one or more sections, or leave it out",
+                               {"field": "sections"})
+            from nlp.segmentation import resolve_sections
+
+            try:
+                resolve_sections(self.sections)
+            except ValueError as error:
+                raise ApiError(422, str(error), {"field": "sections"}) from None
+        return self.model_copy(update={"method": method})
+
+    def writer(self, registry):
+        from nlp.batch import SummaryWriter
+
+        return LockedWriter(registry.lock, SummaryWriter(
+            registry.summarizers[self.method], self.max_words, self.max_sentences, self.sections))
+
+    def header(self, registry) -> dict:
+        return {"method": self.method}
+
+
+class LockedWriter:
+    """A writer whose model is shared by every thread of the process, one call at a time (spaCy and torch
+    objects of the summarizers are not known to be thread-safe)."""
+
+    def __init__(self, lock: threading.Lock, writer):
+        self.lock = lock
+        self.inner = writer
+        self.description = writer.description
+
+    def __call__(self, documents):
+        with self.lock:
+            return self.inner(documents)
+
+
+OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions)}
+
+
+def _problem(error: dict, source: str, cls: type[Options]) -> tuple[str, str]:
+    field = ".".join(str(part) for part in error["loc"]) or "body"
+    if error["type"] == "extra_forbidden":
+        known = ", ".join(cls.model_fields)
+        return field, f"unknown field {field!r} in the {source} for {cls.operation} (known: {known})"
+    # pydantic's message names the expected type or bound; the input itself is never quoted.
+    return field, f"{field!r} in the {source}: {error['msg'][0].lower()}{error['msg'][1:]}"
+
+
+def _validate(cls: type[Options], values: dict, source: str, strict: bool) -> Options:
+    try:
+        return cls.model_validate(values, strict=strict)
+    except ValidationError as error:
+        problems = [_problem(e, source, cls) for e in error.errors(include_input=False, include_url=False)]
+        raise ApiError(422, "; ".join(message for _, message in problems),
+                       {"fields": [field for field, _ in problems]}) from None
+
+
+def read_options(cls: type[Options], body: dict | None = None, text_fields: dict | None = None,
+                 query: dict | None = None) -> Options:
+    """Options of ``cls`` from a JSON body's fields, text fields (a form) and the query string.
+
+    Raises:
+        ApiError: 422 for an unknown field, a bad value, or an option given in two places.
+    """
+    sources = [("JSON body", body or {}, True), ("form", text_fields or {}, False),
+               ("query string", query or {}, False)]
+    seen: dict[str, str] = {}
+    for source, values, _ in sources:
+        for name in values:
+            if name in seen:
+                raise ApiError(422, f"option {name!r} is given in both the {seen[name]} and the {source}; give it once",
+                               {"fields": [name]})
+            seen[name] = source
+    parsed = {}
+    for source, values, strict in sources:
+        if values:
+            model = _validate(cls, values, source, strict)
+            parsed.update({name: getattr(model, name) for name in model.model_fields_set})
+    return cls.model_validate(parsed)
