@@ -24,6 +24,11 @@ import numpy as np
 from spacy.attrs import SENT_START
 
 MAX_CHARACTERS = 10_000_000
+# spaCy's tokenizer takes time quadratic in the length of an unbroken run of prefix or suffix characters
+# ("((((", "====": 2,000 of them took 2.6 s here; with runs cut at 32, the worst character costs about 3x an
+# ordinary note per character: benchmarks/hostile_text.py). Runs longer than this are broken before tokenizing.
+LONG_RUN = 32
+_LONG_RUN = re.compile(r"\S{%d,}" % (LONG_RUN + 1))
 TERMINALS = frozenset({".", "!", "?", "...", "…"})
 _WORD = re.compile(r"\w")
 _LIST_MARKER = re.compile(r"\d{1,3}|[a-zA-Z]")
@@ -118,6 +123,23 @@ def find_sections(text: str) -> list[Section]:
             for i, m in enumerate(found)]
 
 
+def tokenizer_safe(text: str) -> str:
+    """``text`` with every run of more than :data:`LONG_RUN` non-space characters broken by a space every
+    :data:`LONG_RUN` characters, so tokenizing costs time linear in the length of any text.
+
+    The result has exactly the length of ``text`` and every other character in place: offsets computed on it
+    are offsets into ``text``. Every text this project hands to spaCy (or to a library that runs spaCy) goes
+    through here first. Real words are never that long; a long URL or a pasted blob becomes several tokens.
+    """
+    if _LONG_RUN.search(text) is None:
+        return text
+    characters = list(text)
+    for match in _LONG_RUN.finditer(text):
+        for position in range(match.start() + LONG_RUN, match.end(), LONG_RUN):
+            characters[position] = " "
+    return "".join(characters)
+
+
 def mark_sentence_starts(doc):
     """spaCy component: mark where sentences start, by the rules in the module docstring.
 
@@ -194,7 +216,8 @@ class Segmenter:
     def segment(self, texts: list[str], batch_size: int = 64) -> list[Segmented]:
         """Sentences and sections of each text, in order."""
         results = []
-        for text, doc in zip(texts, self.pipeline.pipe(texts, batch_size=batch_size)):
+        # The pipeline reads the tokenizer-safe copy; sentences and sections are cut from the original text.
+        for text, doc in zip(texts, self.pipeline.pipe(map(tokenizer_safe, texts), batch_size=batch_size)):
             sections = find_sections(text)
             turns = [(m.start(), _speaker_name(m)) for m in _SPEAKER_LINE.finditer(text)]
             heading_ends = {section.start + len(section.title) for section in sections}

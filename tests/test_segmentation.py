@@ -81,3 +81,22 @@ def test_segmentation_resolve_sections(names, expected):
 def test_segmentation_unknown_section_lists_known():
     with pytest.raises(ValueError, match="unknown section 'vibes'; known: .*hpi"):
         resolve_sections(["vibes"])
+
+
+def test_segmentation_breaks_long_runs_before_spacy_keeping_offsets():
+    from nlp.segmentation import LONG_RUN, Segmenter, tokenizer_safe
+
+    hostile = "Chest pain. " + "(" * 5000 + " Troponin rose. " + "=" * 100 + "\nPlan: admit."
+    safe = tokenizer_safe(hostile)
+    assert len(safe) == len(hostile) and max(map(len, safe.split())) <= LONG_RUN
+    assert all(a == b or (b == " " and a in "(=") for a, b in zip(hostile, safe))
+    assert tokenizer_safe("An ordinary note.\nNothing long here.") == "An ordinary note.\nNothing long here."
+    seen = []
+    segmenter = Segmenter()
+    real_pipe = segmenter.pipeline.pipe
+    segmenter.pipeline.pipe = lambda texts, **kw: real_pipe([seen.append(t) or t for t in texts], **kw)
+    [segmented] = segmenter.segment([hostile])
+    assert seen == [safe]  # spaCy only ever sees the broken runs
+    for sentence in segmented.sentences:  # offsets and texts come from the original
+        assert hostile[sentence.start:sentence.end] == sentence.text
+    assert any("Troponin rose." in s.text for s in segmented.sentences) and segmented.sentences[-1].text == "Plan: admit."
