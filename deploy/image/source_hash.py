@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# What the Dockerfile copies (see .dockerignore): the packages, the models and the files pip reads.
-INPUTS = ("Dockerfile", "pyproject.toml", "README.md", "requirements.txt", "requirements-deploy.txt",
-          "nlp", "corpora", "service", "models")
+# What the Dockerfile copies (see .dockerignore) and what changes the image's behaviour: the packages, the
+# models and the files pip reads (README.md is copied only as the package's long description).
+INPUTS = ("Dockerfile", "pyproject.toml", "requirements.txt", "requirements-deploy.txt", "nlp", "corpora",
+          "service", "models")
 
 
 def source_hash(root: Path = ROOT) -> str:
