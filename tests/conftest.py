@@ -142,6 +142,10 @@ def tiny_base(tmp_path_factory):
     return str(folder)
 
 
+# A data key for tests that keep job files in the database (32 bytes, URL-safe base64); never use it for real.
+TEST_DATA_KEY = "dGVzdHMtb25seS1kYXRhLWtleS0zMi1ieXRlcyEhISE="
+
+
 def unavailable(reason: str):
     """Skip a test whose system tool is missing, loudly; in CI (``CI=true``) fail instead: CI must run it."""
     import os

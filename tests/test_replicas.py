@@ -1,8 +1,10 @@
-"""Two service processes, as two replicas on two machines, sharing one PostgreSQL database.
+"""Two service processes, as two replicas on two machines, that share nothing but one PostgreSQL database.
 
-Each runs in its own UTS namespace with its own host name (as pods do), so a replica cannot see whether the
-other's process is alive and must go by the job heartbeats, as on a cluster. Keys made through one work on the
-other; every job runs exactly once, and the job of a replica killed mid-job is finished by the other.
+Each has its own state folder, keeps job files in the database (``CLINNLP_JOB_STORAGE=database``) and runs
+in its own UTS namespace with its own host name (as pods do), so a replica cannot see whether the other's
+process is alive and must go by the job heartbeats, as on a cluster. Keys made through one work on the other;
+a job sent to one can be run by the other and its results read from either; every job runs exactly once, and
+the job of a replica killed mid-job is finished by the other.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import TEST_DATA_KEY
 from tests.test_service_live import CLINNLP, free_port, get, post, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -32,7 +35,7 @@ def _own_host_name_prefix(host: str) -> list[str]:
 
 class Replica:
     def __init__(self, host: str, env: dict, state):
-        self.host, self.port = host, free_port()
+        self.host, self.port, self.state = host, free_port(), state
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [*_own_host_name_prefix(host), *CLINNLP, "serve", "--port", str(self.port), "--state-dir", str(state),
@@ -52,14 +55,14 @@ class Replica:
 
 @pytest.fixture
 def replicas(tmp_path, postgres_url):
-    env = {**os.environ, "CLINNLP_DATABASE": postgres_url, "CLINNLP_CLASSIFIERS": "ohsumed-tfidf",
-           "CLINNLP_SUMMARIZERS": "lead"}
-    state = tmp_path / "state"  # job files on a volume both mount (ReadWriteMany)
+    env = {**os.environ, "CLINNLP_DATABASE": postgres_url, "CLINNLP_JOB_STORAGE": "database",
+           "CLINNLP_DATA_KEY": TEST_DATA_KEY,
+           "CLINNLP_CLASSIFIERS": "ohsumed-tfidf", "CLINNLP_SUMMARIZERS": "lead"}
     started = []
     try:
         for host in ("replica-a", "replica-b"):
-            started.append(Replica(host, env, state))
-        yield started, env, state
+            started.append(Replica(host, env, tmp_path / host))
+        yield started, env, tmp_path / "keys-cli"
     finally:
         for replica in started:
             replica.stop()
@@ -119,6 +122,8 @@ def test_replicas_run_each_job_once_and_finish_the_jobs_of_a_killed_one(replicas
     for number, (job_id, size) in enumerate(zip(jobs, sizes)):
         ids = [json.loads(line)["id"] for line in get(f"{b.base}/v1/jobs/{job_id}/results", key).splitlines()]
         assert ids == [f"j{number}-{i}" for i in range(size)]
+        assert get(f"{b.base}/v1/jobs/{job_id}/errors", key) == b""
+    assert not list((a.state / "jobs").rglob("*.jsonl")) and not list((b.state / "jobs").rglob("*.jsonl"))
     with engine.connect() as connection:
         owners = dict(connection.execute(sa.text("SELECT id, owner FROM jobs")).all())
     assert owners[interrupted].startswith("replica-b:")

@@ -1,5 +1,5 @@
 """Batch jobs: accepted with 202, run in the background, results and manifest, cancel, restart recovery; each
-on SQLite and on PostgreSQL."""
+on SQLite with job files in a folder, and on PostgreSQL with job files in the database."""
 
 import io
 import json
@@ -10,6 +10,7 @@ import pytest
 from service.app import create_app
 from service.jobs import COMPLETED, FAILED, QUEUED, RUNNING, Job, JobManager
 from service.registry import Registry
+from tests.conftest import TEST_DATA_KEY
 from tests.test_service import ABSTRACT, SECRET
 
 
@@ -18,9 +19,15 @@ def registry():
     return Registry.load(("ohsumed-tfidf",), ("lead",))
 
 
+def storage_for(database_url: str) -> str:
+    # Job files in a folder beside SQLite, in the database beside PostgreSQL: both storages through every test.
+    return "database" if database_url.startswith("postgresql") else "folder"
+
+
 @pytest.fixture
 def app(tmp_path, registry, database_url):
-    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url}, registry=registry)
+    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url,
+                      "job_storage": storage_for(database_url), "data_key": TEST_DATA_KEY}, registry=registry)
     yield app
     app.extensions["clinnlp"].jobs.stop()
 
@@ -31,7 +38,8 @@ def make_app(tmp_path, registry, database_url):
     made = []
 
     def make(**settings):
-        made.append(create_app({"state_dir": str(tmp_path / "state"), "database": database_url, **settings},
+        made.append(create_app({"state_dir": str(tmp_path / "state"), "database": database_url,
+                                "job_storage": storage_for(database_url), "data_key": TEST_DATA_KEY, **settings},
                                registry=registry))
         return made[-1]
 
@@ -136,7 +144,7 @@ def test_jobs_cancel_a_queued_job(make_app):
     assert cancelled["status"] == "CANCELLED" and cancelled["timings"]["finished"]
 
 
-def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, make_app):
+def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, make_app, database_url):
     from datetime import datetime, timedelta, timezone
 
     from sqlalchemy.orm import Session
@@ -153,13 +161,14 @@ def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, make
         job.heartbeat = datetime.now(timezone.utc) - timedelta(minutes=5)
         session.commit()
         key_id = job.key_id
-    restarted = JobManager(manager.engine.url.render_as_string(hide_password=False), state / "jobs", registry)
+    restarted = JobManager(manager.engine.url.render_as_string(hide_password=False), state / "jobs", registry,
+                           storage=storage_for(database_url), data_key=TEST_DATA_KEY)
     try:
         deadline = time.time() + 30
         while (status := restarted.status(job_id, key_id))["status"] != COMPLETED and time.time() < deadline:
             time.sleep(0.1)
         assert status["status"] == COMPLETED and status["attempts"] == 2
-        assert len(restarted.results_path(job_id).read_text().splitlines()) == 5
+        assert len(b"".join(restarted.results(job_id)).splitlines()) == 5
     finally:
         restarted.stop()
 

@@ -14,6 +14,7 @@ from service.jobs import COMPLETED, QUEUED, RUNNING, Job, JobManager
 from service.keys import ApiKey, KeyStore
 from service.options import SummarizeOptions
 from service.registry import Registry
+from tests.conftest import TEST_DATA_KEY
 from tests.test_service import ABSTRACT
 
 
@@ -49,10 +50,13 @@ def submit(manager: JobManager, tmp_path, number: int) -> str:
     return manager.submit("k1", options, source, ".jsonl", source.name)["id"]
 
 
-def test_two_job_runners_on_one_database_run_every_job_once(database_url, tmp_path, registry):
-    folder = tmp_path / "jobs"  # shared, as a volume both would mount
-    first = JobManager(database_url, folder, registry, threads=2, poll_seconds=0.05)
-    second = JobManager(database_url, folder, registry, threads=2, poll_seconds=0.05)
+@pytest.mark.parametrize("storage", ["folder", "database"])
+def test_two_job_runners_on_one_database_run_every_job_once(database_url, tmp_path, registry, storage):
+    # Folder storage: one folder, as a volume both replicas mount; database storage: a folder each, unused.
+    first = JobManager(database_url, tmp_path / "jobs", registry, threads=2, poll_seconds=0.05, storage=storage,
+                       data_key=TEST_DATA_KEY)
+    second = JobManager(database_url, tmp_path / ("jobs" if storage == "folder" else "jobs-b"), registry,
+                        threads=2, poll_seconds=0.05, storage=storage, data_key=TEST_DATA_KEY)
     try:
         ids = [submit(first if n % 2 else second, tmp_path, n) for n in range(24)]
         deadline = time.time() + 120
@@ -66,7 +70,7 @@ def test_two_job_runners_on_one_database_run_every_job_once(database_url, tmp_pa
         jobs = session.scalars(sa.select(Job).where(Job.id.in_(ids))).all()
     assert {job.status for job in jobs} == {COMPLETED} and {job.attempts for job in jobs} == {1}
     for job_id in ids:
-        lines = first.results_path(job_id).read_text().splitlines()
+        lines = b"".join(second.results(job_id)).splitlines()
         assert len(lines) == 20 and len({json.loads(line)["id"] for line in lines}) == 20
 
 
@@ -152,3 +156,39 @@ def test_processes_starting_together_migrate_one_at_a_time(database_url):
 def test_migrations_create_exactly_the_tables_in_the_code(database_url):
     engine = open_engine(database_url)
     assert schema_differences(engine) == []
+
+
+def test_job_files_in_the_database_are_encrypted_and_need_the_key(database_url, tmp_path, registry):
+    from cryptography.exceptions import InvalidTag
+
+    from service.job_files import JobFile, job_files
+
+    with pytest.raises(ValueError, match="CLINNLP_DATA_KEY"):
+        JobManager(database_url, tmp_path / "jobs", registry, threads=0, storage="database")
+    with pytest.raises(ValueError, match="32 random bytes"):
+        JobManager(database_url, tmp_path / "jobs", registry, threads=0, storage="database", data_key="short")
+    manager = JobManager(database_url, tmp_path / "jobs", registry, threads=1, poll_seconds=0.05,
+                         storage="database", data_key=TEST_DATA_KEY)
+    try:
+        job_id = submit(manager, tmp_path, 3)
+        deadline = time.time() + 60
+        while manager.status(job_id, "k1")["status"] != COMPLETED:
+            assert time.time() < deadline
+            time.sleep(0.1)
+    finally:
+        manager.stop()
+    with Session(manager.engine) as session:
+        stored = b"".join(session.scalars(sa.select(JobFile.data).where(JobFile.job_id == job_id)))
+    assert stored and b"angioplasty" not in stored.lower() and b'"id"' not in stored  # no text, no JSON in clear
+    assert b"angioplasty" in b"".join(manager.results(job_id)).lower()  # the summaries, read back with the key
+    other = job_files("database", tmp_path, manager.engine, "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMDE=")
+    with pytest.raises(InvalidTag):
+        b"".join(other.read(job_id, "results.jsonl"))
+    with Session(manager.engine) as session:  # a chunk moved to another place does not decrypt either
+        row = session.scalars(sa.select(JobFile).where(JobFile.job_id == job_id, JobFile.chunk == 0)).first()
+        session.add(JobFile(job_id=job_id, name="copied.jsonl", chunk=0, data=row.data))
+        session.commit()
+    with pytest.raises(InvalidTag):
+        b"".join(manager.files.read(job_id, "copied.jsonl"))
+    manager.files.delete(job_id)
+    assert manager.results(job_id) is None
