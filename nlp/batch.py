@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 from tqdm import tqdm
@@ -196,10 +197,25 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
     records = read_documents(input_path, fields, name)
     output.parent.mkdir(parents=True, exist_ok=True)
     total = count_records(input_path) if progress else None
-    processed = failed = 0
     started = time.perf_counter()
-    with output.open("wb") as out, errors_file.open("wb") as err, \
-            tqdm(total=total, unit="doc", desc=writer.description, disable=not progress, dynamic_ncols=True) as bar:
+    with output.open("wb") as out, errors_file.open("wb") as err:
+        processed, failed = process_records(writer, records, out, err, batch_size, progress, workers, on_batch, total)
+    seconds = time.perf_counter() - started
+    if failed == 0:
+        errors_file.unlink()
+    return BatchResult(processed, failed, output, errors_file if failed else None, seconds)
+
+
+def process_records(writer, records: Iterable[Document | DocumentError], out: BinaryIO, err: BinaryIO,
+                    batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, workers: int = 1, on_batch=None,
+                    total: int | None = None) -> tuple[int, int]:
+    """Run ``writer`` over ``records`` in batches, appending results to ``out`` and failed records to ``err``
+    (JSON lines, flushed after each batch, in input order); returns ``(processed, failed)``.
+
+    The streams can be anything with ``write`` and ``flush`` (plain files, or a service's encrypted store).
+    """
+    processed = failed = 0
+    with tqdm(total=total, unit="doc", desc=writer.description, disable=not progress, dynamic_ncols=True) as bar:
         for done in _outputs(writer, batched(records, batch_size), workers):
             out.write(done.results)
             err.write(done.errors)
@@ -210,7 +226,4 @@ def process_file(writer, input_path: str | Path, output: str | Path, fields: Fie
             bar.update(done.records)
             if on_batch is not None:
                 on_batch(processed, failed)
-    seconds = time.perf_counter() - started
-    if failed == 0:
-        errors_file.unlink()
-    return BatchResult(processed, failed, output, errors_file if failed else None, seconds)
+    return processed, failed

@@ -12,6 +12,7 @@ column) raise :class:`InputError` instead.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -84,6 +86,21 @@ class Fields:
     label_delimiter: str | None = None
 
 
+@dataclass(frozen=True)
+class Stream:
+    """A JSONL, CSV or TSV file that is not a plain file on disk (an encrypted job input, an upload).
+
+    Attributes:
+        open: Returns a new binary stream of the file's bytes from the start (a context manager).
+        format: ``jsonl``, ``csv`` or ``tsv``.
+        name: How the file is named in sources and messages (``name:line``).
+    """
+
+    open: Callable[[], BinaryIO]
+    format: str
+    name: str
+
+
 def detect_format(path: Path) -> str:
     """Return ``"jsonl"``, ``"csv"``, ``"tsv"`` or ``"txt"`` for a path, or raise :class:`InputError`."""
     if path.is_dir():
@@ -101,13 +118,13 @@ def detect_format(path: Path) -> str:
     )
 
 
-def read_documents(path: str | Path, fields: Fields = Fields(), name: str | None = None
+def read_documents(path: str | Path | Stream, fields: Fields = Fields(), name: str | None = None
                    ) -> Iterator[Document | DocumentError]:
     """Yield each record of ``path`` as a :class:`Document` or a :class:`DocumentError`, lazily.
 
     Args:
-        path: A JSONL file, a CSV/TSV file, or a folder of ``.txt`` files (searched recursively;
-            with ``fields.label`` set, each file's label is the name of its parent folder).
+        path: A JSONL file, a CSV/TSV file, a folder of ``.txt`` files (searched recursively; with
+            ``fields.label`` set, each file's label is the name of its parent folder), or a :class:`Stream`.
         fields: Which fields hold the text, id and labels.
         name: How sources are named in errors (``name:line``); default: the path. A service passes the
             uploaded file's own name, so no server path reaches a client.
@@ -115,56 +132,63 @@ def read_documents(path: str | Path, fields: Fields = Fields(), name: str | None
     Raises:
         InputError: The input as a whole is unreadable.
     """
-    path = Path(path)
-    fmt = detect_format(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory")
-    if fmt == "txt":
-        return _read_txt_folder(path, fields)
+    if not isinstance(path, Stream):
+        path = Path(path)
+        fmt = detect_format(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+        if fmt == "txt":
+            return _read_txt_folder(path, fields)
     required = [fields.text] + ([fields.label] if fields.label else [])
     hint = "Choose columns with --text-column/--label-column."
     return read_records(path, partial(_make_document, fields=fields), required, hint, name)
 
 
-def read_records(path: str | Path, build: Callable, required: list[str] | None = None, hint: str = "",
+def _as_stream(path: str | Path | Stream, name: str | None = None) -> Stream:
+    if isinstance(path, Stream):
+        return path if name is None else Stream(path.open, path.format, name)
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "txt":
+        raise InputError(f"{path}: expected a JSONL, CSV or TSV file")
+    return Stream(lambda: path.open("rb"), fmt, name or str(path))
+
+
+def read_records(path: str | Path | Stream, build: Callable, required: list[str] | None = None, hint: str = "",
                  name: str | None = None) -> Iterator:
     """Each record of a JSONL or CSV/TSV file as ``build(record, source, line_id)``, lazily; unreadable
     records as :class:`DocumentError`.
 
     Args:
-        path: The file.
+        path: The file, or a :class:`Stream`.
         build: Turns a record (a dict), its ``file:line`` source and its line number into a result.
         required: CSV/TSV columns the header must have (a missing one is an :class:`InputError`).
         hint: Appended to the missing-column message.
-        name: How the file is named in sources and messages (default: its path).
+        name: How the file is named in sources and messages (default: its path, or the stream's name).
     """
-    path = Path(path)
-    fmt = detect_format(path)
-    if fmt == "jsonl":
-        return _read_jsonl(path, build, name or str(path))
-    if fmt in ("csv", "tsv"):
-        return _read_csv(path, build, "\t" if fmt == "tsv" else ",", required or [], hint, name or str(path))
-    raise InputError(f"{path}: expected a JSONL, CSV or TSV file")
+    stream = _as_stream(path, name)
+    if stream.format == "jsonl":
+        return _read_jsonl(stream.open, build, stream.name)
+    return _read_csv(stream.open, build, "\t" if stream.format == "tsv" else ",", required or [], hint, stream.name)
 
 
-def count_records(path: str | Path) -> int:
+def count_records(path: str | Path | Stream) -> int:
     """Count the records in ``path`` cheaply (for a progress bar's total), without validating them."""
-    path = Path(path)
-    fmt = detect_format(path)
-    if fmt == "txt":
-        return sum(1 for _ in path.rglob(f"*{TXT_SUFFIX}"))
-    if fmt == "jsonl":
-        with path.open("rb") as handle:
+    if not isinstance(path, Stream) and detect_format(Path(path)) == "txt":
+        return sum(1 for _ in Path(path).rglob(f"*{TXT_SUFFIX}"))
+    stream = _as_stream(path)
+    with stream.open() as handle:
+        if stream.format == "jsonl":
             return sum(1 for line in handle if line.strip())
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        try:
-            return max(0, sum(1 for _ in csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")) - 1)
-        except csv.Error:
-            return 0
+        with io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="") as text:
+            try:
+                return max(0, sum(1 for _ in csv.reader(text, delimiter="\t" if stream.format == "tsv" else ",")) - 1)
+            except csv.Error:
+                return 0
 
 
-def _read_jsonl(path: Path, build: Callable, name: str) -> Iterator:
-    with path.open("rb") as handle:
+def _read_jsonl(open_binary: Callable[[], BinaryIO], build: Callable, name: str) -> Iterator:
+    with open_binary() as handle:
         for line_number, raw in enumerate(handle, start=1):
             source = f"{name}:{line_number}"
             if not raw.strip():
@@ -196,8 +220,10 @@ def _json_problem(error: orjson.JSONDecodeError, raw: bytes) -> str:
     return f"the JSON is broken at character {error.colno} of the line ({error.msg.rstrip('.').lower()})"
 
 
-def _read_csv(path: Path, build: Callable, delimiter: str, required: list[str], hint: str, name: str) -> Iterator:
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+def _read_csv(open_binary: Callable[[], BinaryIO], build: Callable, delimiter: str, required: list[str], hint: str,
+              name: str) -> Iterator:
+    with open_binary() as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape",
+                                                 newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, strict=True)  # report broken quoting, never guess
         try:
             header = next(reader)
