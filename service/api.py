@@ -7,7 +7,7 @@ writer that model builds, the same one a job runs.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file
+from flask import Blueprint, current_app, g, jsonify, request
 
 from service.errors import ApiError
 from service.inputs import (JSON_TYPES, UPLOADS, Fields, form_fields, read_documents, read_json, saved_upload,
@@ -136,11 +136,11 @@ def submit_job():
     return jsonify(status), 202, {"Location": f"/v1/jobs/{status['id']}"}
 
 
-def _json_lines(path):
-    """A JSON-lines file as the response (empty until the job writes it)."""
-    if not path.exists():
-        return current_app.response_class(b"", mimetype="application/x-ndjson")
-    return send_file(path, mimetype="application/x-ndjson", max_age=0)
+def _json_lines(chunks):
+    """A job's JSON-lines file as the response, streamed in pieces (empty until the job writes it)."""
+    response = current_app.response_class(chunks or b"", mimetype="application/x-ndjson")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 def _job_or_404(job_id: str) -> dict:
@@ -162,7 +162,7 @@ def job_status(job_id: str):
 def job_results(job_id: str):
     """A job's results as JSON lines (what is written so far while the job runs)."""
     _job_or_404(job_id)
-    return _json_lines(_state().jobs.results_path(job_id))
+    return _json_lines(_state().jobs.results(job_id))
 
 
 @jobs_bp.get("/jobs/<job_id>/errors")
@@ -170,7 +170,7 @@ def job_results(job_id: str):
 def job_errors(job_id: str):
     """The manifest of records that failed: one ``{"id", "source", "reason"}`` per line."""
     _job_or_404(job_id)
-    return _json_lines(_state().jobs.errors_path(job_id))
+    return _json_lines(_state().jobs.errors(job_id))
 
 
 @jobs_bp.delete("/jobs/<job_id>")

@@ -56,7 +56,8 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     registry = registry or Registry.load(settings.classifiers, settings.summarizers)
     state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), AuditLog(settings.audit_path),
                          JobManager(settings.database_url, Path(settings.state_dir) / "jobs", registry,
-                                    threads=settings.job_threads))
+                                    threads=settings.job_threads, storage=settings.job_storage,
+                                    data_key=settings.data_key))
     app.extensions["clinnlp"] = state
     register_error_handlers(app)
     init_app(app, state.audit, state.metrics)

@@ -23,6 +23,12 @@ class Settings:
         max_documents: Most documents in one synchronous request.
         max_request_bytes: Largest request body.
         job_threads: Background threads per process running batch jobs.
+        job_storage: Where job inputs, results and error manifests live: ``folder`` (``state_dir/jobs``; for
+            several replicas, a ReadWriteMany volume mounted there) or ``database`` (the service database,
+            so replicas share nothing else).
+        data_key: 32 random bytes in URL-safe base64 that encrypt job files kept in the database (AES-GCM);
+            required with ``job_storage=database``. Keep it in a secret store: without it, the stored jobs
+            cannot be read.
         max_in_flight: Synchronous classify/summarize requests a process works on at once; more get 503
             with Retry-After (send big work as a job).
     """
@@ -37,6 +43,8 @@ class Settings:
     max_documents: int = 64
     max_request_bytes: int = 32 * 1024 * 1024
     job_threads: int = 1
+    job_storage: str = "folder"
+    data_key: str = ""
     max_in_flight: int = 8
 
     def __post_init__(self):

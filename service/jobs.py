@@ -1,7 +1,8 @@
-"""Asynchronous batch jobs: records in the service database, inputs and results on disk, worker threads.
+"""Asynchronous batch jobs: records in the service database, inputs and results in the job storage (a folder, or
+the database: ``service.job_files``), worker threads.
 
-Nothing accepted is lost. A job is written to disk and the database before ``202`` is returned; worker
-threads claim QUEUED jobs with an atomic update, so several gunicorn workers never run the same job. A job
+Nothing accepted is lost. A job is stored and recorded in the database before ``202`` is returned; worker
+threads claim QUEUED jobs with an atomic update, so several workers or replicas never run the same job. A job
 found RUNNING when a service starts, whose owner process is gone (a crash, a kill, a restart), is queued
 again and re-run from its saved input (its results file is rewritten from the start).
 """
@@ -11,21 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import orjson
 from sqlalchemy import Boolean, DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from nlp.batch import process_file
-from nlp.documents import InputError, count_records
+from nlp.batch import process_records
+from nlp.documents import InputError, Stream, count_records, read_documents
 from service.database import Base, open_engine
+from service.job_files import job_files
 from service.options import OPERATIONS
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ QUEUED, RUNNING, COMPLETED, PARTIAL_SUCCESS, FAILED, CANCELLED = (
 FINISHED = (COMPLETED, PARTIAL_SUCCESS, FAILED, CANCELLED)
 # Which process runs a job: host, pid and a random token (a restarted container can reuse a pid).
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+# A job's files besides its input (service.job_files keeps them in a folder or the database).
+RESULTS, ERRORS = "results.jsonl", "results.errors.jsonl"
 HEARTBEAT_SECONDS = 5
 STALE_SECONDS = 30
 
@@ -89,10 +94,11 @@ class JobManager:
     """Stores jobs and runs them in ``threads`` background threads of this process."""
 
     def __init__(self, url: str, folder: Path, registry, threads: int = 1, poll_seconds: float = 0.5,
-                 max_attempts: int = 3):
+                 max_attempts: int = 3, storage: str = "folder", data_key: str = ""):
         self.engine = open_engine(url)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.files = job_files(storage, self.folder, self.engine, data_key)
         self.registry = registry
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
@@ -110,20 +116,18 @@ class JobManager:
 
         Args:
             options: The operation's resolved options (a :class:`service.options.Options`).
-            source: The saved input file; it is moved into the job's folder.
+            source: The saved input file; it is moved into the job's storage.
             suffix: Its format (``.jsonl``, ``.csv``, ``.tsv``).
             name: The input's own name (an upload's file name), used for sources in the errors manifest.
         """
         job_id = uuid.uuid4().hex
-        folder = self.folder / job_id
-        folder.mkdir(parents=True)
         input_name = f"input{suffix}"
         try:
-            shutil.move(str(source), folder / input_name)
             try:
-                total = count_records(folder / input_name)
+                total = count_records(source)
             except InputError:
                 total = 0
+            self.files.save(job_id, input_name, Path(source))
             with Session(self.engine) as session:
                 session.add(Job(id=job_id, key_id=key_id, operation=options.operation,
                                 options=json.dumps({**options.model_dump(mode="json", exclude_none=True),
@@ -131,7 +135,7 @@ class JobManager:
                                 input_name=input_name, status=QUEUED, total=total, created=_now()))
                 session.commit()
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)  # no folder without its row
+            self.files.delete(job_id)  # no files without their row
             raise
         return self.status(job_id, key_id)
 
@@ -179,11 +183,13 @@ class JobManager:
             session.commit()
         return self.status(job_id, key_id)
 
-    def results_path(self, job_id: str) -> Path:
-        return self.folder / job_id / "results.jsonl"
+    def results(self, job_id: str) -> Iterator[bytes] | None:
+        """The job's results (JSON lines) as they are so far, in pieces; ``None`` before it writes any."""
+        return self.files.read(job_id, RESULTS)
 
-    def errors_path(self, job_id: str) -> Path:
-        return self.folder / job_id / "results.errors.jsonl"
+    def errors(self, job_id: str) -> Iterator[bytes] | None:
+        """The job's errors manifest (JSON lines), in pieces; ``None`` before it writes one."""
+        return self.files.read(job_id, ERRORS)
 
     # -- recovery and workers ---------------------------------------------------------------------
     def recover(self) -> None:
@@ -260,11 +266,15 @@ class JobManager:
             source_name = options.pop("source_name", input_name)
             chosen = OPERATIONS[operation].model_validate({k: v for k, v in options.items() if v is not None})
             writer = chosen.writer(self.registry)
-            result = process_file(writer, self.folder / job_id / input_name, self.results_path(job_id),
-                                  progress=False, on_batch=progress, name=source_name)
-            if result.failed == 0:
+            # Read and written through the job storage's streams: no copy of the text outside it.
+            source = Stream(partial(self.files.open_read, job_id, input_name), Path(input_name).suffix[1:],
+                            source_name)
+            with self.files.open_write(job_id, RESULTS) as out, self.files.open_write(job_id, ERRORS) as err:
+                processed, failed = process_records(writer, read_documents(source, name=source_name), out, err,
+                                                    progress=False, on_batch=progress)
+            if failed == 0:
                 status = COMPLETED
-            elif result.processed:
+            elif processed:
                 status = PARTIAL_SUCCESS
             else:
                 status, reason = FAILED, "every record failed (see the errors manifest)"
