@@ -7,19 +7,24 @@ writer that model builds, the same one a job runs.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from pathlib import Path
+
+import orjson
+from flask import Blueprint, current_app, g, jsonify, request, stream_with_context
 
 from service.errors import ApiError
-from service.inputs import (JSON_TYPES, UPLOADS, Fields, form_fields, read_documents, read_json, saved_upload,
-                            upload_name, uploaded_file)
+from service.inputs import JSON_TYPES, Fields, form_fields, read_documents, read_json, upload_name, uploaded_file
+from service.jobs import QuotaExceeded
 from service.observability import count_work
 from service.openapi import (CLASSIFICATION, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL, SUMMARY, UPLOAD,
                              describe, options_schema)
 from service.options import OPERATIONS, ClassifyOptions, Options, SummarizeOptions, read_options
+from service.storage import ERRORS, RESULTS
 
 operations_bp = Blueprint("operations", __name__, url_prefix="/v1")
 models_bp = Blueprint("models", __name__, url_prefix="/v1")
 jobs_bp = Blueprint("jobs", __name__, url_prefix="/v1")
+admin_bp = Blueprint("admin", __name__, url_prefix="/v1")
 
 _PLAIN_TEXT = {"type": "string", "minLength": 1, "x-limit": "text"}
 
@@ -114,33 +119,47 @@ def _job_request_schema() -> dict:
 @describe(request=_job_request_schema(), responses={202: JOB})
 def submit_job():
     """Start a batch job: a file upload (multipart ``file`` + ``operation`` and its options) or JSON ``{"operation",
-    "documents": [...], ...options}``; answered ``202`` once the input is safely stored."""
+    "documents": [...], ...options}``; answered ``202`` once the input is safely stored (encrypted)."""
     state = _state()
     if request.mimetype == "multipart/form-data":
         upload, suffix = uploaded_file()
-        fields = form_fields()
-        options = _job_options(fields)  # checked before anything is written
-        with saved_upload(state.jobs.folder.parent / UPLOADS, upload, suffix) as (path, stored_suffix):
-            status = state.jobs.submit(g.get("key_id"), options, path, stored_suffix, upload_name(upload))
+        options = _job_options(form_fields())  # checked before anything is written
+        name = upload_name(upload)
+        stored_suffix = ".jsonl" if suffix == ".txt" else suffix
+
+        def fill(sink):
+            if suffix == ".txt":  # one document: stored as one JSONL record so every input reads alike
+                try:
+                    text = upload.stream.read().decode("utf-8-sig")
+                except UnicodeDecodeError as error:
+                    raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
+                sink.write(orjson.dumps({"id": Path(name).stem, "text": text}) + b"\n")
+            else:
+                while block := upload.stream.read(1 << 16):
+                    sink.write(block)
     elif request.mimetype in JSON_TYPES:
         body = dict(read_json())
         items = body.pop("documents", None)
         options = _job_options(Fields(body))
         if not isinstance(items, list) or not items or not all(isinstance(item, dict) for item in items):
             raise ApiError(422, "'documents' must be a non-empty list of objects", {"field": "documents"})
-        status = state.jobs.submit_records(g.get("key_id"), options, items)
+        name, stored_suffix = "documents", ".jsonl"
+
+        def fill(sink):
+            for item in items:
+                sink.write(orjson.dumps(item) + b"\n")
     else:
         raise ApiError(415, f"unsupported media type {request.mimetype or 'none'!r}",
                        {"supported": ["multipart/form-data", "application/json"]})
+    try:
+        status = state.jobs.submit(g.get("key_id"), options, stored_suffix, name, fill)
+    except QuotaExceeded as error:
+        raise ApiError(429, str(error), {"retry_after_seconds": 30}) from None
+    except OSError as error:  # a full disk: nothing was kept; the client may retry
+        raise ApiError(503, f"the job could not be stored ({error.strerror or type(error).__name__})",
+                       {"retry_after_seconds": 30}) from None
     count_work(status["progress"]["total"], 0)
     return jsonify(status), 202, {"Location": f"/v1/jobs/{status['id']}"}
-
-
-def _json_lines(chunks):
-    """A job's JSON-lines file as the response, streamed in pieces (empty until the job writes it)."""
-    response = current_app.response_class(chunks or b"", mimetype="application/x-ndjson")
-    response.headers["Cache-Control"] = "no-cache"
-    return response
 
 
 def _job_or_404(job_id: str) -> dict:
@@ -150,34 +169,63 @@ def _job_or_404(job_id: str) -> dict:
     return status
 
 
+def _job_file(job_id: str, kind: str):
+    """A job's results or errors as a streamed JSON-lines answer (decrypted as it is sent), with headers that
+    say whether the file is whole: ``Clinnlp-Job-Status`` and ``Clinnlp-Results-Complete``."""
+    status = _job_or_404(job_id)
+    if not status["data"]["available"]:
+        raise ApiError(410, f"job {job_id!r} finished and its files were deleted on {status['data']['deleted']}",
+                       {"deleted": status["data"]["deleted"]})
+    chunks, complete = _state().jobs.read(job_id, kind)
+    return current_app.response_class(stream_with_context(chunks), mimetype="application/x-ndjson",
+                                      headers={"Clinnlp-Job-Status": status["status"],
+                                               "Clinnlp-Results-Complete": "true" if complete else "false"})
+
+
 @jobs_bp.get("/jobs/<job_id>")
 @describe(responses={200: JOB})
 def job_status(job_id: str):
-    """A job's status, progress counts and timings."""
+    """A job's status, progress counts, timings, and whether its files are still kept."""
     return jsonify(_job_or_404(job_id))
 
 
 @jobs_bp.get("/jobs/<job_id>/results")
 @describe(responses={200: {"content": JSON_LINES}})
 def job_results(job_id: str):
-    """A job's results as JSON lines (what is written so far while the job runs)."""
-    _job_or_404(job_id)
-    return _json_lines(_state().jobs.results(job_id))
+    """A job's results as JSON lines: whole once it completes; while it runs, or if it failed or was cancelled,
+    what was written so far (``Clinnlp-Results-Complete: false``). 410 once its files are deleted."""
+    return _job_file(job_id, RESULTS)
 
 
 @jobs_bp.get("/jobs/<job_id>/errors")
 @describe(responses={200: {"content": JSON_LINES}})
 def job_errors(job_id: str):
     """The manifest of records that failed: one ``{"id", "source", "reason"}`` per line."""
-    _job_or_404(job_id)
-    return _json_lines(_state().jobs.errors(job_id))
+    return _job_file(job_id, ERRORS)
 
 
 @jobs_bp.delete("/jobs/<job_id>")
 @describe(responses={200: JOB})
-def cancel_job(job_id: str):
-    """Cancel a job (at once if queued, after its current batch if running)."""
-    status = _state().jobs.cancel(job_id, g.get("key_id"))
+def delete_job(job_id: str):
+    """Delete a job's input, results and errors (cancelling it first if it is queued or running: a running job's
+    files go when its current batch ends). The job's record stays, with its status and counts."""
+    status = _state().jobs.cancel(job_id, g.get("key_id"), delete=True)
     if status is None:
         raise ApiError(404, f"no job {job_id!r}")
     return jsonify(status)
+
+
+@admin_bp.post("/admin/purge")
+@describe(responses={200: {"type": "object", "properties": {"purged": {"type": "integer"}}}})
+def purge_jobs():
+    """Delete now the files of every job finished longer ago than the retention period (needs the admin scope)."""
+    return jsonify({"purged": _state().jobs.purge()})
+
+
+@admin_bp.get("/admin/audit")
+@describe(responses={200: {"type": "object"}})
+def verify_audit_chain():
+    """Check the audit trail's hash chain (needs the admin scope)."""
+    from service.observability import verify_audit
+
+    return jsonify(verify_audit(_state().settings.audit_path))

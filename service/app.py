@@ -1,27 +1,34 @@
 """The Flask application factory: ``create_app(config)``.
 
-Models load once, here, into the app; requests only use them. Auth (``Authorization: Bearer <key>``)
-guards every ``/v1`` route unless the settings turn it off for local development.
+Models load once, here, into the app; requests only use them. Auth (``Authorization: Bearer <key>``, or an
+OpenID Connect token when an identity provider is configured) guards every ``/v1`` route unless the settings turn
+it off for local development; each key's scopes decide which routes it may use, and a per-key rate limit and a
+per-process limit on requests in progress protect the service. Everything the service writes (database, job
+files, audit log, key files) is readable by its own user only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 
-from service.api import jobs_bp, models_bp, operations_bp
+from service.api import admin_bp, jobs_bp, models_bp, operations_bp
 from service.config import Settings
 from service.errors import ApiError, register_error_handlers
 from service.inputs import sweep_uploads
 from service.jobs import JobManager
 from service.keys import KeyStore
 from service.observability import AuditLog, Metrics, init_app
-from service.openapi import build_spec, describe, docs_page
+from service.openapi import build_spec, describe, docs_page, docs_policy
+from service.options import OPERATIONS
 from service.registry import Registry
+from service.security import API_POLICY, RateLimiter, TokenVerifier, required_scope, retry_after, secure_headers
+from service.storage import job_files
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,18 @@ class ServiceState:
     metrics: Metrics
     audit: AuditLog
     jobs: JobManager
+    tokens: TokenVerifier | None = None
+
+
+def private_state(state_dir: str) -> None:
+    """Make the state folder and everything in it readable by this user only, now and for files made later."""
+    os.umask(0o077)
+    folder = Path(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def create_app(config: dict | None = None, registry: Registry | None = None) -> Flask:
@@ -44,6 +63,7 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         registry: Already-loaded models (tests pass small ones); by default loaded from the settings.
     """
     settings = Settings.load(config)
+    private_state(settings.state_dir)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
@@ -54,13 +74,19 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     if swept:
         log.warning("removed %d upload(s) left by a process that stopped mid-request", swept)
     registry = registry or Registry.load(settings.classifiers, settings.summarizers)
-    state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), AuditLog(settings.audit_path),
-                         JobManager(settings.database_url, Path(settings.state_dir) / "jobs", registry,
-                                    threads=settings.job_threads, storage=settings.job_storage,
-                                    data_key=settings.data_key))
+    files = job_files(settings)
+    jobs = JobManager(settings.database_url, files, registry, threads=settings.job_threads,
+                      max_document_chars=settings.max_document_chars,
+                      max_unfinished_per_key=settings.max_unfinished_jobs,
+                      retention_seconds=settings.job_retention_seconds)
+    tokens = (TokenVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks)
+              if settings.oidc_issuer else None)
+    audit = AuditLog(settings.audit_path, settings.audit_max_bytes, settings.audit_retention_seconds)
+    state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), audit, jobs, tokens)
     app.extensions["clinnlp"] = state
     register_error_handlers(app)
     init_app(app, state.audit, state.metrics)
+    limiter = RateLimiter(settings.rate_limit)
 
     @app.before_request
     def authenticate():
@@ -69,13 +95,23 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'")
-        key_id = state.keys.check(header[len("Bearer "):].strip())
-        if key_id is None:
-            raise ApiError(401, "invalid or revoked API key")
-        g.key_id = key_id
+        credential = header[len("Bearer "):].strip()
+        principal = (state.tokens.verify(credential) if state.tokens and credential.count(".") == 2
+                     else state.keys.check(credential))
+        if principal is None:
+            raise ApiError(401, "invalid, revoked or expired API key or token")
+        g.key_id, g.subject = principal.id, principal.subject
+        scope = required_scope(request.path, request.method, OPERATIONS)
+        if scope is not None and not principal.allows(scope):
+            raise ApiError(403, f"this key may not use {request.path} (it needs the {scope!r} scope)",
+                           {"scope": scope})
+        wait = limiter.allow(principal.id)
+        if wait:
+            raise ApiError(429, f"too many requests for this key: at most {settings.rate_limit} a minute",
+                           {"retry_after_seconds": float(retry_after(wait))})
 
     in_flight = threading.BoundedSemaphore(settings.max_in_flight)
-    heavy = {"/v1/classify", "/v1/summarize"}
+    heavy = {f"/v1/{name}" for name in OPERATIONS} | {"/v1/jobs"}
 
     @app.before_request
     def limit_load():
@@ -91,9 +127,11 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
             in_flight.release()
 
     @app.after_request
-    def retry_after(response):
-        if response.status_code == 503:
-            response.headers["Retry-After"] = "1"
+    def headers(response):
+        if response.status_code in (429, 503):
+            wait = (response.get_json(silent=True) or {}).get("error", {}).get("details", {}).get("retry_after_seconds")
+            response.headers["Retry-After"] = retry_after(wait or 1)
+        secure_headers(response, docs_policy() if request.path == "/docs" else API_POLICY)
         return response
 
     @app.get("/healthz")
@@ -129,6 +167,6 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         """A page listing every operation."""
         return Response(docs_page(build_spec(app)), mimetype="text/html")
 
-    for blueprint in (operations_bp, models_bp, jobs_bp):
+    for blueprint in (operations_bp, models_bp, jobs_bp, admin_bp):
         app.register_blueprint(blueprint)
     return app

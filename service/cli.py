@@ -27,16 +27,44 @@ def register(commands) -> dict:
     serve.add_argument("--no-auth", action="store_true",
                        help="DEVELOPMENT ONLY: accept requests without an API key")
     serve.add_argument("--state-dir", help="where the key database, jobs and audit log live (default: var/)")
+    serve.add_argument("--certfile", default=os.environ.get("CLINNLP_CERTFILE"),
+                       help="serve HTTPS with this PEM certificate ($CLINNLP_CERTFILE; with --keyfile)")
+    serve.add_argument("--keyfile", default=os.environ.get("CLINNLP_KEYFILE"),
+                       help="the certificate's private key ($CLINNLP_KEYFILE)")
+    serve.add_argument("--max-requests", type=int, default=int(os.environ.get("CLINNLP_MAX_REQUESTS", "0")),
+                       help="restart a worker after this many requests, with jitter (a safety net; default 0: never)")
 
     keys = commands.add_parser("keys", help="manage API keys (stored only as hashes)")
     keys.add_argument("--state-dir", help="where the key database lives (default: var/)")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = key_commands.add_parser("create", help="make a key; it is shown once")
     create.add_argument("name", help="who or what the key is for")
-    key_commands.add_parser("list", help="list keys (ids and names, never the keys)")
+    create.add_argument("--scope", default="*", help="what it may do, comma-separated: operations (classify, "
+                                                     "summarize, ...), jobs, admin; default * = every operation and jobs")
+    create.add_argument("--expires", help="stop working after this long (90d, 12h); default: never")
+    key_commands.add_parser("list", help="list keys (ids, names, scopes, expiry, last use; never the keys)")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
-    return {"serve": cmd_serve, "keys": cmd_keys}
+    rotate = key_commands.add_parser("rotate", help="make a new key with the same name and scopes; the old one "
+                                                    "keeps working for --grace, then stops")
+    rotate.add_argument("key_id")
+    rotate.add_argument("--grace", default="24h", help="how long the old key keeps working (default 24h)")
+
+    jobs = commands.add_parser("jobs", help="job data at rest: purge old job files, rotate the data key")
+    jobs.add_argument("--state-dir", help="where the database and job files live (default: var/)")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    purge = job_commands.add_parser("purge", help="delete the files of finished jobs older than the retention "
+                                                  "period (their records stay)")
+    purge.add_argument("--older-than", help="instead of $CLINNLP_JOB_RETENTION (7d): e.g. 30d, 12h, 0 for all")
+    job_commands.add_parser("new-key", help="print a new data key (base64) for CLINNLP_DATA_KEY")
+    job_commands.add_parser("rekey", help="re-encrypt every job file with the current data key (the first in "
+                                          "CLINNLP_DATA_KEY), after adding a new key in front of the old one")
+
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit.add_argument("--state-dir", help="where the audit log lives (default: var/)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_commands.add_parser("verify", help="check the hash chain of the audit log and its rotated files")
+    return {"serve": cmd_serve, "keys": cmd_keys, "jobs": cmd_jobs, "audit": cmd_audit}
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -74,25 +102,86 @@ def cmd_serve(args) -> int:
                   f"    export KEY=$(cat {relative})\n\n"
                   f"and send it as 'Authorization: Bearer $KEY'. Store it elsewhere, then delete the file.\n"
                   f"More keys: clinnlp keys create NAME\n{banner}\n", file=sys.stderr)
-    print(f"serving on http://{args.host}:{args.port} (auth {'on' if settings.auth else 'OFF'}); "
+    if bool(args.certfile) != bool(args.keyfile):
+        raise ValueError("--certfile and --keyfile go together")
+    scheme = "https" if args.certfile else "http"
+    if not args.certfile and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: serving plain HTTP on {args.host}: patient text would cross the network unencrypted. "
+              "Serve HTTPS (--certfile/--keyfile) or put a TLS-terminating proxy in front.", file=sys.stderr)
+    print(f"serving on {scheme}://{args.host}:{args.port} (auth {'on' if settings.auth else 'OFF'}); "
           f"state in {settings.state_dir}/", file=sys.stderr)
-    serve(args.host, args.port, args.workers, args.threads, config)
+    serve(args.host, args.port, args.workers, args.threads, config, certfile=args.certfile, keyfile=args.keyfile,
+          max_requests=args.max_requests)
     return 0
 
 
 def cmd_keys(args) -> int:
-    from service.config import Settings
-    from service.keys import KeyStore
+    from service.config import Settings, parse_duration
+    from service.keys import KeyStore, parse_scopes
+    from service.options import OPERATIONS
+    from service.security import scopes_known
 
     store = KeyStore(Settings.load(_config(args)).database_url)
     if args.keys_command == "create":
-        key_id, key = store.create(args.name)
-        print(f"key id: {key_id}\nkey:    {key}\n(shown once: store it now; send it as 'Authorization: Bearer <key>')")
+        scopes = parse_scopes(args.scope, scopes_known(OPERATIONS))
+        expires = parse_duration(args.expires, "--expires") if args.expires else None
+        key_id, key = store.create(args.name, scopes, expires)
+        print(f"key id: {key_id}\nkey:    {key}\nscopes: {scopes}"
+              + (f"\nexpires in {args.expires}" if expires else "")
+              + "\n(shown once: store it now; send it as 'Authorization: Bearer <key>')")
     elif args.keys_command == "list":
         for key in store.list():
-            print(f"{key['id']}  {key['created']}  {'revoked' if key['revoked'] else 'active ':8} {key['name']}")
+            state = "revoked" if key["revoked"] else ("active" if key["active"] else "expired")
+            print(f"{key['id']}  {state:8} scopes {key['scopes']:24} expires {key['expires'] or 'never':26} "
+                  f"last used {key['last_used'] or 'never':26} {key['name']}")
+    elif args.keys_command == "rotate":
+        key_id, key = store.rotate(args.key_id, parse_duration(args.grace, "--grace"))
+        print(f"new key id: {key_id}\nnew key:    {key}\n(shown once) {args.key_id} keeps working for "
+              f"{args.grace}, then stops: switch your clients over before then")
     elif not store.revoke(args.key_id):
         raise ValueError(f"no key with id {args.key_id!r}")
     else:
         print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from service.config import Settings, parse_duration
+    from service.encryption import new_key
+    from service.jobs import JobManager
+    from service.registry import Registry
+    from service.storage import job_files
+
+    if args.jobs_command == "new-key":
+        print(new_key())
+        return 0
+    settings = Settings.load(_config(args))
+    os.umask(0o077)
+    files = job_files(settings)
+    if args.jobs_command == "rekey":
+        count = sum(files.rekey(job_id) for job_id in files.job_ids())
+        print(f"re-encrypted {count} files of {len(files.job_ids())} jobs with the current data key")
+        return 0
+    manager = JobManager(settings.database_url, files, Registry(), threads=0,
+                         retention_seconds=settings.job_retention_seconds)
+    try:
+        age = parse_duration(args.older_than, "--older-than") if args.older_than is not None else None
+        purged = manager.purge(age)
+    finally:
+        manager.stop()
+    print(f"deleted the files of {purged} finished job(s); their records stay")
+    return 0
+
+
+def cmd_audit(args) -> int:
+    from service.config import Settings
+    from service.observability import verify_audit
+
+    result = verify_audit(Settings.load(_config(args)).audit_path)
+    if not result["ok"]:
+        print(f"audit log BROKEN after {result['entries']} good entries: {result['problem']}")
+        return 1
+    note = " (the oldest kept file continues a chain whose earlier files were deleted by retention)" \
+        if result.get("starts_after_deleted_files") else ""
+    print(f"audit log intact: {result['entries']} entries in {result['files']} file(s){note}")
     return 0

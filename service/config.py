@@ -23,14 +23,23 @@ class Settings:
         max_documents: Most documents in one synchronous request.
         max_request_bytes: Largest request body.
         job_threads: Background threads per process running batch jobs.
-        job_storage: Where job inputs, results and error manifests live: ``folder`` (``state_dir/jobs``; for
-            several replicas, a ReadWriteMany volume mounted there) or ``database`` (the service database,
-            so replicas share nothing else).
-        data_key: 32 random bytes in URL-safe base64 that encrypt job files kept in the database (AES-GCM);
-            required with ``job_storage=database``. Keep it in a secret store: without it, the stored jobs
-            cannot be read.
-        max_in_flight: Synchronous classify/summarize requests a process works on at once; more get 503
-            with Retry-After (send big work as a job).
+        job_storage: Where job files (input, results, errors; encrypted) live: ``folder`` (``state_dir/jobs``;
+            for several replicas, one ReadWriteMany volume mounted there) or ``database`` (rows of the service
+            database, so replicas share nothing else; needs ``data_key``, the same on every replica).
+        max_in_flight: Synchronous requests (every operation, and job submissions) a process works on at once;
+            more get 503 with Retry-After (send big work as a job).
+        data_key: Keys for job files at rest (``CLINNLP_DATA_KEY``: base64 of 32 bytes, comma-separated while
+            rotating, the current key first); empty: a key file made once in ``state_dir`` (mode 0600).
+        job_retention: How long a finished job's files are kept (``7d``, ``12h``, ``30m``; ``0``: until deleted).
+            The job's record (status, counts) stays.
+        max_unfinished_jobs: Jobs one key may have queued or running at once (0: no limit); more get 429.
+        rate_limit: Requests per minute one key may send to one process (0: no limit); more get 429 with
+            Retry-After.
+        audit_max_bytes: The audit log is rotated when it reaches this size.
+        audit_retention: How long rotated audit logs are kept (``365d``; ``0``: forever).
+        oidc_issuer: Accept OpenID Connect access tokens (JWT) from this issuer besides API keys (empty: keys only).
+        oidc_audience: The audience those tokens must name (this service's client id).
+        oidc_jwks: The issuer's signing keys: a JWKS URL or a local JWKS file.
     """
 
     state_dir: str = "var"
@@ -44,13 +53,25 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     job_threads: int = 1
     job_storage: str = "folder"
-    data_key: str = ""
     max_in_flight: int = 8
+    data_key: str = ""
+    job_retention: str = "7d"
+    max_unfinished_jobs: int = 20
+    rate_limit: int = 1200
+    audit_max_bytes: int = 64 * 1024 * 1024
+    audit_retention: str = "2190d"
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_jwks: str = ""
 
     def __post_init__(self):
         # Resolved once, at start: a relative folder must not mean one thing here and another wherever a
         # library resolves paths (Flask's send_file resolves them against the package, not the working folder).
         self.state_dir = str(Path(self.state_dir).expanduser().resolve())
+        for name in ("job_retention", "audit_retention"):
+            parse_duration(getattr(self, name), f"CLINNLP_{name.upper()}")  # refuse to start on a bad value
+        if self.oidc_issuer and not (self.oidc_audience and self.oidc_jwks):
+            raise ValueError("CLINNLP_OIDC_ISSUER needs CLINNLP_OIDC_AUDIENCE and CLINNLP_OIDC_JWKS as well")
 
     @classmethod
     def load(cls, overrides: dict | None = None) -> "Settings":
@@ -80,6 +101,31 @@ class Settings:
     @property
     def audit_path(self) -> Path:
         return Path(self.state_dir) / "audit.jsonl"
+
+    @property
+    def job_retention_seconds(self) -> float:
+        return parse_duration(self.job_retention, "CLINNLP_JOB_RETENTION")
+
+    @property
+    def audit_retention_seconds(self) -> float:
+        return parse_duration(self.audit_retention, "CLINNLP_AUDIT_RETENTION")
+
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str | float, name: str = "duration") -> float:
+    """Seconds in ``90d``, ``12h``, ``30m``, ``45s`` (a bare number is days; ``0`` is none)."""
+    text = str(value).strip().lower()
+    unit = text[-1:] if text[-1:] in UNITS else "d"
+    number = text[:-1] if text[-1:] in UNITS else text
+    try:
+        seconds = float(number) * UNITS[unit]
+    except ValueError:
+        raise ValueError(f"{name}: expected a duration such as 90d, 12h or 30m, got {text[:20]!r}") from None
+    if seconds < 0:
+        raise ValueError(f"{name}: a duration cannot be negative")
+    return seconds
 
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

@@ -102,7 +102,7 @@ def schema_differences(engine: Engine) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    import service.job_files  # noqa: F401  (registers the job_files table on Base)
+    import service.storage  # noqa: F401  (registers the job_files table on Base)
     import service.jobs  # noqa: F401
     import service.keys  # noqa: F401
 
@@ -120,7 +120,7 @@ def new_revision(message: str, folder: str | Path) -> None:
     """
     from alembic import command
 
-    import service.job_files  # noqa: F401
+    import service.storage  # noqa: F401
     import service.jobs  # noqa: F401
     import service.keys  # noqa: F401
 

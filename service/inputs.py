@@ -8,16 +8,14 @@ field), and the query string.
 
 from __future__ import annotations
 
-import os
-import uuid
-from contextlib import contextmanager
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 from flask import g, request
 
-from nlp.documents import Document
+from nlp.documents import Document, Stream
 from service.config import Settings
 from service.errors import ApiError
 
@@ -90,43 +88,9 @@ def upload_name(upload) -> str:
     return Path(upload.filename.replace("\\", "/")).name or "upload"
 
 
-@contextmanager
-def saved_upload(folder: Path, upload, suffix: str):
-    """The upload written to a private file under ``folder`` as JSONL/CSV/TSV (a ``.txt`` becomes one JSONL
-    record), removed when the block ends whatever happens; yields ``(path, suffix)``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"upload-{uuid.uuid4().hex}{'.jsonl' if suffix == '.txt' else suffix}"
-    try:
-        if suffix == ".txt":
-            raw = upload.stream.read()
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError as error:
-                raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
-            _write_private(path, orjson.dumps({"id": Path(upload_name(upload)).stem, "text": text}) + b"\n")
-        else:
-            with _open_private(path) as handle:
-                while block := upload.stream.read(1 << 20):
-                    handle.write(block)
-        yield path, (".jsonl" if suffix == ".txt" else suffix)
-    except OSError as error:  # a full disk: the client may retry; never a half file left behind
-        raise ApiError(503, f"the upload could not be stored ({error.strerror or type(error).__name__})",
-                       {"retry_after_seconds": 5}) from None
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _open_private(path: Path):
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    with _open_private(path) as handle:
-        handle.write(data)
-
-
 def sweep_uploads(state_dir: str | Path) -> int:
-    """Remove uploads left by a process that died mid-request; returns how many."""
+    """Remove upload files an older version left behind (uploads are no longer written to disk); returns how
+    many."""
     folder = Path(state_dir) / UPLOADS
     removed = 0
     for leftover in folder.glob("upload-*") if folder.is_dir() else ():
@@ -135,14 +99,28 @@ def sweep_uploads(state_dir: str | Path) -> int:
     return removed
 
 
-def documents_from_file(path: Path, name: str, settings: Settings) -> list[Document]:
+def upload_stream(upload, suffix: str) -> Stream:
+    """An upload as a :class:`nlp.documents.Stream` read from memory (bounded by the request size limit): nothing is
+    written to disk. A ``.txt`` upload is one document, read as a one-record JSONL file."""
+    data = upload.stream.read()
+    name = upload_name(upload)
+    if suffix == ".txt":
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ApiError(400, f"the file is not valid UTF-8 (byte {error.start + 1})") from None
+        data = orjson.dumps({"id": Path(name).stem, "text": text}) + b"\n"
+    return Stream(lambda: io.BytesIO(data), "jsonl" if suffix in (".txt", ".jsonl", ".ndjson") else suffix[1:], name)
+
+
+def documents_from_file(source: Stream, settings: Settings) -> list[Document]:
     """Every record of an uploaded file; any bad record rejects the request (422, listing them)."""
     from nlp.documents import DocumentError, InputError
     from nlp.documents import read_documents as read_file
 
     documents, problems = [], []
     try:
-        for item in read_file(path, name=name):
+        for item in read_file(source):
             if isinstance(item, DocumentError):
                 problems.append({"record": item.source.rsplit(":", 1)[-1], "id": item.id, "reason": item.reason})
             else:
@@ -164,8 +142,7 @@ def read_documents(settings: Settings) -> tuple[list[Document], Fields]:
     if mimetype == "multipart/form-data":
         upload, suffix = uploaded_file()
         fields = form_fields()
-        with saved_upload(Path(settings.state_dir) / UPLOADS, upload, suffix) as (path, _):
-            documents = documents_from_file(path, upload_name(upload), settings)
+        documents = documents_from_file(upload_stream(upload, suffix), settings)
     elif mimetype in JSON_TYPES and _is_fhir(read_json()):
         from service.fhir import documents_from_fhir
 

@@ -1,10 +1,12 @@
-"""Asynchronous batch jobs: records in the service database, inputs and results in the job storage (a folder, or
-the database: ``service.job_files``), worker threads.
+"""Asynchronous batch jobs: records in the service database, encrypted files on disk, worker threads.
 
-Nothing accepted is lost. A job is stored and recorded in the database before ``202`` is returned; worker
-threads claim QUEUED jobs with an atomic update, so several workers or replicas never run the same job. A job
-found RUNNING when a service starts, whose owner process is gone (a crash, a kill, a restart), is queued
-again and re-run from its saved input (its results file is rewritten from the start).
+Nothing accepted is lost. A job's input is stored (encrypted, :mod:`service.storage`) and its row written before
+``202`` is returned; worker threads claim QUEUED jobs with an atomic update, so several gunicorn workers never
+run the same job, and take turns between keys (the key with the fewest running jobs goes first), so one key's
+backlog cannot starve the others. A job found RUNNING when a service starts, whose owner process is gone (a
+crash, a kill, a restart), is queued again and re-run from its saved input (its results are rewritten from the
+start). A finished job's files are deleted on request (``DELETE``) or after the retention period; its row stays,
+with its status and counts.
 """
 
 from __future__ import annotations
@@ -16,20 +18,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import datetime, timezone
-from functools import partial
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import orjson
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, select, update
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nlp.batch import process_records
-from nlp.documents import InputError, Stream, count_records, read_documents
+from nlp.documents import Document, DocumentError, InputError, count_records, read_documents
 from service.database import Base, open_engine
-from service.job_files import job_files
 from service.options import OPERATIONS
+from service.storage import JobFiles
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +37,9 @@ QUEUED, RUNNING, COMPLETED, PARTIAL_SUCCESS, FAILED, CANCELLED = (
 FINISHED = (COMPLETED, PARTIAL_SUCCESS, FAILED, CANCELLED)
 # Which process runs a job: host, pid and a random token (a restarted container can reuse a pid).
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-# A job's files besides its input (service.job_files keeps them in a folder or the database).
-RESULTS, ERRORS = "results.jsonl", "results.errors.jsonl"
 HEARTBEAT_SECONDS = 5
 STALE_SECONDS = 30
+PURGE_SECONDS = 600  # how often a worker thread deletes the files of jobs past the retention period
 
 
 class Job(Base):
@@ -64,10 +62,16 @@ class Job(Base):
     started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delete_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    data_deleted: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Cancelled(Exception):
     pass
+
+
+class QuotaExceeded(Exception):
+    """A key has as many unfinished jobs as it may have."""
 
 
 def _now() -> datetime:
@@ -91,17 +95,27 @@ def _owner_gone(owner: str | None, heartbeat: datetime | None) -> bool:
 
 
 class JobManager:
-    """Stores jobs and runs them in ``threads`` background threads of this process."""
+    """Stores jobs and runs them in ``threads`` background threads of this process.
 
-    def __init__(self, url: str, folder: Path, registry, threads: int = 1, poll_seconds: float = 0.5,
-                 max_attempts: int = 3, storage: str = "folder", data_key: str = ""):
+    Args:
+        files: Where job files live (encrypted).
+        max_document_chars: Longest text a job record may have (longer records go to the errors manifest).
+        max_unfinished_per_key: Jobs a key may have QUEUED or RUNNING at once (0: no limit).
+        retention_seconds: Finished jobs' files are deleted this long after they finish (0: kept).
+    """
+
+    def __init__(self, url: str, files: JobFiles, registry, threads: int = 1, poll_seconds: float = 0.5,
+                 max_attempts: int = 3, max_document_chars: int = 1_000_000, max_unfinished_per_key: int = 0,
+                 retention_seconds: float = 0):
         self.engine = open_engine(url)
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.files = job_files(storage, self.folder, self.engine, data_key)
+        self.files = files
+        self.folder = files.folder
         self.registry = registry
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
+        self.max_document_chars = max_document_chars
+        self.max_unfinished_per_key = max_unfinished_per_key
+        self.retention_seconds = retention_seconds
         self.stopping = threading.Event()
         self.recover()
         self.threads = [threading.Thread(target=self._work, name=f"clinnlp-job-{i}", daemon=True)
@@ -111,45 +125,43 @@ class JobManager:
             thread.start()
 
     # -- the API's side ---------------------------------------------------------------------------
-    def submit(self, key_id: str | None, options, source: Path, suffix: str, name: str) -> dict:
-        """Store the input and queue the job; returns its status.
+    def submit(self, key_id: str | None, options, suffix: str, name: str, fill) -> dict:
+        """Store a new job's input and queue the job; returns its status.
 
         Args:
             options: The operation's resolved options (a :class:`service.options.Options`).
-            source: The saved input file; it is moved into the job's storage.
-            suffix: Its format (``.jsonl``, ``.csv``, ``.tsv``).
+            suffix: The input's format (``.jsonl``, ``.csv``, ``.tsv``).
             name: The input's own name (an upload's file name), used for sources in the errors manifest.
+            fill: Called with a binary stream to write the input to (it is encrypted as it is written).
+
+        Raises:
+            QuotaExceeded: The key has ``max_unfinished_per_key`` unfinished jobs already.
         """
+        if self.max_unfinished_per_key and key_id is not None:
+            with Session(self.engine) as session:
+                unfinished = session.scalar(select(func.count()).select_from(Job).where(
+                    Job.key_id == key_id, Job.status.in_((QUEUED, RUNNING))))
+            if unfinished >= self.max_unfinished_per_key:
+                raise QuotaExceeded(f"this key has {unfinished} unfinished jobs; the limit is "
+                                    f"{self.max_unfinished_per_key}: wait for one to finish, or cancel one")
         job_id = uuid.uuid4().hex
-        input_name = f"input{suffix}"
+        with self.files.input_writer(job_id, suffix) as sink:
+            fill(sink)
         try:
             try:
-                total = count_records(source)
+                total = count_records(self.files.input_stream(job_id, suffix, name))
             except InputError:
                 total = 0
-            self.files.save(job_id, input_name, Path(source))
             with Session(self.engine) as session:
                 session.add(Job(id=job_id, key_id=key_id, operation=options.operation,
                                 options=json.dumps({**options.model_dump(mode="json", exclude_none=True),
                                                     "source_name": name}),
-                                input_name=input_name, status=QUEUED, total=total, created=_now()))
+                                input_name=f"input{suffix}", status=QUEUED, total=total, created=_now()))
                 session.commit()
         except BaseException:
             self.files.delete(job_id)  # no files without their row
             raise
         return self.status(job_id, key_id)
-
-    def submit_records(self, key_id: str | None, options, records: list[dict]) -> dict:
-        """Queue a job over JSON records (``{"id", "text"}`` objects, checked as the job runs)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        staged = self.folder / f"incoming-{uuid.uuid4().hex}.jsonl"
-        try:
-            with staged.open("wb") as handle:
-                for record in records:
-                    handle.write(orjson.dumps(record) + b"\n")
-            return self.submit(key_id, options, staged, ".jsonl", "documents")
-        finally:
-            staged.unlink(missing_ok=True)
 
     def get(self, job_id: str, key_id: str | None) -> Job | None:
         with Session(self.engine) as session:
@@ -169,9 +181,18 @@ class JobManager:
                 "progress": {"total": job.total, "processed": job.processed, "failed": job.failed},
                 "timings": {"created": _iso(job.created), "started": _iso(job.started),
                             "finished": _iso(job.finished), "seconds": round(seconds, 3) if seconds else seconds},
-                "attempts": job.attempts, "reason": job.reason}
+                "attempts": job.attempts, "reason": job.reason,
+                "data": {"available": job.data_deleted is None, "deleted": _iso(job.data_deleted),
+                         "delete_after": _iso(self._delete_after(job))}}
 
-    def cancel(self, job_id: str, key_id: str | None) -> dict | None:
+    def _delete_after(self, job: Job) -> datetime | None:
+        if job.data_deleted is not None or job.finished is None or not self.retention_seconds:
+            return None
+        return _aware(job.finished) + timedelta(seconds=self.retention_seconds)
+
+    def cancel(self, job_id: str, key_id: str | None, delete: bool = False) -> dict | None:
+        """Cancel a job (at once if queued, after its current batch if running); with ``delete``, also delete
+        its files (at once if it is not running, else as soon as it stops)."""
         with Session(self.engine) as session:
             job = session.get(Job, job_id)
             if job is None or job.key_id != key_id:
@@ -180,16 +201,40 @@ class JobManager:
                 job.status, job.finished, job.reason = CANCELLED, _now(), "cancelled before it started"
             elif job.status == RUNNING:
                 job.cancel_requested = True
+                job.delete_requested = job.delete_requested or delete
+            if delete and job.status != RUNNING and job.data_deleted is None:
+                self.files.delete(job_id)
+                job.data_deleted = _now()
             session.commit()
         return self.status(job_id, key_id)
 
-    def results(self, job_id: str) -> Iterator[bytes] | None:
-        """The job's results (JSON lines) as they are so far, in pieces; ``None`` before it writes any."""
-        return self.files.read(job_id, RESULTS)
+    def read(self, job_id: str, kind: str):
+        """The decrypted results (``"results"``) or errors (``"errors"``) of a job, in blocks, with whether they
+        are whole: a job that finished normally (completed, or partial success) has whole files; a running,
+        failed or cancelled one has what was written so far."""
+        with Session(self.engine) as session:
+            job = session.get(Job, job_id)
+            complete = job is not None and job.status in (COMPLETED, PARTIAL_SUCCESS)
+        return self.files.chunks(job_id, kind, complete), complete
 
-    def errors(self, job_id: str) -> Iterator[bytes] | None:
-        """The job's errors manifest (JSON lines), in pieces; ``None`` before it writes one."""
-        return self.files.read(job_id, ERRORS)
+    def purge(self, older_than_seconds: float | None = None) -> int:
+        """Delete the files of jobs that finished more than ``older_than_seconds`` ago (default: the retention
+        period); their rows stay. Returns how many jobs were purged."""
+        age = self.retention_seconds if older_than_seconds is None else older_than_seconds
+        if not age and older_than_seconds is None:
+            return 0
+        cutoff = _now() - timedelta(seconds=age)
+        purged = 0
+        with Session(self.engine) as session:
+            for job in session.scalars(select(Job).where(Job.status.in_(FINISHED), Job.data_deleted.is_(None),
+                                                         Job.finished <= cutoff)):
+                self.files.delete(job.id)
+                job.data_deleted = _now()
+                purged += 1
+            session.commit()
+        if purged:
+            log.info("deleted the files of %d finished job(s) older than the retention period", purged)
+        return purged
 
     # -- recovery and workers ---------------------------------------------------------------------
     def recover(self) -> None:
@@ -211,10 +256,15 @@ class JobManager:
         self.stopping.set()
 
     def _claim(self) -> str | None:
+        """Claim the next job: the oldest queued job of the key with the fewest running jobs."""
         with Session(self.engine) as session:
-            job_id = session.scalars(select(Job.id).where(Job.status == QUEUED).order_by(Job.created).limit(1)).first()
-            if job_id is None:
+            queued = session.execute(select(Job.id, Job.key_id).where(Job.status == QUEUED)
+                                     .order_by(Job.created).limit(500)).all()
+            if not queued:
                 return None
+            running = dict(session.execute(select(Job.key_id, func.count()).where(Job.status == RUNNING)
+                                           .group_by(Job.key_id)).all())
+            job_id = min(enumerate(queued), key=lambda item: (running.get(item[1].key_id, 0), item[0]))[1].id
             claimed = session.execute(update(Job).where(Job.id == job_id, Job.status == QUEUED).values(
                 status=RUNNING, owner=OWNER, started=_now(), heartbeat=_now(), processed=0, failed=0,
                 attempts=Job.attempts + 1))
@@ -232,9 +282,12 @@ class JobManager:
                 log.error("job heartbeat: %s; retrying", type(error).__name__)  # this process's jobs)
 
     def _work(self) -> None:
-        last_recovery = time.monotonic()
+        last_recovery = last_purge = 0.0
         while not self.stopping.is_set():
             try:
+                if time.monotonic() - last_purge > PURGE_SECONDS:
+                    self.purge()
+                    last_purge = time.monotonic()
                 job_id = self._claim()
                 if job_id is None:
                     if time.monotonic() - last_recovery > HEARTBEAT_SECONDS:
@@ -246,6 +299,16 @@ class JobManager:
             except Exception as error:  # a database hiccup must not end the worker thread
                 log.error("job worker: %s; retrying", type(error).__name__)
                 self.stopping.wait(self.poll_seconds * 4)
+
+    def _records(self, job_id: str, input_name: str, source_name: str):
+        """The job's records, decrypted as they are read; a record over the length limit is an error record."""
+        limit = self.max_document_chars
+        for item in read_documents(self.files.input_stream(job_id, Path(input_name).suffix, source_name)):
+            if isinstance(item, Document) and len(item.text) > limit:
+                yield DocumentError(item.source, f"text has {len(item.text)} characters; the limit is {limit}",
+                                    item.id)
+            else:
+                yield item
 
     def _run(self, job_id: str) -> None:
         with Session(self.engine) as session:
@@ -266,12 +329,9 @@ class JobManager:
             source_name = options.pop("source_name", input_name)
             chosen = OPERATIONS[operation].model_validate({k: v for k, v in options.items() if v is not None})
             writer = chosen.writer(self.registry)
-            # Read and written through the job storage's streams: no copy of the text outside it.
-            source = Stream(partial(self.files.open_read, job_id, input_name), Path(input_name).suffix[1:],
-                            source_name)
-            with self.files.open_write(job_id, RESULTS) as out, self.files.open_write(job_id, ERRORS) as err:
-                processed, failed = process_records(writer, read_documents(source, name=source_name), out, err,
-                                                    progress=False, on_batch=progress)
+            with self.files.output_writers(job_id) as (results, errors):
+                processed, failed = process_records(writer, self._records(job_id, input_name, source_name), results,
+                                                    errors, progress=False, on_batch=progress)
             if failed == 0:
                 status = COMPLETED
             elif processed:
@@ -289,6 +349,9 @@ class JobManager:
             job = session.get(Job, job_id)
             if job.owner == OWNER and job.status == RUNNING:  # else another process took it over
                 job.status, job.reason, job.finished = status, reason, _now()
+                if job.delete_requested and job.data_deleted is None:
+                    self.files.delete(job_id)
+                    job.data_deleted = _now()
                 session.commit()
 
 

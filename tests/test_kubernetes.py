@@ -153,3 +153,21 @@ def test_kubernetes_rayjob_runs_clinnlp_mine_on_ray(built):
               for v in template["spec"]["volumes"] if "persistentVolumeClaim" in v}
     [pvc] = [d for d in built["ray"] if d["kind"] == "PersistentVolumeClaim"]
     assert claims == {pvc["metadata"]["name"]} and pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_kubernetes_data_keys_trial_works_and_the_template_refuses_to_start(built):
+    """The trial's generated key is a usable key; the production template's placeholder stops the service."""
+    from service.encryption import DataKeys
+
+    def secret_value(folder: str, name: str) -> str:
+        import base64
+
+        [secret] = [d for d in built[folder] if d["kind"] == "Secret" and d["metadata"]["name"].startswith("clinnlp")
+                    and "postgres" not in d["metadata"]["name"]]
+        if name in secret.get("stringData", {}):
+            return secret["stringData"][name]
+        return base64.b64decode(secret["data"][name]).decode()
+
+    DataKeys.parse(secret_value("overlays/trial", "CLINNLP_DATA_KEY"))
+    with pytest.raises(ValueError):
+        DataKeys.parse(secret_value("overlays/production", "CLINNLP_DATA_KEY"))

@@ -19,17 +19,11 @@ def registry():
     return Registry.load(("ohsumed-tfidf",), ("lead",))
 
 
-def storage_for(database_url: str) -> str:
+def settings_for(tmp_path, database_url: str, **more) -> dict:
     # Job files in a folder beside SQLite, in the database beside PostgreSQL: both storages through every test.
-    return "database" if database_url.startswith("postgresql") else "folder"
-
-
-@pytest.fixture
-def app(tmp_path, registry, database_url):
-    app = create_app({"state_dir": str(tmp_path / "state"), "database": database_url,
-                      "job_storage": storage_for(database_url), "data_key": TEST_DATA_KEY}, registry=registry)
-    yield app
-    app.extensions["clinnlp"].jobs.stop()
+    storage = "database" if database_url.startswith("postgresql") else "folder"
+    return {"state_dir": str(tmp_path / "state"), "database": database_url, "job_storage": storage,
+            "data_key": TEST_DATA_KEY, **more}
 
 
 @pytest.fixture
@@ -38,14 +32,19 @@ def make_app(tmp_path, registry, database_url):
     made = []
 
     def make(**settings):
-        made.append(create_app({"state_dir": str(tmp_path / "state"), "database": database_url,
-                                "job_storage": storage_for(database_url), "data_key": TEST_DATA_KEY, **settings},
-                               registry=registry))
+        made.append(create_app(settings_for(tmp_path, database_url, **settings), registry=registry))
         return made[-1]
 
     yield make
     for app in made:
         app.extensions["clinnlp"].jobs.stop()
+
+
+@pytest.fixture
+def app(tmp_path, registry, database_url):
+    app = create_app(settings_for(tmp_path, database_url), registry=registry)
+    yield app
+    app.extensions["clinnlp"].jobs.stop()
 
 
 def client_for(app, name="tests"):
@@ -144,12 +143,11 @@ def test_jobs_cancel_a_queued_job(make_app):
     assert cancelled["status"] == "CANCELLED" and cancelled["timings"]["finished"]
 
 
-def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, make_app, database_url):
+def test_jobs_found_running_after_a_crash_are_run_again(make_app, registry):
     from datetime import datetime, timedelta, timezone
 
     from sqlalchemy.orm import Session
 
-    state = tmp_path / "state"
     app = make_app(job_threads=0)
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead", "max_sentences": 1,
@@ -161,14 +159,14 @@ def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry, make
         job.heartbeat = datetime.now(timezone.utc) - timedelta(minutes=5)
         session.commit()
         key_id = job.key_id
-    restarted = JobManager(manager.engine.url.render_as_string(hide_password=False), state / "jobs", registry,
-                           storage=storage_for(database_url), data_key=TEST_DATA_KEY)
+    restarted = JobManager(manager.engine.url.render_as_string(hide_password=False), manager.files, registry)
     try:
         deadline = time.time() + 30
         while (status := restarted.status(job_id, key_id))["status"] != COMPLETED and time.time() < deadline:
             time.sleep(0.1)
         assert status["status"] == COMPLETED and status["attempts"] == 2
-        assert len(b"".join(restarted.results(job_id)).splitlines()) == 5
+        chunks, complete = restarted.read(job_id, "results")
+        assert complete and len(b"".join(chunks).splitlines()) == 5
     finally:
         restarted.stop()
 

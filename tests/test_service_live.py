@@ -144,3 +144,59 @@ def test_service_job_survives_the_server_being_killed(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (no network)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    cert, private = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return cert, private
+
+
+@pytest.mark.slow
+def test_service_serves_https_with_a_certificate(tmp_path):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    env = {**os.environ, "CLINNLP_SUMMARIZERS": "lead", "CLINNLP_CLASSIFIERS": "ohsumed-tfidf"}
+    process = subprocess.Popen([*CLINNLP, "serve", "--port", str(port), "--certfile", str(cert), "--keyfile", str(key)],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    context = ssl.create_default_context(cafile=str(cert))
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert process.poll() is None, process.stderr.read()[-2000:]
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", timeout=2, context=context) as reply:
+                    assert reply.status == 200
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                assert time.time() < deadline
+                time.sleep(0.5)
+        import http.client
+
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):  # no plain HTTP
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

@@ -1,9 +1,11 @@
 """The key store, the job store and their migrations, on SQLite and on a real PostgreSQL server."""
 
+import hashlib
 import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +14,9 @@ from sqlalchemy.orm import Session
 from service.database import current_revision, head_revision, open_engine, schema_differences, upgrade
 from service.jobs import COMPLETED, QUEUED, RUNNING, Job, JobManager
 from service.keys import ApiKey, KeyStore
+from service.encryption import DataKeys
 from service.options import SummarizeOptions
+from service.storage import DatabaseJobFiles, JobFiles
 from service.registry import Registry
 from tests.conftest import TEST_DATA_KEY
 from tests.test_service import ABSTRACT
@@ -26,7 +30,7 @@ def registry():
 def test_key_store_creates_checks_and_revokes(database_url):
     store = KeyStore(database_url)
     key_id, key = store.create("ward 7")
-    assert store.check(key) == key_id
+    assert store.check(key).id == key_id
     assert store.check(key[:-1] + ("A" if key[-1] != "A" else "B")) is None  # same id, wrong secret
     assert store.check(f"cnlp_{key_id}") is None and store.check("cnlp_ffffffff_x") is None
     assert [k["name"] for k in store.list()] == ["ward 7"] and key not in json.dumps(store.list())
@@ -38,27 +42,35 @@ def test_keys_made_through_one_store_are_seen_by_another(database_url):
     """Two processes (here two engines with their own connection pools) share keys through the database."""
     first, second = KeyStore(database_url), KeyStore(database_url)
     key_id, key = first.create("made by the first")
-    assert second.check(key) == key_id
+    assert second.check(key).id == key_id
     second.revoke(key_id)
     assert first.check(key) is None
 
 
-def submit(manager: JobManager, tmp_path, number: int) -> str:
-    source = tmp_path / f"upload-{number}.jsonl"
-    source.write_text("".join(json.dumps({"id": f"{number}-{i}", "text": ABSTRACT}) + "\n" for i in range(20)))
+def storage(kind: str, url: str, folder):
+    keys = DataKeys.parse(TEST_DATA_KEY)
+    return JobFiles(folder, keys) if kind == "folder" else DatabaseJobFiles(open_engine(url), keys)
+
+
+def submit(manager: JobManager, number: int) -> str:
+    lines = "".join(json.dumps({"id": f"{number}-{i}", "text": ABSTRACT}) + "\n" for i in range(20)).encode()
     options = SummarizeOptions(method="lead", max_sentences=1)
-    return manager.submit("k1", options, source, ".jsonl", source.name)["id"]
+    return manager.submit("k1", options, ".jsonl", f"upload-{number}.jsonl", lambda sink: sink.write(lines))["id"]
 
 
-@pytest.mark.parametrize("storage", ["folder", "database"])
-def test_two_job_runners_on_one_database_run_every_job_once(database_url, tmp_path, registry, storage):
-    # Folder storage: one folder, as a volume both replicas mount; database storage: a folder each, unused.
-    first = JobManager(database_url, tmp_path / "jobs", registry, threads=2, poll_seconds=0.05, storage=storage,
-                       data_key=TEST_DATA_KEY)
-    second = JobManager(database_url, tmp_path / ("jobs" if storage == "folder" else "jobs-b"), registry,
-                        threads=2, poll_seconds=0.05, storage=storage, data_key=TEST_DATA_KEY)
+def results(manager: JobManager, job_id: str) -> bytes:
+    return b"".join(manager.files.chunks(job_id, "results", complete=True))
+
+
+@pytest.mark.parametrize("kind", ["folder", "database"])
+def test_two_job_runners_on_one_database_run_every_job_once(database_url, tmp_path, registry, kind):
+    # Folder storage: one folder, as a volume both replicas mount; database storage: nothing else shared.
+    first = JobManager(database_url, storage(kind, database_url, tmp_path / "jobs"), registry, threads=2,
+                       poll_seconds=0.05)
+    second = JobManager(database_url, storage(kind, database_url, tmp_path / "jobs"), registry, threads=2,
+                        poll_seconds=0.05)
     try:
-        ids = [submit(first if n % 2 else second, tmp_path, n) for n in range(24)]
+        ids = [submit(first if n % 2 else second, n) for n in range(24)]
         deadline = time.time() + 120
         while any(first.status(i, "k1")["status"] in (QUEUED, RUNNING) for i in ids):
             assert time.time() < deadline
@@ -70,14 +82,14 @@ def test_two_job_runners_on_one_database_run_every_job_once(database_url, tmp_pa
         jobs = session.scalars(sa.select(Job).where(Job.id.in_(ids))).all()
     assert {job.status for job in jobs} == {COMPLETED} and {job.attempts for job in jobs} == {1}
     for job_id in ids:
-        lines = b"".join(second.results(job_id)).splitlines()
+        lines = results(second, job_id).splitlines()
         assert len(lines) == 20 and len({json.loads(line)["id"] for line in lines}) == 20
 
 
 def test_job_store_cancels_and_recovers(database_url, tmp_path, registry):
-    manager = JobManager(database_url, tmp_path / "jobs", registry, threads=0)
+    manager = JobManager(database_url, storage("folder", database_url, tmp_path / "jobs"), registry, threads=0)
     try:
-        queued, running = submit(manager, tmp_path, 1), submit(manager, tmp_path, 2)
+        queued, running = submit(manager, 1), submit(manager, 2)
         assert manager.cancel(queued, "k1")["status"] == "CANCELLED"
         assert manager.cancel(queued, "someone else") is None
         with Session(manager.engine) as session:  # as a process that died mid-job leaves it
@@ -105,14 +117,18 @@ def test_a_database_made_before_migrations_opens_in_the_upgraded_service(databas
     metadata = sa.MetaData()
     _pre_migration_tables(metadata)
     metadata.create_all(old)
-    made = KeyStore.__new__(KeyStore)  # the old code's row, written as it wrote it
-    made.engine = old
-    key_id, key = made.create("from the old release")
+    key_id, key = "0ld0ke1d", "cnlp_0ld0ke1d_" + "s" * 43  # the old release's row, as it wrote it
+    with old.begin() as connection:
+        connection.execute(sa.text("INSERT INTO api_keys (id, name, key_hash, created, revoked) VALUES "
+                                   "(:id, 'from the old release', :hash, :now, :no)"),
+                           {"id": key_id, "hash": hashlib.sha256(key.encode()).hexdigest(),
+                            "now": datetime.now(timezone.utc), "no": False})
     assert current_revision(old) is None
     old.dispose()
 
     store = KeyStore(database_url)
-    assert store.check(key) == key_id
+    principal = store.check(key)
+    assert principal.id == key_id and "classify" in principal.scopes or "*" in principal.scopes
     assert current_revision(store.engine) == head_revision()
     assert schema_differences(store.engine) == []
 
@@ -128,10 +144,11 @@ def test_a_database_at_the_baseline_is_upgraded_to_head_and_used(database_url, t
         session.commit()
     engine.dispose()
 
-    manager = JobManager(database_url, tmp_path / "jobs", registry, threads=1, poll_seconds=0.05)
+    manager = JobManager(database_url, storage("folder", database_url, tmp_path / "jobs"), registry, threads=1,
+                         poll_seconds=0.05)
     try:
         assert current_revision(manager.engine) == head_revision() and schema_differences(manager.engine) == []
-        job_id = submit(manager, tmp_path, 7)
+        job_id = submit(manager, 7)
         deadline = time.time() + 60
         while manager.status(job_id, "k1")["status"] != COMPLETED:
             assert time.time() < deadline
@@ -159,18 +176,18 @@ def test_migrations_create_exactly_the_tables_in_the_code(database_url):
 
 
 def test_job_files_in_the_database_are_encrypted_and_need_the_key(database_url, tmp_path, registry):
-    from cryptography.exceptions import InvalidTag
-
-    from service.job_files import JobFile, job_files
+    from service.config import Settings
+    from service.encryption import DecryptionError
+    from service.storage import JobFileChunk, job_files
 
     with pytest.raises(ValueError, match="CLINNLP_DATA_KEY"):
-        JobManager(database_url, tmp_path / "jobs", registry, threads=0, storage="database")
-    with pytest.raises(ValueError, match="32 random bytes"):
-        JobManager(database_url, tmp_path / "jobs", registry, threads=0, storage="database", data_key="short")
-    manager = JobManager(database_url, tmp_path / "jobs", registry, threads=1, poll_seconds=0.05,
-                         storage="database", data_key=TEST_DATA_KEY)
+        job_files(Settings(state_dir=str(tmp_path), database=database_url, job_storage="database"))
+    with pytest.raises(ValueError, match="unknown job storage"):
+        job_files(Settings(state_dir=str(tmp_path), database=database_url, job_storage="s3"))
+    manager = JobManager(database_url, storage("database", database_url, tmp_path), registry, threads=1,
+                         poll_seconds=0.05)
     try:
-        job_id = submit(manager, tmp_path, 3)
+        job_id = submit(manager, 3)
         deadline = time.time() + 60
         while manager.status(job_id, "k1")["status"] != COMPLETED:
             assert time.time() < deadline
@@ -178,17 +195,12 @@ def test_job_files_in_the_database_are_encrypted_and_need_the_key(database_url, 
     finally:
         manager.stop()
     with Session(manager.engine) as session:
-        stored = b"".join(session.scalars(sa.select(JobFile.data).where(JobFile.job_id == job_id)))
+        stored = b"".join(session.scalars(sa.select(JobFileChunk.data).where(JobFileChunk.job_id == job_id)))
+        names = set(session.scalars(sa.select(JobFileChunk.name).where(JobFileChunk.job_id == job_id)))
+    assert names == {"input.jsonl", "results.jsonl", "errors.jsonl"}  # the partial files were renamed
     assert stored and b"angioplasty" not in stored.lower() and b'"id"' not in stored  # no text, no JSON in clear
-    assert b"angioplasty" in b"".join(manager.results(job_id)).lower()  # the summaries, read back with the key
-    other = job_files("database", tmp_path, manager.engine, "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMDE=")
-    with pytest.raises(InvalidTag):
-        b"".join(other.read(job_id, "results.jsonl"))
-    with Session(manager.engine) as session:  # a chunk moved to another place does not decrypt either
-        row = session.scalars(sa.select(JobFile).where(JobFile.job_id == job_id, JobFile.chunk == 0)).first()
-        session.add(JobFile(job_id=job_id, name="copied.jsonl", chunk=0, data=row.data))
-        session.commit()
-    with pytest.raises(InvalidTag):
-        b"".join(manager.files.read(job_id, "copied.jsonl"))
-    manager.files.delete(job_id)
-    assert manager.results(job_id) is None
+    assert b"angioplasty" in results(manager, job_id).lower()  # the summaries, read back with the key
+    other = DatabaseJobFiles(manager.engine, DataKeys.parse("b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMDE="))
+    with pytest.raises(DecryptionError):
+        b"".join(other.chunks(job_id, "results", complete=True))
+    assert manager.files.delete(job_id) and not manager.files.has_data(job_id)

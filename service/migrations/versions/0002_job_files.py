@@ -1,4 +1,4 @@
-"""Job files in the database: the ``job_files`` table (used when ``CLINNLP_JOB_STORAGE=database``).
+"""Job files in the database: the ``job_files`` table (``CLINNLP_JOB_STORAGE=database``; encrypted bytes).
 
 Revision ID: 0002
 Revises: 0001
