@@ -130,3 +130,55 @@ def test_summarizer_graph_methods_refuse_texts_too_long_for_them():
     text = " ".join(f"Sentence {i} is here." for i in range(MAX_SENTENCES + 1))
     with pytest.raises(ValueError, match="use the extractive method"):
         get_summarizer("textrank").summarize([text], max_words=20)
+
+
+STEMI = ("CHIEF COMPLAINT: Chest pain.\nHISTORY OF PRESENT ILLNESS: 58-year-old man with crushing substernal chest pain "
+         "radiating to the left arm for 2 hours, diaphoresis and nausea. He smokes.\nPHYSICAL EXAMINATION: Blood "
+         "pressure 150/90. Heart regular, no murmur. Lungs clear. No edema.\nEKG: ST elevation in II, III and aVF.\n"
+         "ASSESSMENT: Acute inferior ST-elevation myocardial infarction.\nPLAN: Emergent cardiac catheterization, "
+         "aspirin, heparin.")
+
+
+@pytest.fixture(scope="module")
+def extractive():
+    return get_summarizer("extractive")
+
+
+def test_summary_of_a_note_keeps_what_a_clinician_reads_first(extractive):
+    """A 40-word summary of a STEMI note keeps the assessment and the presenting complaint, not normal findings."""
+    [summary] = extractive.summarize([STEMI], max_words=40)
+    assert "Acute inferior ST-elevation myocardial infarction" in summary.text
+    assert "crushing substernal chest pain" in summary.text
+    assert "no murmur" not in summary.text and "Lungs clear" not in summary.text
+
+
+def test_summary_of_a_soap_note_starts_with_the_presenting_problem_not_a_negative(extractive):
+    import json
+    from pathlib import Path
+
+    notes = {json.loads(line)["id"]: json.loads(line)["text"]
+             for line in (Path(__file__).parent.parent / "examples" / "notes.jsonl").read_text().splitlines()}
+    [summary] = extractive.summarize([notes["ex-n4"]])
+    assert "sore throat" in summary.sentences[0].text and not summary.text.startswith("No cough")
+    assert "Streptococcal pharyngitis" in summary.text
+
+
+def test_normal_and_negative_findings_are_recognized():
+    from nlp.summarizers.extractive import normal_or_negative
+
+    for sentence in ("Heart regular, no murmur.", "Lungs clear.", "No edema.", "No cough.", "Denies chest pain.",
+                     "Abdomen soft, non-tender.", "Neurologic exam within normal limits."):
+        assert normal_or_negative(sentence), sentence
+    for sentence in ("Rapid strep test positive.", "ST elevation in II, III and aVF.", "Tonsils enlarged with exudate.",
+                     "Crushing chest pain for two hours, no relief with rest."):
+        assert not normal_or_negative(sentence), sentence
+
+
+def test_lead_starts_at_the_first_sentence_even_when_it_is_over_the_budget():
+    [summary] = get_summarizer("lead").summarize([STEMI.split("\n", 1)[1]], max_words=15)
+    first = summary.sentences[0]
+    assert first.start == 0 and len(summary.text.split()) == 15
+    assert summary.text.startswith("HISTORY OF PRESENT ILLNESS: 58-year-old man")
+    [two] = get_summarizer("lead").summarize(["One short sentence here. A second sentence that is much longer than the "
+                                              "budget allows for sure. Third."], max_words=8)
+    assert two.text == "One short sentence here."  # never skips the second to fit the third

@@ -18,6 +18,8 @@ short_penalty * [fewer than min_words words]``.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from nlp.embeddings import DEFAULT_MODEL, SentenceEncoder
@@ -25,10 +27,44 @@ from nlp.segmentation import Sentence
 from nlp.summarizers.base import Budget, ExtractiveBase, Summary, assemble, truncate
 
 NEAR_DUPLICATE = 0.95  # cosine above which two sentences say the same thing
+# In a note with headings, what a clinician reads first: the diagnosis and why the patient came (#18).
+PRIORITY_SECTIONS = {
+    "assessment": 1.0, "impression": 1.0, "assessment_and_plan": 1.0, "discharge_diagnosis": 1.0,
+    "preoperative_diagnosis": 0.8, "postoperative_diagnosis": 0.8, "chief_complaint": 0.8,
+    "history_of_present_illness": 0.8, "subjective": 0.6, "plan": 0.6, "procedure": 0.6, "hospital_course": 0.4,
+    "findings": 0.4,
+}
+# Where a negative is the conclusion ("Impression: no acute fracture"), it keeps its priority.
+CONCLUSIONS = frozenset({"assessment", "impression", "assessment_and_plan", "discharge_diagnosis",
+                         "preoperative_diagnosis", "postoperative_diagnosis"})
+# A clause that only reports a normal finding or an absent one ("Lungs clear", "no murmur", "No cough").
+_NORMAL_CLAUSE = re.compile(
+    r"(?i)^\W*(?:(?:no|not|denies|denied|negative|without|absent)\b|.*\b(?:normal|unremarkable|clear|regular|"
+    r"intact|soft|non-?tender|non-?distended|within normal limits|wnl|negative|no acute distress|nad|"
+    r"well[- ]appearing|benign|symmetric)\b)")
+_CLAUSES = re.compile(r"[,;]|\band\b")
 KEY_SECTIONS = frozenset({
     "chief_complaint", "history_of_present_illness", "assessment", "plan", "assessment_and_plan", "impression",
     "findings", "discharge_diagnosis", "hospital_course", "preoperative_diagnosis", "postoperative_diagnosis",
 })
+
+
+def normal_or_negative(text: str) -> bool:
+    """Whether every clause of a sentence reports a normal or absent finding (its heading, if any, aside)."""
+    body = text.split(":", 1)[1] if ":" in text[:40] else text
+    clauses = [c.strip() for c in _CLAUSES.split(body.rstrip(". ")) if c and c.strip()]
+    return bool(clauses) and all(_NORMAL_CLAUSE.match(clause) for clause in clauses)
+
+
+def clinical_prior(sentences: list[Sentence]) -> np.ndarray:
+    """In a note with clinical headings, +priority for the sections a clinician reads first and -1 for sentences
+    that only report normal or absent findings (pertinent negatives and normal exam findings) outside the
+    conclusions; zero for texts without headings (abstracts, dialogues, reports without sections), so those keep
+    the learned scores alone."""
+    if sum(s.section is not None for s in sentences) < 2:
+        return np.zeros(len(sentences))
+    return np.array([PRIORITY_SECTIONS.get(s.section, 0.0)
+                     - (s.section not in CONCLUSIONS and normal_or_negative(s.text)) for s in sentences], dtype=float)
 
 
 class ExtractiveSummarizer(ExtractiveBase):
@@ -46,12 +82,14 @@ class ExtractiveSummarizer(ExtractiveBase):
         length_weight: Weight of sentence length (log words; unsupervised mode: up to 30 words).
         dialogue_length_weight: The same for transcribed conversations (speaker-labelled lines), with the
             learned scorer.
+        clinical_weight: Weight of :func:`clinical_prior` (notes with headings: diagnosis, chief complaint and
+            history first, normal and negative findings last).
         encoder: A ready encoder to share between summarizers.
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, scorer: str | None = "default", position_weight: float = 0.0,
                  section_weight: float = 0.0, diversity: float = 0.85, min_words: int = 5, short_penalty: float = 0.2,
-                 length_weight: float = 0.0, dialogue_length_weight: float = 0.2,
+                 length_weight: float = 0.0, dialogue_length_weight: float = 0.2, clinical_weight: float = 1.0,
                  encoder: SentenceEncoder | None = None):
         super().__init__()
         self.position_weight = position_weight
@@ -61,6 +99,7 @@ class ExtractiveSummarizer(ExtractiveBase):
         self.short_penalty = short_penalty
         self.length_weight = length_weight
         self.dialogue_length_weight = dialogue_length_weight
+        self.clinical_weight = clinical_weight
         self.encoder = encoder or SentenceEncoder(model)
         self.scorer = None
         if scorer is not None:
@@ -89,7 +128,7 @@ class ExtractiveSummarizer(ExtractiveBase):
             conversation = sum(s.speaker is not None for s in sentences) >= len(sentences) / 2
             weight = self.dialogue_length_weight if conversation else self.length_weight
             return (self.scorer.predict(sentence_features(sentences, vectors, KEY_SECTIONS))
-                    + weight * np.log1p(words) / np.log(31))
+                    + weight * np.log1p(words) / np.log(31) + self.clinical_weight * clinical_prior(sentences))
         centroid = vectors.mean(axis=0)
         norm = np.linalg.norm(centroid)
         centrality = vectors @ (centroid / norm) if norm > 0 else np.zeros(len(sentences))
