@@ -106,6 +106,40 @@ class SummaryWriter:
         return [{"id": doc.id, **summary.as_dict()} for doc, summary in zip(documents, summaries)]
 
 
+class DeidentifyWriter:
+    """De-identifies batches of documents: ``{"id", "text", "phi"}`` per document.
+
+    ``text`` is the de-identified note; each ``phi`` item gives the identifier's type, its ``[start, end)`` in
+    the input and its replacement's ``[replacement_start, replacement_end)`` in ``text``, never its value.
+    """
+
+    description = "deidentify"
+
+    def __init__(self, deidentifier):
+        self.deidentifier = deidentifier
+
+    def __call__(self, documents: list[Document]) -> list[dict]:
+        done = self.deidentifier.deidentify([doc.text for doc in documents])
+        return [{"id": doc.id, "text": result.text, "phi": result.phi} for doc, result in zip(documents, done)]
+
+
+class DeidentifiedFirst:
+    """Runs another writer on de-identified copies of the documents, so nothing it stores or returns holds an
+    identifier; its offsets then refer to the de-identified text (which the result carries as ``text``)."""
+
+    def __init__(self, writer, deidentifier):
+        self.writer = writer
+        self.deidentifier = deidentifier
+        self.description = writer.description
+
+    def __call__(self, documents: list[Document]) -> list[dict]:
+        from dataclasses import replace
+
+        done = self.deidentifier.deidentify([doc.text for doc in documents])
+        results = self.writer([replace(doc, text=result.text) for doc, result in zip(documents, done)])
+        return [{**result, "deidentified_text": clean.text} for result, clean in zip(results, done)]
+
+
 @dataclass
 class BatchOutput:
     """One batch's serialized results and errors, ready to append to the files."""

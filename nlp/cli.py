@@ -85,6 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
                           help="worker processes (default: the CPUs available, at most 4)")
     _fields_arguments(classify, labels=False)
 
+    classify.add_argument("--deidentify", action="store_true", help="de-identify each note first (redact); "
+                          "explanation offsets then refer to the de-identified text, given as deidentified_text")
+    deidentify = commands.add_parser("deidentify", help="remove the HIPAA Safe Harbor identifiers from notes")
+    deidentify.add_argument("input", type=Path, help="JSONL ({\"id\", \"text\"} per line), CSV, TSV, or a .txt folder")
+    deidentify.add_argument("-o", "--output", type=Path, required=True,
+                            help="de-identified notes, one {\"id\", \"text\", \"phi\"} object per line")
+    deidentify.add_argument("--operator", default="redact", choices=["redact", "surrogate"],
+                            help="redact: [NAME], [DATE], ...; surrogate: realistic fakes, consistent per note, "
+                                 "dates shifted by one offset per note (default: redact)")
+    deidentify.add_argument("--types", help="only these identifier types, comma-separated (default: all: "
+                                            "NAME,DATE,AGE,PHONE,EMAIL,ADDRESS,CITY,ZIP,HOSPITAL,WARD,MRN,ACCOUNT,"
+                                            "HEALTH_PLAN,LICENSE,SSN,VEHICLE,DEVICE,URL,IP,ID)")
+    deidentify.add_argument("--batch-size", type=int, default=64)
+    deidentify.add_argument("--workers", type=int, default=None,
+                            help="worker processes (default: the CPUs available, at most 4)")
+    deidentify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _fields_arguments(deidentify, labels=False)
+
     summarize = commands.add_parser("summarize", help="summarize a JSONL/CSV file or a folder of .txt files")
     summarize.add_argument("input", type=Path, help="JSONL ({\"id\", \"text\"} per line), CSV, TSV, or a .txt folder")
     summarize.add_argument("-o", "--output", type=Path, required=True, help="summaries, one JSON object per line")
@@ -98,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "extractive: a sentence-transformers model (default: packaged MiniLM)")
     summarize.add_argument("--prompt", default="", help="abstractive: text put before each input (T5: 'summarize: ')")
     summarize.add_argument("--batch-size", type=int, default=32)
+    summarize.add_argument("--deidentify", action="store_true", help="de-identify each note first (redact); "
+                           "sentence offsets then refer to the de-identified text, given as deidentified_text")
     summarize.add_argument("--no-progress", action="store_true", help="no progress bar")
     _fields_arguments(summarize, labels=False)
 
@@ -129,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--shard-size", type=int, default=1000, help="articles per shard (default: 1000)")
     mine.add_argument("--topics", type=int, help="number of topics (default: about sqrt(documents/2), 2 to 30)")
     mine.add_argument("--no-progress", action="store_true", help="no progress bars")
+    mine.add_argument("--deidentify", action="store_true", help="de-identify titles and abstracts (redact) before "
+                      "they are staged, so no identifier is stored; offsets then refer to the de-identified text")
 
     evaluate = commands.add_parser("evaluate", help="score a model on a corpus split or a labelled file")
     evaluate.add_argument("--model", required=True, help="model directory, or a name in the models folder")
@@ -155,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("results", type=Path, nargs="+")
     show.add_argument("--limit", type=int, default=5, help="records per file (default: 5)")
 
-    handlers = {"train": cmd_train, "classify": cmd_classify, "summarize": cmd_summarize,
+    handlers = {"train": cmd_train, "classify": cmd_classify, "deidentify": cmd_deidentify, "summarize": cmd_summarize,
                 "train-summarizer": cmd_train_summarizer, "train-roles": cmd_train_roles, "mine": cmd_mine,
                 "evaluate": cmd_evaluate, "corpora": cmd_corpora, "models": cmd_models, "show": cmd_show}
     for plugin in entry_points(group=COMMANDS_GROUP):  # the service's serve and keys, when installed
@@ -249,7 +271,7 @@ def _parameters(pairs: list[str]) -> dict:
 
 
 def cmd_classify(args) -> int:
-    from nlp.batch import classify_file
+    from nlp.batch import ClassificationWriter, process_file
     from nlp.parallel import default_workers
     from nlp.model_store import load_model
 
@@ -259,11 +281,39 @@ def cmd_classify(args) -> int:
         raise ValueError("--workers must be at least 1")
     model = load_model(args.model, trusted=args.trust)
     _set_runtime(model.estimator, runtime=args.runtime, precision=args.precision)
-    result = classify_file(model, args.input, args.output, _fields(args, labels=False), args.batch_size,
-                           explain=not args.no_explain, progress=not args.no_progress,
-                           workers=args.workers or (1 if getattr(model.estimator, "threaded_inference", False)
-                                                    else default_workers()))
+    writer = _deidentified_first(ClassificationWriter(model, explain=not args.no_explain), args.deidentify)
+    result = process_file(writer, args.input, args.output, _fields(args, labels=False), args.batch_size,
+                          progress=not args.no_progress,
+                          workers=args.workers or (1 if getattr(model.estimator, "threaded_inference", False)
+                                                   else default_workers()))
     return _report(result, "classified", f"{model.name} {model.version}")
+
+
+def _deidentified_first(writer, deidentify: bool):
+    """``writer``, or ``writer`` run on notes de-identified first (``--deidentify``)."""
+    if not deidentify:
+        return writer
+    from nlp.batch import DeidentifiedFirst
+    from nlp.privacy import Deidentifier
+
+    return DeidentifiedFirst(writer, Deidentifier())
+
+
+def cmd_deidentify(args) -> int:
+    from nlp.batch import DeidentifyWriter, process_file
+    from nlp.parallel import default_workers
+    from nlp.privacy import Deidentifier
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    types = [t for t in (args.types or "").split(",") if t.strip()] or None
+    deidentifier = Deidentifier(operator=args.operator, types=types)
+    deidentifier.analyzer  # loads spaCy and the recognizers once, before worker processes fork
+    result = process_file(DeidentifyWriter(deidentifier), args.input, args.output, _fields(args, labels=False),
+                          args.batch_size, progress=not args.no_progress, workers=args.workers or default_workers())
+    return _report(result, "de-identified", args.operator)
 
 
 def _set_runtime(estimator, **settings) -> None:
@@ -310,7 +360,8 @@ def cmd_summarize(args) -> int:
     elif args.model:
         raise ValueError(f"--model does not apply to --method {args.method}")
     summarizer = get_summarizer(args.method, **options)
-    writer = SummaryWriter(summarizer, args.max_words, args.max_sentences, sections)
+    writer = _deidentified_first(SummaryWriter(summarizer, args.max_words, args.max_sentences, sections),
+                                 args.deidentify)
     result = process_file(writer, args.input, args.output, _fields(args, labels=False), args.batch_size,
                           progress=not args.no_progress)
     return _report(result, "summarized", args.method)
@@ -333,7 +384,7 @@ def cmd_mine(args) -> int:
     from nlp.mining.run import mine
 
     settings = MiningSettings(model=args.model, summarizer=args.summarizer, roles_model=args.roles_model,
-                              trusted=args.trust)
+                              trusted=args.trust, deidentify=args.deidentify)
     result = mine(args.input, args.out_dir, settings, engine=args.engine, workers=args.workers or default_workers(),
                   shard_size=args.shard_size, topics=args.topics, ray_address=args.ray_address,
                   progress=not args.no_progress)

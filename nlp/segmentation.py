@@ -195,8 +195,19 @@ def _abbreviations() -> dict[str, frozenset[str]]:
     return {key: frozenset(data[key]) for key in ("never_end", "may_end")}
 
 
+# spaCy keeps every token string it has seen in its vocabulary, for the life of the pipeline: a long-running
+# service that reads new words (or a stream of random ones) grows without bound (about 0.65 KB per new string
+# here). Past this many strings the pipeline is built afresh, which frees them (benchmarks/soak.py).
+MAX_VOCABULARY_STRINGS = 100_000
+
+
 class Segmenter:
-    """Splits texts into sentences and sections; the spaCy pipeline is built on first use."""
+    """Splits texts into sentences and sections; the spaCy pipeline is built on first use, and again whenever
+    its vocabulary passes :data:`MAX_VOCABULARY_STRINGS` (so memory stays flat in a long-running process).
+
+    A Segmenter is used by one thread at a time (the service runs each summarizer on its own thread)."""
+
+    max_strings = MAX_VOCABULARY_STRINGS
 
     @cached_property
     def pipeline(self):
@@ -215,6 +226,8 @@ class Segmenter:
 
     def segment(self, texts: list[str], batch_size: int = 64) -> list[Segmented]:
         """Sentences and sections of each text, in order."""
+        if "pipeline" in self.__dict__ and len(self.pipeline.vocab.strings) > self.max_strings:
+            del self.__dict__["pipeline"]  # built again below, with an empty vocabulary
         results = []
         # The pipeline reads the tokenizer-safe copy; sentences and sections are cut from the original text.
         for text, doc in zip(texts, self.pipeline.pipe(map(tokenizer_safe, texts), batch_size=batch_size)):

@@ -12,13 +12,14 @@ from pathlib import Path
 import orjson
 from flask import Blueprint, current_app, g, jsonify, request, stream_with_context
 
+from service.batching import BatchTimeout
 from service.errors import ApiError
 from service.inputs import JSON_TYPES, Fields, form_fields, read_documents, read_json, upload_name, uploaded_file
 from service.jobs import QuotaExceeded
 from service.observability import count_work
-from service.openapi import (CLASSIFICATION, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL, SUMMARY, UPLOAD,
-                             describe, options_schema)
-from service.options import OPERATIONS, ClassifyOptions, Options, SummarizeOptions, read_options
+from service.openapi import (CLASSIFICATION, DEIDENTIFIED, DOCUMENTS, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES, MODEL,
+                             SUMMARY, UPLOAD, describe, options_schema)
+from service.options import OPERATIONS, ClassifyOptions, DeidentifyOptions, Options, SummarizeOptions, read_options
 from service.storage import ERRORS, RESULTS
 
 operations_bp = Blueprint("operations", __name__, url_prefix="/v1")
@@ -40,7 +41,10 @@ def run_operation(cls: type[Options]):
     options = read_options(cls, fields.json, fields.text, request.args.to_dict()).resolve(state)
     count_work(len(documents), sum(len(d.text) for d in documents))
     try:
-        results = options.writer(state.registry)(documents)
+        results = state.batchers.writer(options, state.registry)(documents)
+    except BatchTimeout as error:
+        raise ApiError(503, f"busy: {error}; retry shortly or send the work as a job", {"retry_after_seconds": 5}) \
+            from None
     except ValueError as error:  # a method's own limit (graph summarizers and very long texts)
         raise ApiError(413, str(error)) from None
     return jsonify({**options.header(state.registry), "results": results})
@@ -72,6 +76,16 @@ def classify():
 def summarize():
     """Summarize documents; extractive summaries give each sentence's offsets in the source."""
     return run_operation(SummarizeOptions)
+
+
+@operations_bp.post("/deidentify")
+@describe(request=_requests(DeidentifyOptions), query=options_schema(DeidentifyOptions, "query"),
+          responses={200: {"type": "object", "required": ["operator", "results"], "properties": {
+              "operator": {"type": "string"}, "results": {"type": "array", "items": DEIDENTIFIED}}}})
+def deidentify():
+    """Remove the HIPAA Safe Harbor identifiers: the de-identified text and where each identifier was (never its
+    value)."""
+    return run_operation(DeidentifyOptions)
 
 
 @models_bp.get("/models")

@@ -18,6 +18,7 @@ from pathlib import Path
 from flask import Flask, Response, g, jsonify, request
 
 from service.api import admin_bp, jobs_bp, models_bp, operations_bp
+from service.batching import Batchers
 from service.config import Settings
 from service.errors import ApiError, register_error_handlers
 from service.inputs import sweep_uploads
@@ -41,6 +42,7 @@ class ServiceState:
     metrics: Metrics
     audit: AuditLog
     jobs: JobManager
+    batchers: Batchers
     tokens: TokenVerifier | None = None
 
 
@@ -53,6 +55,19 @@ def private_state(state_dir: str) -> None:
     for path in folder.rglob("*"):
         if not path.is_symlink():
             path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def set_torch_threads(configured: int) -> None:
+    """Torch threads in this worker (when its models use torch): as configured, else the CPUs shared out among
+    the workers, so that N workers never run N x CPUs threads."""
+    import sys
+
+    from nlp.parallel import available_cpus
+
+    if "torch" not in sys.modules:
+        return
+    workers = int(os.environ.get("CLINNLP_WORKERS", "1") or 1)
+    sys.modules["torch"].set_num_threads(configured or max(1, available_cpus() // max(1, workers)))
 
 
 def create_app(config: dict | None = None, registry: Registry | None = None) -> Flask:
@@ -74,15 +89,18 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     if swept:
         log.warning("removed %d upload(s) left by a process that stopped mid-request", swept)
     registry = registry or Registry.load(settings.classifiers, settings.summarizers)
+    set_torch_threads(settings.torch_threads)
+    batchers = Batchers(settings.batching, settings.batch_wait_ms / 1000, settings.batch_max_documents)
     files = job_files(settings)
     jobs = JobManager(settings.database_url, files, registry, threads=settings.job_threads,
                       max_document_chars=settings.max_document_chars,
                       max_unfinished_per_key=settings.max_unfinished_jobs,
-                      retention_seconds=settings.job_retention_seconds)
+                      retention_seconds=settings.job_retention_seconds, batchers=batchers)
     tokens = (TokenVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks)
               if settings.oidc_issuer else None)
     audit = AuditLog(settings.audit_path, settings.audit_max_bytes, settings.audit_retention_seconds)
-    state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), audit, jobs, tokens)
+    state = ServiceState(settings, registry, KeyStore(settings.database_url), Metrics(), audit, jobs, batchers,
+                         tokens)
     app.extensions["clinnlp"] = state
     register_error_handlers(app)
     init_app(app, state.audit, state.metrics)

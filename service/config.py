@@ -40,6 +40,12 @@ class Settings:
         oidc_issuer: Accept OpenID Connect access tokens (JWT) from this issuer besides API keys (empty: keys only).
         oidc_audience: The audience those tokens must name (this service's client id).
         oidc_jwks: The issuer's signing keys: a JWKS URL or a local JWKS file.
+        batching: Run the documents of concurrent requests to a transformer model or a summarizer together
+            (:mod:`service.batching`); off, each request runs alone (still on its model's thread).
+        batch_wait_ms: How long a batch waits for more requests once one arrives (0: it takes what is queued).
+        batch_max_documents: Most documents in one batch.
+        torch_threads: Threads torch uses in each worker process; 0: the CPUs divided by the workers
+            (``clinnlp serve`` passes the worker count), so workers never oversubscribe the cores.
     """
 
     state_dir: str = "var"
@@ -63,6 +69,10 @@ class Settings:
     oidc_issuer: str = ""
     oidc_audience: str = ""
     oidc_jwks: str = ""
+    batching: bool = True
+    batch_wait_ms: int = 0
+    batch_max_documents: int = 64
+    torch_threads: int = 0
 
     def __post_init__(self):
         # Resolved once, at start: a relative folder must not mean one thing here and another wherever a

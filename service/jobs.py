@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nlp.batch import process_records
 from nlp.documents import Document, DocumentError, InputError, count_records, read_documents
+from service.batching import Batchers
 from service.database import Base, open_engine
 from service.options import OPERATIONS
 from service.storage import JobFiles
@@ -102,11 +103,12 @@ class JobManager:
         max_document_chars: Longest text a job record may have (longer records go to the errors manifest).
         max_unfinished_per_key: Jobs a key may have QUEUED or RUNNING at once (0: no limit).
         retention_seconds: Finished jobs' files are deleted this long after they finish (0: kept).
+        batchers: The process's batchers: a job's batches run on the same model threads as requests.
     """
 
     def __init__(self, url: str, files: JobFiles, registry, threads: int = 1, poll_seconds: float = 0.5,
                  max_attempts: int = 3, max_document_chars: int = 1_000_000, max_unfinished_per_key: int = 0,
-                 retention_seconds: float = 0):
+                 retention_seconds: float = 0, batchers: Batchers | None = None):
         self.engine = open_engine(url)
         self.files = files
         self.folder = files.folder
@@ -116,6 +118,7 @@ class JobManager:
         self.max_document_chars = max_document_chars
         self.max_unfinished_per_key = max_unfinished_per_key
         self.retention_seconds = retention_seconds
+        self.batchers = batchers or Batchers()
         self.stopping = threading.Event()
         self.recover()
         self.threads = [threading.Thread(target=self._work, name=f"clinnlp-job-{i}", daemon=True)
@@ -328,7 +331,7 @@ class JobManager:
         try:
             source_name = options.pop("source_name", input_name)
             chosen = OPERATIONS[operation].model_validate({k: v for k, v in options.items() if v is not None})
-            writer = chosen.writer(self.registry)
+            writer = self.batchers.writer(chosen, self.registry)
             with self.files.output_writers(job_id) as (results, errors):
                 processed, failed = process_records(writer, self._records(job_id, input_name, source_name), results,
                                                     errors, progress=False, on_batch=progress)

@@ -23,16 +23,24 @@ JOB_DOCUMENTS = {"type": "array", "minItems": 1, "items": {"type": "object"}}
 SPAN = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
 CLASSIFICATION = {"type": "object", "required": ["id", "labels", "label_names", "scores"], "properties": {
     "id": {"type": "string"}, "label": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}},
+    "deidentified_text": {"type": "string"},
     "label_names": {"type": "array", "items": {"type": "string"}},
     "scores": {"type": "object", "additionalProperties": {"type": "number"}},
     "explanation": {"type": "array", "items": {"type": "object", "properties": {
         "label": {"type": "string"}, "term": {"type": "string"}, "weight": {"type": "number"},
         "spans": {"type": "array", "items": SPAN}}}}}}
 SUMMARY = {"type": "object", "required": ["id", "summary", "sentences"], "properties": {
-    "id": {"type": "string"}, "summary": {"type": "string"}, "sentences": {"type": "array", "items": {
+    "id": {"type": "string"}, "summary": {"type": "string"}, "deidentified_text": {"type": "string"},
+    "sentences": {"type": "array", "items": {
         "type": "object", "required": ["text", "start", "end", "score"], "properties": {
             "text": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"},
             "score": {"type": "number"}}}}}}
+DEIDENTIFIED = {"type": "object", "required": ["id", "text", "phi"], "properties": {
+    "id": {"type": "string"}, "text": {"type": "string", "description": "the de-identified document"},
+    "phi": {"type": "array", "items": {
+        "type": "object", "required": ["type", "start", "end", "replacement_start", "replacement_end"], "properties": {
+            "type": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"},
+            "replacement_start": {"type": "integer"}, "replacement_end": {"type": "integer"}}}}}}
 FHIR = {"type": "object", "required": ["resourceType"], "description": "FHIR R4 DocumentReference or Bundle with "
         "text/plain attachments (base64 data); options in the query string",
         "properties": {"resourceType": {"type": "string", "enum": ["DocumentReference", "Bundle"]}}}
@@ -65,10 +73,11 @@ def options_schema(cls, location: str = "body") -> dict:
     for name, schema in cls.model_json_schema()["properties"].items():
         schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
         if schema.get("type") == "array":
-            schema["items"] = {**schema["items"], "x-limit": "section"} if name == "sections" else schema["items"]
+            limit = {"sections": "section", "types": "phi_type"}.get(name)
+            schema["items"] = {**schema["items"], "x-limit": limit} if limit else schema["items"]
             if location != "body":
                 schema = {"type": "string", "description": schema.get("description", ""),
-                          **({"x-limit": "section"} if name == "sections" else {})}
+                          **({"x-limit": limit} if limit else {})}
         properties[name] = schema
     return properties
 
@@ -100,17 +109,24 @@ def _narrow(schema, limits: dict):
     return out
 
 
+# A character Python's str.strip() keeps: JSON Schema's \S also counts \x1c-\x1f and \x85 as text, which the
+# service (rightly) finds blank.
+_NOT_BLANK = "[^\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+
+
 def build_spec(app) -> dict:
     state = app.extensions["clinnlp"]
+    from nlp.privacy.recognizers import PHI_TYPES
     from nlp.segmentation import section_rules
 
     rules = section_rules()
     limits = {
         "documents": {"maxItems": state.settings.max_documents},
-        "text": {"maxLength": state.settings.max_document_chars, "pattern": r"\S"},
+        "text": {"maxLength": state.settings.max_document_chars, "pattern": _NOT_BLANK},
         "model": {"enum": sorted(state.registry.classifiers)},
         "method": {"enum": sorted(state.registry.summarizers)},
         "section": {"enum": sorted(set(rules["headings"]) | set(rules["aliases"]))},
+        "phi_type": {"enum": list(PHI_TYPES)},
     }
     paths: dict = {}
     for rule in app.url_map.iter_rules():

@@ -7,17 +7,18 @@ have their JSON type (``true``, ``40``); values in the query string and form fie
 (``explain=false``, ``max_words=40``, ``sections=hpi,plan``). A job's saved options are these models' dumps.
 
 Each model also resolves itself against what the process has loaded (the default model, the loaded
-summarizers) and builds the writer that does its work: the API's synchronous endpoints and the job runner call
-the same writer, so a result never has two implementations.
+summarizers), builds the writer that does its work, and names the model whose batcher runs it: the API's
+synchronous endpoints and the job runner call the same writer through the same batcher (:mod:`service.batching`),
+so a result never has two implementations.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from nlp.privacy.recognizers import PHI_TYPES
 from service.errors import ApiError
 
 
@@ -33,6 +34,11 @@ def _comma_list(value):
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()] if value.strip() else []
     return value
+
+
+def _upper_list(value):
+    value = _comma_list(value)
+    return [item.upper() if isinstance(item, str) else item for item in value] if isinstance(value, list) else value
 
 
 PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
@@ -56,6 +62,10 @@ class Options(BaseModel):
         """Fields of the synchronous response beside ``results``."""
         return {}
 
+    def batch_resource(self, registry) -> tuple | None:
+        """The model whose batcher runs this operation (:mod:`service.batching`), or None to run it directly."""
+        return None
+
 
 class ClassifyOptions(Options):
     """Options of ``classify``.
@@ -69,6 +79,8 @@ class ClassifyOptions(Options):
     model: str = Field(default=None, min_length=1, description="a loaded classifier (default: the service default)",
                        json_schema_extra={"x-limit": "model"})
     explain: bool = Field(default=True, description="add the terms behind each label, with their offsets")
+    deidentify: bool = Field(default=False, description="de-identify each document first (redact); explanation "
+                             "offsets then refer to the de-identified text, returned as deidentified_text")
 
     def resolve(self, state) -> "ClassifyOptions":
         classifiers = state.registry.classifiers
@@ -85,6 +97,12 @@ class ClassifyOptions(Options):
     def header(self, registry) -> dict:
         model = registry.classifiers[self.model]
         return {"model": {"name": model.name, "version": model.version}}
+
+    def batch_resource(self, registry) -> tuple | None:
+        # Models that spread one batch over every core (transformers) gain from batching; TF-IDF is cheap per
+        # document and safe to share, so it runs in the request's thread.
+        threaded = getattr(registry.classifiers[self.model].estimator, "threaded_inference", False)
+        return ("classify", self.model) if threaded else None
 
 
 class SummarizeOptions(Options):
@@ -104,6 +122,8 @@ class SummarizeOptions(Options):
     max_sentences: PositiveInt = Field(default=None, description="cap on each summary's sentences")
     sections: Annotated[list[str], BeforeValidator(_comma_list)] = Field(
         default=None, min_length=1, description="only these note sections (in the query string or a form: comma-separated)")
+    deidentify: bool = Field(default=False, description="de-identify each document first (redact); sentence "
+                             "offsets then refer to the de-identified text, returned as deidentified_text")
 
     def resolve(self, state) -> "SummarizeOptions":
         summarizers = state.registry.summarizers
@@ -125,28 +145,49 @@ class SummarizeOptions(Options):
     def writer(self, registry):
         from nlp.batch import SummaryWriter
 
-        return LockedWriter(registry.lock, SummaryWriter(
-            registry.summarizers[self.method], self.max_words, self.max_sentences, self.sections))
+        return SummaryWriter(registry.summarizers[self.method], self.max_words, self.max_sentences, self.sections)
 
     def header(self, registry) -> dict:
         return {"method": self.method}
 
-
-class LockedWriter:
-    """A writer whose model is shared by every thread of the process, one call at a time (spaCy and torch
-    objects of the summarizers are not known to be thread-safe)."""
-
-    def __init__(self, lock: threading.Lock, writer):
-        self.lock = lock
-        self.inner = writer
-        self.description = writer.description
-
-    def __call__(self, documents):
-        with self.lock:
-            return self.inner(documents)
+    def batch_resource(self, registry) -> tuple | None:
+        # Every summarizer runs on its batcher's thread: its spaCy and torch objects are never shared by threads.
+        return ("summarize", self.method)
 
 
-OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions)}
+class DeidentifyOptions(Options):
+    """Options of ``deidentify``.
+
+    Attributes:
+        operator: ``redact`` (typed placeholders) or ``surrogate`` (realistic fakes, consistent per document).
+        types: Only these identifier types (default: all).
+    """
+
+    operation: ClassVar[str] = "deidentify"
+    operator: Literal["redact", "surrogate"] = Field(default="redact", description="redact ([NAME], [DATE], ...) "
+                                                     "or surrogate (fakes, consistent per document, dates shifted)")
+    types: Annotated[list[Literal[PHI_TYPES]], BeforeValidator(_upper_list)] = Field(
+        default=None, min_length=1, description="only these identifier types (in the query string or a form: "
+                                                "comma-separated; default: all)")
+
+    def writer(self, registry):
+        from nlp.batch import DeidentifyWriter
+        from nlp.privacy import Deidentifier
+
+        return DeidentifyWriter(Deidentifier(self.operator, self.types))
+
+    def header(self, registry) -> dict:
+        return {"operator": self.operator}
+
+    def batch_resource(self, registry) -> tuple | None:
+        # One spaCy and Presidio pipeline serves every de-identifier of the process: one thread runs it.
+        return DEIDENTIFY
+
+
+DEIDENTIFY = ("deidentify", "presidio")
+
+OPERATIONS: dict[str, type[Options]] = {cls.operation: cls for cls in (ClassifyOptions, SummarizeOptions,
+                                                                        DeidentifyOptions)}
 
 
 def _problem(error: dict, source: str, cls: type[Options]) -> tuple[str, str]:

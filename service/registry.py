@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 
 from nlp.batch import ClassificationWriter
@@ -19,7 +18,6 @@ class Registry:
 
     classifiers: dict[str, Model] = field(default_factory=dict)
     summarizers: dict[str, object] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # torch and spaCy objects are not thread-safe
 
     @classmethod
     def load(cls, classifiers: tuple[str, ...], summarizers: tuple[str, ...]) -> "Registry":
@@ -37,6 +35,10 @@ class Registry:
             summarizer.summarize(["Warm-up sentence one. Warm-up sentence two."], max_sentences=1)
             registry.summarizers[method] = summarizer
             log.info("loaded summarizer %s", method)
+        from nlp.privacy import Deidentifier
+
+        Deidentifier().deidentify(["Warm-up note for Dr. Smith, 03/04/2021."])  # loads spaCy's NER once, now
+        log.info("loaded de-identification")
         return registry
 
     def describe(self, model: Model) -> dict:

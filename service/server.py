@@ -12,7 +12,11 @@ def serve(host: str, port: int, workers: int, threads: int, config: dict | None 
             speaks plain HTTP and belongs behind a TLS-terminating proxy (or on loopback only).
         max_requests: Restart a worker after this many requests (with jitter), a safety net; 0: never.
     """
+    import os
+
     from gunicorn.app.base import BaseApplication
+
+    os.environ["CLINNLP_WORKERS"] = str(workers)  # each worker shares the CPUs out among the workers (torch threads)
 
     class Server(BaseApplication):
         def load_config(self):

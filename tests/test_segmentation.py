@@ -100,3 +100,20 @@ def test_segmentation_breaks_long_runs_before_spacy_keeping_offsets():
     for sentence in segmented.sentences:  # offsets and texts come from the original
         assert hostile[sentence.start:sentence.end] == sentence.text
     assert any("Troponin rose." in s.text for s in segmented.sentences) and segmented.sentences[-1].text == "Plan: admit."
+
+
+def test_segmentation_vocabulary_stays_bounded_in_a_long_running_process():
+    import random
+
+    from nlp.segmentation import Segmenter
+
+    segmenter = Segmenter()
+    segmenter.max_strings = 5_000
+    rng = random.Random(0)
+    sizes = []
+    for _ in range(8):  # a stream of new words, as a service reading notes for months (or an attacker) sends
+        words = " ".join("".join(rng.choice("abcdefghijklmnop") for _ in range(9)) for _ in range(2000))
+        [segmented] = segmenter.segment([words + ". Chest pain resolved."])
+        assert segmented.sentences[-1].text == "Chest pain resolved."
+        sizes.append(len(segmenter.pipeline.vocab.strings))
+    assert max(sizes) < 5_000 + 2_500  # never more than the limit plus one batch's new strings

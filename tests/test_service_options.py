@@ -113,7 +113,7 @@ def test_job_uploads_take_options_from_the_query_string_too(client):
                            data={"operation": "classify", "file": (upload, "notes.jsonl")},
                            content_type="multipart/form-data")
     assert response.status_code == 202, response.json
-    assert response.json["options"] == {"model": "mtsamples-tfidf", "explain": False}
+    assert response.json["options"] == {"model": "mtsamples-tfidf", "explain": False, "deidentify": False}
     wait_finished(client, response.json["id"])
     [result] = results(client, response.json["id"])
     assert "Gastroenterology" in result["labels"] and "explanation" not in result

@@ -48,6 +48,7 @@ class MiningSettings:
     key_terms: int = 8
     embedding_tokens: int = 128
     trusted: bool = False  # load model directories from outside the models folder (their weights are pickles)
+    deidentify: bool = False  # titles and abstracts are de-identified (redacted) when staged, before anything is stored
 
 
 class ArticleAnalyzer:

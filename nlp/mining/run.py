@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -53,14 +53,19 @@ def _fingerprint(path: Path) -> list:
     return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
-def stage(input_path: Path, out_dir: Path, shard_size: int, progress: bool = True) -> dict:
-    """Cut the input into JSONL shards (or reuse them); returns the manifest."""
+def stage(input_path: Path, out_dir: Path, shard_size: int, progress: bool = True, deidentify: bool = False) -> dict:
+    """Cut the input into JSONL shards (or reuse them); returns the manifest.
+
+    With ``deidentify``, each title and abstract is de-identified (redacted) before its shard is written, so no
+    identifier reaches the output folder; offsets in the results then refer to the de-identified text.
+    """
     shards_dir = out_dir / "shards"
     manifest_path = out_dir / MANIFEST
     fingerprint = _fingerprint(input_path)
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("input") == fingerprint and manifest.get("shard_size") == shard_size:
+        if manifest.get("input") == fingerprint and manifest.get("shard_size") == shard_size and \
+                manifest.get("deidentify", False) == deidentify:
             log.info("reusing %d staged shards", manifest["shards"])
             return manifest
         log.info("the input or shard size changed: staging again")
@@ -68,12 +73,22 @@ def stage(input_path: Path, out_dir: Path, shard_size: int, progress: bool = Tru
             old.unlink()
     shards_dir.mkdir(parents=True, exist_ok=True)
     documents = errors = shards = 0
-    batch: list[str] = []
+    batch: list[Article] = []
+    deidentifier = None
+    if deidentify:
+        from nlp.privacy import Deidentifier
+
+        deidentifier = Deidentifier()
     bar = tqdm(desc="staging", unit=" records", disable=not progress)
     with open(out_dir / f".{ERRORS}.staging", "wb") as error_file:
         def flush():
             nonlocal shards, batch
-            write_atomic(shards_dir / f"{shard_name(shards)}.jsonl", "".join(batch).encode())
+            if deidentifier is not None:
+                clean = deidentifier.deidentify([part for a in batch for part in (a.title or " ", a.abstract)])
+                batch = [replace(a, title=clean[2 * i].text if a.title else a.title, abstract=clean[2 * i + 1].text)
+                         for i, a in enumerate(batch)]
+            lines = (json.dumps(a.as_dict(), ensure_ascii=False) + "\n" for a in batch)
+            write_atomic(shards_dir / f"{shard_name(shards)}.jsonl", "".join(lines).encode())
             shards += 1
             batch = []
 
@@ -84,14 +99,14 @@ def stage(input_path: Path, out_dir: Path, shard_size: int, progress: bool = Tru
                 error_file.write((json.dumps({**item.as_dict(), "step": "read"}) + "\n").encode())
                 continue
             documents += 1
-            batch.append(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
+            batch.append(item)
             if len(batch) >= shard_size:
                 flush()
         if batch:
             flush()
     bar.close()
     manifest = {"input": fingerprint, "shard_size": shard_size, "shards": shards, "documents": documents,
-                "read_errors": errors}
+                "read_errors": errors, "deidentify": deidentify}
     (out_dir / f".{ERRORS}.staging").replace(out_dir / "read_errors.jsonl")
     write_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     return manifest
@@ -219,7 +234,7 @@ def mine(input_path: str | Path, out_dir: str | Path, settings: MiningSettings |
     write_atomic(settings_path, json.dumps(asdict(settings), indent=2).encode())
     seconds = {}
     started = time.perf_counter()
-    manifest = stage(input_path, out_dir, shard_size, progress)
+    manifest = stage(input_path, out_dir, shard_size, progress, settings.deidentify)
     seconds["stage"] = round(time.perf_counter() - started, 1)
     shards_dir = out_dir / "shards"
     pending = pending_shards(shards_dir, manifest["shards"])
