@@ -20,7 +20,6 @@ from flask import Flask, Response, g, jsonify, request
 from service.api import admin_bp, jobs_bp, models_bp, operations_bp
 from service.batching import Batchers
 from service.config import Settings
-from service.encryption import DataKeys
 from service.errors import ApiError, register_error_handlers
 from service.inputs import sweep_uploads
 from service.jobs import JobManager
@@ -30,7 +29,7 @@ from service.openapi import build_spec, describe, docs_page, docs_policy
 from service.options import OPERATIONS
 from service.registry import Registry
 from service.security import API_POLICY, RateLimiter, TokenVerifier, required_scope, retry_after, secure_headers
-from service.storage import JobFiles
+from service.storage import job_files
 from service.web import HEAVY_PAGES
 from service.web import init_app as init_pages
 
@@ -94,7 +93,7 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     registry = registry or Registry.load(settings.classifiers, settings.summarizers, settings.analyzer)
     set_torch_threads(settings.torch_threads)
     batchers = Batchers(settings.batching, settings.batch_wait_ms / 1000, settings.batch_max_documents)
-    files = JobFiles(Path(settings.state_dir) / "jobs", DataKeys.load(settings.data_key, Path(settings.state_dir)))
+    files = job_files(settings)
     jobs = JobManager(settings.database_url, files, registry, threads=settings.job_threads,
                       max_document_chars=settings.max_document_chars,
                       max_unfinished_per_key=settings.max_unfinished_jobs,

@@ -152,17 +152,17 @@ def cmd_keys(args) -> int:
 
 def cmd_jobs(args) -> int:
     from service.config import Settings, parse_duration
-    from service.encryption import DataKeys, new_key
+    from service.encryption import new_key
     from service.jobs import JobManager
     from service.registry import Registry
-    from service.storage import JobFiles
+    from service.storage import job_files
 
     if args.jobs_command == "new-key":
         print(new_key())
         return 0
     settings = Settings.load(_config(args))
     os.umask(0o077)
-    files = JobFiles(Path(settings.state_dir) / "jobs", DataKeys.load(settings.data_key, Path(settings.state_dir)))
+    files = job_files(settings)
     if args.jobs_command == "rekey":
         count = sum(files.rekey(job_id) for job_id in files.job_ids())
         print(f"re-encrypted {count} files of {len(files.job_ids())} jobs with the current data key")

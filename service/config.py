@@ -25,6 +25,9 @@ class Settings:
         max_documents: Most documents in one synchronous request.
         max_request_bytes: Largest request body.
         job_threads: Background threads per process running batch jobs.
+        job_storage: Where job files (input, results, errors; encrypted) live: ``folder`` (``state_dir/jobs``;
+            for several replicas, one ReadWriteMany volume mounted there) or ``database`` (rows of the service
+            database, so replicas share nothing else; needs ``data_key``, the same on every replica).
         max_in_flight: Synchronous requests (every operation, and job submissions) a process works on at once;
             more get 503 with Retry-After (send big work as a job).
         data_key: Keys for job files at rest (``CLINNLP_DATA_KEY``: base64 of 32 bytes, comma-separated while
@@ -65,6 +68,7 @@ class Settings:
     max_documents: int = 64
     max_request_bytes: int = 32 * 1024 * 1024
     job_threads: int = 1
+    job_storage: str = "folder"
     max_in_flight: int = 8
     data_key: str = ""
     job_retention: str = "7d"

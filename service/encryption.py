@@ -22,6 +22,7 @@ import os
 import secrets
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -102,10 +103,13 @@ class EncryptedWriter(io.RawIOBase):
     file then refuses it.
     """
 
-    def __init__(self, path: Path, keys: DataKeys, purpose: str):
+    def __init__(self, path: Path | BinaryIO, keys: DataKeys, purpose: str):
         super().__init__()
-        self._file = open(path, "xb")  # noqa: SIM115 (closed in close())
-        os.chmod(path, 0o600)
+        if hasattr(path, "write"):  # a sink that is not a file on disk (the database job storage)
+            self._file = path
+        else:
+            self._file = open(path, "xb")  # noqa: SIM115 (closed in close())
+            os.chmod(path, 0o600)
         self._cipher = keys.cipher(keys.current)
         self._header = _HEADER.pack(MAGIC, keys.current, secrets.token_bytes(_PREFIX_BYTES))
         self._prefix = self._header[-_PREFIX_BYTES:]
@@ -149,7 +153,8 @@ class EncryptedWriter(io.RawIOBase):
             if self._complete:
                 self._seal(bytes(self._buffer), last=True)
                 self._file.flush()
-                os.fsync(self._file.fileno())
+                if isinstance(self._file, io.FileIO | io.BufferedWriter):
+                    os.fsync(self._file.fileno())
         finally:
             self._file.close()
             super().close()
@@ -168,9 +173,9 @@ class EncryptedReader(io.RawIOBase):
             last whole chunk (a running job's results so far); either way a changed chunk is an error.
     """
 
-    def __init__(self, path: Path, keys: DataKeys, purpose: str, complete: bool = True):
+    def __init__(self, path: Path | BinaryIO, keys: DataKeys, purpose: str, complete: bool = True):
         super().__init__()
-        self._file = open(path, "rb")  # noqa: SIM115 (closed in close())
+        self._file = path if hasattr(path, "read") else open(path, "rb")  # noqa: SIM115 (closed in close())
         header = self._file.read(_HEADER.size)
         if len(header) != _HEADER.size or not header.startswith(MAGIC):
             self._file.close()
@@ -224,8 +229,9 @@ class EncryptedReader(io.RawIOBase):
         super().close()
 
 
-def open_encrypted(path: Path, keys: DataKeys, purpose: str, complete: bool = True) -> io.BufferedReader:
-    """A buffered reader of an encrypted file's plaintext (lines, ``read``, iteration)."""
+def open_encrypted(path: Path | BinaryIO, keys: DataKeys, purpose: str, complete: bool = True) -> io.BufferedReader:
+    """A buffered reader of an encrypted file's plaintext (lines, ``read``, iteration); ``path`` may also be a
+    binary stream of the encrypted bytes."""
     return io.BufferedReader(EncryptedReader(path, keys, purpose, complete), buffer_size=CHUNK_BYTES)
 
 

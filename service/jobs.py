@@ -21,13 +21,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, func, select, update
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nlp.batch import process_records
 from nlp.documents import Document, DocumentError, Fields, InputError, count_records, read_documents
 from service.batching import Batchers
-from service.keys import Base, create_tables, engine_options
+from service.database import Base, open_engine
 from service.options import OPERATIONS
 from service.storage import JobFiles
 
@@ -109,8 +109,7 @@ class JobManager:
     def __init__(self, url: str, files: JobFiles, registry, threads: int = 1, poll_seconds: float = 0.5,
                  max_attempts: int = 3, max_document_chars: int = 1_000_000, max_unfinished_per_key: int = 0,
                  retention_seconds: float = 0, batchers: Batchers | None = None):
-        self.engine = create_engine(url, **engine_options(url))
-        create_tables(self.engine)
+        self.engine = open_engine(url)
         self.files = files
         self.folder = files.folder
         self.registry = registry
@@ -284,9 +283,13 @@ class JobManager:
 
     def _beat(self) -> None:
         while not self.stopping.wait(HEARTBEAT_SECONDS):
-            with Session(self.engine) as session:
-                session.execute(update(Job).where(Job.owner == OWNER, Job.status == RUNNING).values(heartbeat=_now()))
-                session.commit()
+            try:
+                with Session(self.engine) as session:
+                    session.execute(update(Job).where(Job.owner == OWNER, Job.status == RUNNING)
+                                    .values(heartbeat=_now()))
+                    session.commit()
+            except Exception as error:  # a database restart must not end the heartbeat (others would re-run
+                log.error("job heartbeat: %s; retrying", type(error).__name__)  # this process's jobs)
 
     def _work(self) -> None:
         last_recovery = last_purge = 0.0

@@ -16,17 +16,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Boolean, DateTime, String, create_engine, select, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Boolean, DateTime, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from service.database import Base, open_engine
 
 PREFIX = "cnlp"
 ALL = "*"  # every operation and jobs; not admin
 JOBS, ADMIN = "jobs", "admin"
 TOUCH_SECONDS = 60  # last-used times are written at most once a minute per key and process
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class ApiKey(Base):
@@ -52,25 +50,6 @@ class Principal:
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or (ALL in self.scopes and scope != ADMIN)
-
-
-def engine_options(url: str) -> dict:
-    # SQLite: wait for a busy database (several threads and workers write) instead of failing at once.
-    return {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-
-
-def create_tables(engine) -> None:
-    """Create the tables that do not exist yet. Several gunicorn workers start at once and race to create
-    them; the loser's ``CREATE TABLE`` fails because the table now exists, so it checks again."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    for attempt in range(3):
-        try:
-            Base.metadata.create_all(engine)
-            return
-        except (OperationalError, ProgrammingError):
-            if attempt == 2:
-                raise
 
 
 def _hash(key: str) -> str:
@@ -106,12 +85,7 @@ class KeyStore:
     """Create, list, rotate, revoke and check API keys."""
 
     def __init__(self, url: str):
-        if url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, **engine_options(url))
-        create_tables(self.engine)
+        self.engine = open_engine(url)
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
 

@@ -1,5 +1,12 @@
 """A job's files: its input, results and errors manifest, encrypted at rest (see :mod:`service.encryption`).
 
+Two places hold them (``CLINNLP_JOB_STORAGE``): ``folder`` (:class:`JobFiles`, the default: one machine, or
+several replicas that mount one ReadWriteMany volume at ``<state>/jobs``) and ``database``
+(:class:`DatabaseJobFiles`: the same encrypted bytes as rows of the service database, so replicas share nothing
+but the database they need anyway for keys and jobs). Both encrypt the same way before anything is stored.
+
+Folder storage:
+
 Layout: ``<state>/jobs/<job id>/`` (mode 0700) holds ``input.<jsonl|csv|tsv>``, ``results.jsonl`` and
 ``errors.jsonl``, each an encrypted file bound to its job and purpose. While a job runs, results and errors are
 written to ``*.partial`` files and renamed in one step when the run ends, so a finished job's files are whole
@@ -17,10 +24,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import Integer, LargeBinary, String, delete, func, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
 from nlp.documents import Stream
+from service.database import Base
 from service.encryption import CHUNK_BYTES, DataKeys, EncryptedWriter, open_encrypted
 
 RESULTS, ERRORS = "results", "errors"
+STORAGES = ("folder", "database")
 
 
 class JobFiles:
@@ -134,3 +146,211 @@ class JobFiles:
             if progress:
                 progress(path.name)
         return count
+
+
+def job_files(settings) -> "JobFiles":
+    """The job storage that the settings name (``job_storage``: ``folder`` or ``database``).
+
+    Raises:
+        ValueError: An unknown storage, or ``database`` without ``CLINNLP_DATA_KEY``: replicas must share the
+            key (a key file made in one replica's state folder would leave the others unable to read its jobs).
+    """
+    state = Path(settings.state_dir)
+    if settings.job_storage == "folder":
+        return JobFiles(state / "jobs", DataKeys.load(settings.data_key, state))
+    if settings.job_storage == "database":
+        if not settings.data_key:
+            raise ValueError("CLINNLP_JOB_STORAGE=database needs CLINNLP_DATA_KEY, the same on every replica "
+                             "(make one with: clinnlp jobs new-key)")
+        from service.database import open_engine
+
+        return DatabaseJobFiles(open_engine(settings.database_url), DataKeys.parse(settings.data_key))
+    raise ValueError(f"CLINNLP_JOB_STORAGE: unknown job storage {settings.job_storage!r}; known: "
+                     f"{', '.join(STORAGES)}")
+
+
+class JobFileChunk(Base):
+    """Up to :data:`ROW_BYTES` of one job file's encrypted bytes (``database`` storage)."""
+
+    __tablename__ = "job_files"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+ROW_BYTES = 1 << 20
+
+
+class DatabaseJobFiles(JobFiles):
+    """Job files as rows of the service database (table ``job_files``), encrypted exactly as in a folder.
+
+    A file is its rows in order; a writer adds a row at each flush (after each batch), so a running job's
+    partial results are readable from any replica. Renaming a run's ``*.partial`` files to their final names
+    is one transaction. Nothing is staged on local disk.
+    """
+
+    folder = None  # nothing on disk
+
+    def __init__(self, engine, keys: DataKeys):
+        self.engine = engine
+        self.keys = keys
+
+    def _names(self, job_id: str) -> list[str]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(JobFileChunk.name).where(JobFileChunk.job_id == job_id)
+                                        .group_by(JobFileChunk.name)))
+
+    def _exists(self, job_id: str, name: str) -> bool:
+        with Session(self.engine) as session:
+            return bool(session.scalar(select(func.count()).where(JobFileChunk.job_id == job_id,
+                                                                  JobFileChunk.name == name)))
+
+    def _rename(self, job_id: str, pairs: dict[str, str]) -> None:
+        """Give files new names (replacing files of those names), all in one transaction."""
+        with Session(self.engine) as session:
+            for old, new in pairs.items():
+                session.execute(delete(JobFileChunk).where(JobFileChunk.job_id == job_id, JobFileChunk.name == new))
+                session.execute(update(JobFileChunk).where(JobFileChunk.job_id == job_id, JobFileChunk.name == old)
+                                .values(name=new))
+            session.commit()
+
+    def _remove(self, job_id: str, name: str | None = None) -> int:
+        with Session(self.engine) as session:
+            condition = [JobFileChunk.job_id == job_id] + ([JobFileChunk.name == name] if name else [])
+            removed = session.execute(delete(JobFileChunk).where(*condition)).rowcount
+            session.commit()
+        return removed
+
+    # -- input --------------------------------------------------------------------------------------
+    @contextmanager
+    def input_writer(self, job_id: str, suffix: str) -> Iterator[BinaryIO]:
+        try:
+            with EncryptedWriter(_RowWriter(self, job_id, f"input{suffix}"), self.keys,
+                                 self._purpose(job_id, "input")) as sink:
+                yield sink
+        except BaseException:
+            self._remove(job_id)
+            raise
+
+    def input_stream(self, job_id: str, suffix: str, name: str) -> Stream:
+        return Stream(lambda: open_encrypted(_RowReader.open(self, job_id, f"input{suffix}"), self.keys,
+                                             self._purpose(job_id, "input")), suffix.lstrip("."), name)
+
+    # -- results and errors -------------------------------------------------------------------------
+    @contextmanager
+    def output_writers(self, job_id: str) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+        partials = {kind: f"{kind}.jsonl.partial" for kind in (RESULTS, ERRORS)}
+        writers = {kind: EncryptedWriter(_RowWriter(self, job_id, name), self.keys, self._purpose(job_id, kind))
+                   for kind, name in partials.items()}
+        failed = False
+        try:
+            yield writers[RESULTS], writers[ERRORS]
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            for writer in writers.values():
+                writer.abandon() if failed else writer.close()
+            self._rename(job_id, {name: f"{kind}.jsonl" for kind, name in partials.items()})
+
+    def read(self, job_id: str, kind: str, complete: bool) -> io.BufferedReader | None:
+        for name, whole in ((f"{kind}.jsonl", complete), (f"{kind}.jsonl.partial", False)):
+            if self._exists(job_id, name):
+                return open_encrypted(_RowReader.open(self, job_id, name), self.keys, self._purpose(job_id, kind),
+                                      complete=whole)
+        return None
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    def has_data(self, job_id: str) -> bool:
+        return bool(self._names(job_id))
+
+    def delete(self, job_id: str) -> bool:
+        return self._remove(job_id) > 0
+
+    def job_ids(self) -> list[str]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(JobFileChunk.job_id).group_by(JobFileChunk.job_id)
+                                        .order_by(JobFileChunk.job_id)))
+
+    def rekey(self, job_id: str, progress: Callable[[str], None] | None = None) -> int:
+        count = 0
+        for name in sorted(self._names(job_id)):
+            if name.endswith((".partial", ".rekey")):
+                continue
+            kind = "input" if name.startswith("input") else name.split(".")[0]
+            purpose = self._purpose(job_id, kind)
+            self._remove(job_id, f"{name}.rekey")
+            with open_encrypted(_RowReader.open(self, job_id, name), self.keys, purpose,
+                                complete=kind == "input") as plain, \
+                    EncryptedWriter(_RowWriter(self, job_id, f"{name}.rekey"), self.keys, purpose) as sealed:
+                while block := plain.read(CHUNK_BYTES):
+                    sealed.write(block)
+            self._rename(job_id, {f"{name}.rekey": name})
+            count += 1
+            if progress:
+                progress(name)
+        return count
+
+
+class _RowWriter(io.RawIOBase):
+    """The encrypted bytes of one job file, stored as a new row at each flush (and at close)."""
+
+    def __init__(self, files: DatabaseJobFiles, job_id: str, name: str):
+        super().__init__()
+        self.files, self.job_id, self.name = files, job_id, name
+        self.number, self.buffer = 0, bytearray()
+        files._remove(job_id, name)  # a new file, as a folder's open(..., "xb") after the old one is gone
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.buffer += data
+        if len(self.buffer) >= ROW_BYTES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.closed or not self.buffer:
+            return
+        with Session(self.files.engine) as session:
+            session.add(JobFileChunk(job_id=self.job_id, name=self.name, chunk=self.number, data=bytes(self.buffer)))
+            session.commit()
+        self.number += 1
+        self.buffer.clear()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.flush()
+        super().close()
+
+
+class _RowReader(io.RawIOBase):
+    """The encrypted bytes of one job file, read row by row (one row in memory at a time)."""
+
+    def __init__(self, files: DatabaseJobFiles, job_id: str, name: str):
+        super().__init__()
+        self.files, self.job_id, self.name = files, job_id, name
+        self.number, self.pending = 0, b""
+
+    @classmethod
+    def open(cls, files: DatabaseJobFiles, job_id: str, name: str) -> io.BufferedReader:
+        return io.BufferedReader(cls(files, job_id, name), buffer_size=ROW_BYTES)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            with Session(self.files.engine) as session:
+                row = session.scalar(select(JobFileChunk.data).where(
+                    JobFileChunk.job_id == self.job_id, JobFileChunk.name == self.name,
+                    JobFileChunk.chunk == self.number))
+            if row is None:
+                return 0
+            self.pending, self.number = row, self.number + 1
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size

@@ -140,3 +140,46 @@ def tiny_base(tmp_path_factory):
     BertModel(config, add_pooling_layer=False).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+# A data key for tests that keep job files in the database (32 bytes, URL-safe base64); never use it for real.
+TEST_DATA_KEY = "dGVzdHMtb25seS1kYXRhLWtleS0zMi1ieXRlcyEhISE="
+
+
+def unavailable(reason: str):
+    """Skip a test whose system tool is missing, loudly; in CI (``CI=true``) fail instead: CI must run it."""
+    import os
+
+    message = f"NOT TESTED: {reason}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One throwaway PostgreSQL server for the session (tests get their own database in it)."""
+    from tests.postgres import Cluster, Unavailable
+
+    try:
+        cluster = Cluster().start()
+    except Unavailable as error:
+        unavailable(f"PostgreSQL: {error}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster):
+    """A new empty PostgreSQL database, dropped after the test."""
+    url = postgres_cluster.create_database()
+    yield url
+    postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The service database on each supported engine: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    return request.getfixturevalue("postgres_url")

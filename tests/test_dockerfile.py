@@ -1,5 +1,5 @@
-"""The Dockerfile passes hadolint (no Docker engine here to build it), runs as a non-root user, has a
-health check and ships the default models."""
+"""The Dockerfile passes hadolint, runs as a non-root user, has a health check, ships the default models and
+installs the CPU build of torch (tests/test_image.py builds and runs it)."""
 
 import shutil
 import subprocess
@@ -24,4 +24,5 @@ def test_dockerfile_is_non_root_with_healthcheck_and_models():
     users = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
     assert "HEALTHCHECK" in text and "/healthz" in text
-    assert "COPY models ./models" in text and 'CMD ["serve"]' in text
+    assert "COPY models /app/models" in text and "CLINNLP_MODELS_DIR=/app/models" in text
+    assert 'CMD ["serve"]' in text and "torch.version.cuda is not None" in text  # the build fails on a CUDA torch

@@ -1,4 +1,5 @@
-"""Batch jobs: accepted with 202, run in the background, results and manifest, cancel, restart recovery."""
+"""Batch jobs: accepted with 202, run in the background, results and manifest, cancel, restart recovery; each
+on SQLite with job files in a folder, and on PostgreSQL with job files in the database."""
 
 import io
 import json
@@ -9,6 +10,7 @@ import pytest
 from service.app import create_app
 from service.jobs import COMPLETED, FAILED, QUEUED, RUNNING, Job, JobManager
 from service.registry import Registry
+from tests.conftest import TEST_DATA_KEY
 from tests.test_service import ABSTRACT, SECRET
 
 
@@ -17,9 +19,30 @@ def registry():
     return Registry.load(("ohsumed-tfidf",), ("lead",))
 
 
+def settings_for(tmp_path, database_url: str, **more) -> dict:
+    # Job files in a folder beside SQLite, in the database beside PostgreSQL: both storages through every test.
+    storage = "database" if database_url.startswith("postgresql") else "folder"
+    return {"state_dir": str(tmp_path / "state"), "database": database_url, "job_storage": storage,
+            "data_key": TEST_DATA_KEY, **more}
+
+
 @pytest.fixture
-def app(tmp_path, registry):
-    app = create_app({"state_dir": str(tmp_path / "state")}, registry=registry)
+def make_app(tmp_path, registry, database_url):
+    """Apps with their own settings; their job threads (and heartbeats) stop after the test."""
+    made = []
+
+    def make(**settings):
+        made.append(create_app(settings_for(tmp_path, database_url, **settings), registry=registry))
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.extensions["clinnlp"].jobs.stop()
+
+
+@pytest.fixture
+def app(tmp_path, registry, database_url):
+    app = create_app(settings_for(tmp_path, database_url), registry=registry)
     yield app
     app.extensions["clinnlp"].jobs.stop()
 
@@ -111,8 +134,8 @@ def test_jobs_belong_to_their_key(app, client):
     assert client.get("/v1/jobs/0000").status_code == 404
 
 
-def test_jobs_cancel_a_queued_job(tmp_path, registry):
-    app = create_app({"state_dir": str(tmp_path / "state"), "job_threads": 0}, registry=registry)  # no runner
+def test_jobs_cancel_a_queued_job(make_app):
+    app = make_app(job_threads=0)  # no runner
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead",
                                            "documents": [{"text": ABSTRACT}]}).json["id"]
@@ -120,13 +143,12 @@ def test_jobs_cancel_a_queued_job(tmp_path, registry):
     assert cancelled["status"] == "CANCELLED" and cancelled["timings"]["finished"]
 
 
-def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry):
+def test_jobs_found_running_after_a_crash_are_run_again(make_app, registry):
     from datetime import datetime, timedelta, timezone
 
     from sqlalchemy.orm import Session
 
-    state = tmp_path / "state"
-    app = create_app({"state_dir": str(state), "job_threads": 0}, registry=registry)
+    app = make_app(job_threads=0)
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead", "max_sentences": 1,
                                            "documents": [{"id": i, "text": ABSTRACT} for i in range(5)]}).json["id"]
@@ -149,10 +171,10 @@ def test_jobs_found_running_after_a_crash_are_run_again(tmp_path, registry):
         restarted.stop()
 
 
-def test_jobs_give_up_after_repeated_crashes(tmp_path, registry):
+def test_jobs_give_up_after_repeated_crashes(make_app):
     from sqlalchemy.orm import Session
 
-    app = create_app({"state_dir": str(tmp_path / "state"), "job_threads": 0}, registry=registry)
+    app = make_app(job_threads=0)
     client = client_for(app)
     job_id = client.post("/v1/jobs", json={"operation": "summarize", "method": "lead",
                                            "documents": [{"text": ABSTRACT}]}).json["id"]
@@ -164,27 +186,3 @@ def test_jobs_give_up_after_repeated_crashes(tmp_path, registry):
     manager.recover()
     status = client.get(f"/v1/jobs/{job_id}").json
     assert status["status"] == FAILED and "3 attempts" in status["reason"]
-
-
-def test_workers_racing_to_create_the_tables_do_not_fail(tmp_path, monkeypatch):
-    """Two gunicorn workers start together: one's CREATE TABLE loses the race and must not kill it."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import OperationalError
-
-    import service.jobs  # noqa: F401 (registers the jobs table)
-    from service.keys import Base, create_tables
-
-    engine = create_engine(f"sqlite:///{tmp_path / 'race.db'}")
-    real_create_all, calls = Base.metadata.create_all, []
-
-    def create_all_losing_once(bind, *args, **kwargs):
-        calls.append(1)
-        real_create_all(bind, *args, **kwargs)  # the other worker created the tables first...
-        if len(calls) == 1:
-            raise OperationalError("CREATE TABLE jobs", {}, Exception("table jobs already exists"))
-
-    monkeypatch.setattr(Base.metadata, "create_all", create_all_losing_once)
-    create_tables(engine)
-    assert len(calls) == 2
-    with engine.connect() as connection:
-        assert {"jobs", "api_keys"} <= set(engine.dialect.get_table_names(connection))

@@ -16,10 +16,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import DateTime, String, create_engine, delete
+from sqlalchemy import DateTime, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.keys import Base, create_tables, engine_options
+from service.database import Base, open_engine
 
 TOUCH_SECONDS = 60  # last_seen is written at most once a minute per session
 
@@ -63,8 +63,7 @@ class SessionStore:
     """Create, look up and end page sessions in the service database."""
 
     def __init__(self, url: str, idle_seconds: float, max_seconds: float):
-        self.engine = create_engine(url, **engine_options(url))
-        create_tables(self.engine)
+        self.engine = open_engine(url)
         self.idle = timedelta(seconds=idle_seconds)
         self.max = timedelta(seconds=max_seconds)
 
