@@ -137,6 +137,33 @@ def test_explanations_point_at_words_in_the_text(trained):
                 assert text[start:end].lower() == item["term"]
 
 
+def test_batched_explanations_equal_one_document_at_a_time(trained):
+    # Mixed lengths (one document of many windows), several batches (a small token budget), and a varying
+    # number of explained labels per document (as multi-label models have): one backward pass per rank for the
+    # batch must give every document the explanation it gets alone.
+    model, texts, _ = trained
+    chosen = [texts[0], " ".join(texts[1:9]), texts[9], texts[10] + " " + texts[11]]
+    picks = [[0], [1, 2], [2, 0, 1], []]
+    budget = model.max_batch_tokens
+    try:
+        model.max_batch_tokens = 96
+        together = model.explain(chosen, None, picks, top_k=1000)
+    finally:
+        model.max_batch_tokens = budget
+    alone = [model.explain([text], None, [pick], top_k=1000)[0] for text, pick in zip(chosen, picks)]
+    assert together[3] == [] and all(together[:3])
+    for batched, single in zip(together, alone):
+        # every positive term, keyed by label and term (the order of near-ties may differ on another CPU)
+        batched = {(item["label"], item["term"]): item for item in batched}
+        single = {(item["label"], item["term"]): item for item in single}
+        for key in batched.keys() | single.keys():
+            if max(batched.get(key, {}).get("weight", 0), single.get(key, {}).get("weight", 0)) < 1e-3:
+                continue
+            assert key in batched and key in single, key
+            assert batched[key]["spans"] == single[key]["spans"]
+            assert batched[key]["weight"] == pytest.approx(single[key]["weight"], rel=1e-3, abs=1e-4)
+
+
 def test_multi_label_and_frozen_method(tiny_base, multi_label_data):
     texts, labels = multi_label_data
     model = tiny(tiny_base, method="frozen", multi_label=True).fit(texts, labels)

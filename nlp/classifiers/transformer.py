@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
 from nlp.classifiers.registry import ClassifierType
-from nlp.classifiers.windows import length_sorted_batches, split_windows
+from nlp.classifiers.windows import Windows, length_sorted_batches, split_windows
 from nlp.files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -506,6 +506,11 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         that embedding, summed over its dimensions; a word's weight is the sum over its tokens and over
         every place it occurs (overlapping windows count once each, as the model reads them).
 
+        Whole documents go through the encoder together (length-sorted, up to ``max_batch_tokens`` padded
+        tokens of windows), and one backward pass per rank of predicted label serves the whole batch: the
+        gradient of the sum of every document's logit is each document's own gradient, because nothing in
+        the encoder mixes the windows of different documents.
+
         Returns:
             Per text, a list of ``{"label", "term", "weight", "spans": [[start, end], ...]}``.
         """
@@ -513,21 +518,30 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
         tokenizer, encoder = self._components()
         head_weight = torch.from_numpy(self.head_weight_)
-        explanations = []
-        for index, text in enumerate(texts):
-            windows = split_windows(tokenizer, [text], self.max_length, self.stride)
-            rows = list(range(len(windows)))
+        windows = split_windows(tokenizer, list(texts), self.max_length, self.stride)
+        rows_of = [np.flatnonzero(windows.document == index).tolist() for index in range(len(texts))]
+        explanations: list[list[dict]] = [[] for _ in texts]
+        for documents in _document_batches(windows, rows_of, self.max_batch_tokens):
+            rows = [row for index in documents for row in rows_of[index]]
+            owner = np.repeat(np.arange(len(documents)), [len(rows_of[index]) for index in documents])
             ids, _ = self._padded(windows, rows)
             embeddings = encoder.get_input_embeddings()(ids).detach().requires_grad_(True)
             with self._autocast():
-                vector = self._pool(encoder, windows, rows, np.zeros(len(rows)), 1, inputs_embeds=embeddings)[0]
-            items = []
-            for rank, label in enumerate(picks[index]):
-                logit = (vector * head_weight[label]).sum()
-                (gradient,) = torch.autograd.grad(logit, embeddings, retain_graph=rank < len(picks[index]) - 1)
+                vectors = self._pool(encoder, windows, rows, owner, len(documents), inputs_embeds=embeddings)
+            ranks = max(len(picks[index]) for index in documents)
+            for rank in range(ranks):
+                chosen = [(slot, picks[index][rank]) for slot, index in enumerate(documents) if rank < len(picks[index])]
+                logit = sum((vectors[slot] * head_weight[label]).sum() for slot, label in chosen)
+                (gradient,) = torch.autograd.grad(logit, embeddings, retain_graph=rank < ranks - 1)
                 scores = (gradient * embeddings).sum(dim=-1).detach().float().numpy()
-                items.extend(self._word_weights(text, windows, scores, str(self.classes_[label]), top_k))
-            explanations.append(items)
+                for slot, label in chosen:
+                    index = documents[slot]
+                    first = int(np.flatnonzero(owner == slot)[0])
+                    own = rows_of[index]
+                    view = Windows([windows.input_ids[r] for r in own], [windows.offsets[r] for r in own],
+                                   np.zeros(len(own), dtype=np.int64), 1)
+                    explanations[index].extend(self._word_weights(texts[index], view, scores[first:first + len(own)],
+                                                                  str(self.classes_[label]), top_k))
         return explanations
 
     @staticmethod
@@ -554,6 +568,24 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                         key=lambda item: -item[1][0])
         return [{"label": label, "term": term, "weight": round(weight, 4), "spans": sorted(spans)}
                 for term, (weight, spans) in ranked[:top_k] if weight > 0]
+
+
+def _document_batches(windows: Windows, rows_of: list[list[int]], max_tokens: int) -> list[list[int]]:
+    """Documents grouped whole (all their windows together), longest first, at most ``max_tokens`` padded
+    window tokens per group (a document longer than that is a group of its own)."""
+    longest = [max((len(windows.input_ids[row]) for row in rows), default=0) for rows in rows_of]
+    order = sorted(range(len(rows_of)), key=lambda index: -longest[index] * len(rows_of[index]))
+    batches, current, width, count = [], [], 0, 0
+    for index in order:
+        new_width, new_count = max(width, longest[index]), count + len(rows_of[index])
+        if current and new_width * new_count > max_tokens:
+            batches.append(current)
+            current, new_width, new_count = [], longest[index], len(rows_of[index])
+        current.append(index)
+        width, count = new_width, new_count
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _card_section(meta: dict) -> list[str]:
