@@ -55,6 +55,8 @@ class Settings:
         batch_max_documents: Most documents in one batch.
         torch_threads: Threads torch uses in each worker process; 0: the CPUs divided by the workers
             (``clinnlp serve`` passes the worker count), so workers never oversubscribe the cores.
+        memory_trim_seconds: Every this many seconds each process hands freed native memory back to the system
+            (glibc ``malloc_trim``; :mod:`nlp.memory`), so steady load does not grow it (0: never).
     """
 
     state_dir: str = "var"
@@ -88,6 +90,7 @@ class Settings:
     batch_wait_ms: int = 0
     batch_max_documents: int = 64
     torch_threads: int = 0
+    memory_trim_seconds: int = 15
 
     def __post_init__(self):
         # Resolved once, at start: a relative folder must not mean one thing here and another wherever a
