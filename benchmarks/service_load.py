@@ -12,6 +12,7 @@ failed requests, and the in-process rate of the same calls (no HTTP) as the ceil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -37,6 +38,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(env: dict, workers: int = 2, threads: int = 8):
+    """``clinnlp serve`` on a free port with a temporary state folder and ``env`` on top of this process's
+    environment, every worker's models loaded; yields ``(port, api_key)`` and stops the server after."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as state:
+        clinnlp = str(Path(sys.executable).parent / "clinnlp")
+        key = subprocess.run([clinnlp, "keys", "--state-dir", state, "create", "load"], capture_output=True,
+                             text=True, check=True).stdout.split("key:")[1].split()[0]
+        server = subprocess.Popen([clinnlp, "serve", "--port", str(port), "--state-dir", state, "--workers",
+                                   str(workers), "--threads", str(threads)], env={**os.environ, **env}, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=open(Path(state) / "server.log", "wb"),
+                                  start_new_session=True)
+        try:
+            deadline = time.time() + 300
+            while True:
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    connection.request("GET", "/readyz")
+                    if connection.getresponse().status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.time() > deadline or server.poll() is not None:
+                    sys.exit("server did not start:\n" + (Path(state) / "server.log").read_text()[-3000:])
+                time.sleep(0.5)
+            time.sleep(2 * workers)  # every worker loads its models
+            yield port, key
+        finally:
+            if server.poll() is not None:
+                print("the server exited early:\n" + (Path(state) / "server.log").read_text()[-3000:], file=sys.stderr)
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
 
 
 def hammer(port: int, path: str, bodies: list[bytes], key: str, concurrency: int, seconds: float):
@@ -107,59 +143,31 @@ def main() -> None:
     import corpora
 
     texts = corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:500]
-    port = free_port()
-    with tempfile.TemporaryDirectory() as state:
-        clinnlp = str(Path(sys.executable).parent / "clinnlp")
-        key = subprocess.run([clinnlp, "keys", "--state-dir", state, "create", "load"], capture_output=True,
-                             text=True, check=True).stdout.split("key:")[1].split()[0]
-        # Every model in the models folder is served and measured: a new one (a transformer) gets its rows.
-        env = {**os.environ, "CLINNLP_SUMMARIZERS": "extractive,lead", "CLINNLP_MAX_IN_FLIGHT": "64"}
-        server = subprocess.Popen([clinnlp, "serve", "--port", str(port), "--state-dir", state, "--workers",
-                                   str(args.workers), "--threads", str(args.threads)], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=open(Path(state) / "server.log", "wb"),
-                                  start_new_session=True)
-        try:
-            deadline = time.time() + 180
-            while True:
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    connection.request("GET", "/readyz")
-                    if connection.getresponse().status == 200:
-                        break
-                except OSError:
-                    pass
-                if time.time() > deadline:
-                    sys.exit("server did not start")
-                time.sleep(0.5)
-            time.sleep(2 * args.workers)  # every worker loads its models
-            print(f"{args.workers} gunicorn workers x {args.threads} threads, {len(os.sched_getaffinity(0))} CPUs, "
-                  f"{args.seconds:.0f} s per row, one abstract per request")
-            print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | failed | in-process calls/s |")
-            print("|---|---|---|---|---|---|---|")
-            from nlp.model_store import list_models
+    env = {"CLINNLP_SUMMARIZERS": "extractive,lead", "CLINNLP_MAX_IN_FLIGHT": "64"}
+    with running_server(env, args.workers, args.threads) as (port, key):
+        print(f"{args.workers} gunicorn workers x {args.threads} threads, {len(os.sched_getaffinity(0))} CPUs, "
+              f"{args.seconds:.0f} s per row, one abstract per request")
+        print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | failed | in-process calls/s |")
+        print("|---|---|---|---|---|---|---|")
+        from nlp.model_store import list_models
 
-            cases = [(f"classify {meta['name']}", "/v1/classify", {"model": meta["name"]})
-                     for meta in list_models() if meta["name"].startswith("ohsumed")]
-            # Transformer explanations need a backward pass: their models also get a row without them.
-            cases += [(f"{name}, explain=false", path, {**options, "explain": False})
-                      for name, path, options in cases if "tfidf" not in options["model"]]
-            cases += SUMMARY_CASES
-            for case in cases:
-                name, path, options = case
-                bodies = [json.dumps({**options, "documents": [{"id": "1", "text": t}]}).encode() for t in texts]
-                ceiling = None
-                for concurrency in (1, 8, 32):
-                    latencies, failures, wall = hammer(port, path, bodies, key, concurrency, args.seconds)
-                    if ceiling is None:
-                        ceiling = in_process(texts, case, min(args.seconds, 5))
-                    ms = np.array(latencies or [float("nan")]) * 1000
-                    print(f"| {name} | {concurrency} | {len(latencies) / wall:.1f} | {np.percentile(ms, 50):.0f} | "
-                          f"{np.percentile(ms, 99):.0f} | {len(failures)} | {ceiling:.1f} |", flush=True)
-        finally:
-            if server.poll() is not None:
-                print("the server exited early:\n" + (Path(state) / "server.log").read_text()[-3000:], file=sys.stderr)
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
+        cases = [(f"classify {meta['name']}", "/v1/classify", {"model": meta["name"]})
+                 for meta in list_models() if meta["name"].startswith("ohsumed")]
+        # Transformer explanations need a backward pass: their models also get a row without them.
+        cases += [(f"{name}, explain=false", path, {**options, "explain": False})
+                  for name, path, options in cases if "tfidf" not in options["model"]]
+        cases += SUMMARY_CASES
+        for case in cases:
+            name, path, options = case
+            bodies = [json.dumps({**options, "documents": [{"id": "1", "text": t}]}).encode() for t in texts]
+            ceiling = None
+            for concurrency in (1, 8, 32):
+                latencies, failures, wall = hammer(port, path, bodies, key, concurrency, args.seconds)
+                if ceiling is None:
+                    ceiling = in_process(texts, case, min(args.seconds, 5))
+                ms = np.array(latencies or [float("nan")]) * 1000
+                print(f"| {name} | {concurrency} | {len(latencies) / wall:.1f} | {np.percentile(ms, 50):.0f} | "
+                      f"{np.percentile(ms, 99):.0f} | {len(failures)} | {ceiling:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
