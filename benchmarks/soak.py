@@ -117,7 +117,14 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the server (e.g. MALLOC_ARENA_MAX=2); repeatable")
     parser.add_argument("--json", type=Path, help="also write every sample and outcome here")
+    parser.add_argument("--from-json", type=Path, help="print the report of a run saved with --json, and stop")
     args = parser.parse_args()
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        outcomes = Counter({tuple(key.split("|", 1)): count for key, count in saved["requests"].items()})
+        args.json = None
+        report(saved["samples"], outcomes, Counter(saved["jobs"]), args)
+        return
 
     import corpora
 
@@ -214,10 +221,21 @@ def report(samples: list[dict], outcomes: Counter, jobs: Counter, args) -> None:
     if len(after) >= 2:
         minutes = np.array([s["minute"] for s in after])
         totals = np.array([s["total"] for s in after])
-        slope = np.polyfit(minutes, totals, 1)[0] * 60
+        slope, start = np.polyfit(minutes, totals, 1)
         growth = (totals[-1] - totals[0]) / totals[0] * 100
         print(f"after {args.warmup:g} min of warm-up: {totals[0]:.0f} -> {totals[-1]:.0f} MiB ({growth:+.1f}%), "
-              f"slope {slope:+.1f} MiB/hour, max {totals.max():.0f} MiB")
+              f"slope {slope * 60:+.1f} MiB/hour, max {totals.max():.0f} MiB")
+        # Memory given back to the system every few seconds makes single samples jump by a few hundred MiB:
+        # the fitted line and the medians of the first and last windows say more than two samples.
+        span = minutes[-1] - minutes[0]
+        print(f"  fitted line: {start + slope * minutes[0]:.0f} -> {start + slope * minutes[-1]:.0f} MiB "
+              f"({slope * span / (start + slope * minutes[0]) * 100:+.1f}% over {span:.0f} min)")
+        window = round(min(5.0, span / 4), 1)
+        first = totals[minutes <= minutes[0] + window]
+        last = totals[minutes >= minutes[-1] - window]
+        print(f"  first {window:g} min: median {np.median(first):.0f}, max {first.max():.0f} MiB; last {window:g} min: "
+              f"median {np.median(last):.0f} ({(np.median(last) / np.median(first) - 1) * 100:+.1f}%), "
+              f"max {last.max():.0f} MiB ({(last.max() / first.max() - 1) * 100:+.1f}%)")
         for name in [k for k in after[-1] if k.startswith("worker") or k.startswith("master")]:
             values = [s[name] for s in after if name in s]
             if len(values) >= 2:
