@@ -72,6 +72,8 @@ class Mix:
             explain = kind == "transformer+explain"
             return kind, "/v1/classify", json.dumps({"model": self.transformer, "explain": explain,
                                                     "documents": documents}).encode()
+        if kind in ("analyze", "deidentify"):  # the clinical analysis and de-identification endpoints
+            return kind, f"/v1/{kind}", json.dumps({"documents": documents}).encode()
         return kind, "/v1/summarize", json.dumps({"method": "extractive", "max_words": 60,
                                                   "documents": documents}).encode()
 
@@ -113,7 +115,9 @@ def main() -> None:
     parser.add_argument("--job-documents", type=int, default=200)
     parser.add_argument("--tfidf", default="ohsumed-tfidf")
     parser.add_argument("--transformer", default="ohsumed-transformer")
-    parser.add_argument("--shares", default="tfidf=0.5,transformer=0.24,transformer+explain=0.06,summarize=0.2")
+    parser.add_argument("--shares", default="tfidf=0.5,transformer=0.24,transformer+explain=0.06,summarize=0.2",
+                        help="kinds of request and their shares: tfidf, transformer, transformer+explain, summarize, "
+                             "analyze, deidentify")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the server (e.g. MALLOC_ARENA_MAX=2); repeatable")
     parser.add_argument("--json", type=Path, help="also write every sample and outcome here")
