@@ -35,6 +35,20 @@ RESULTS, ERRORS = "results", "errors"
 STORAGES = ("folder", "database")
 
 
+
+@contextmanager
+def _sealing(writers) -> Iterator[None]:
+    """Close (seal) every writer when the block ends, or abandon them all, marked incomplete, if it raised."""
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        for writer in writers:
+            writer.abandon() if failed else writer.close()
+
 class JobFiles:
     """Encrypted files of every job under ``folder``."""
 
@@ -79,15 +93,10 @@ class JobFiles:
         for path in partials.values():
             path.unlink(missing_ok=True)  # a crashed earlier run's leftovers
         writers = {kind: EncryptedWriter(path, self.keys, self._purpose(job_id, kind)) for kind, path in partials.items()}
-        failed = False
         try:
-            yield writers[RESULTS], writers[ERRORS]
-        except BaseException:
-            failed = True
-            raise
+            with _sealing(writers.values()):
+                yield writers[RESULTS], writers[ERRORS]
         finally:
-            for writer in writers.values():
-                writer.abandon() if failed else writer.close()
             for kind, path in partials.items():
                 os.replace(path, folder / f"{kind}.jsonl")
 
@@ -244,15 +253,10 @@ class DatabaseJobFiles(JobFiles):
         partials = {kind: f"{kind}.jsonl.partial" for kind in (RESULTS, ERRORS)}
         writers = {kind: EncryptedWriter(_RowWriter(self, job_id, name), self.keys, self._purpose(job_id, kind))
                    for kind, name in partials.items()}
-        failed = False
         try:
-            yield writers[RESULTS], writers[ERRORS]
-        except BaseException:
-            failed = True
-            raise
+            with _sealing(writers.values()):
+                yield writers[RESULTS], writers[ERRORS]
         finally:
-            for writer in writers.values():
-                writer.abandon() if failed else writer.close()
             self._rename(job_id, {name: f"{kind}.jsonl" for kind, name in partials.items()})
 
     def read(self, job_id: str, kind: str, complete: bool) -> io.BufferedReader | None:
