@@ -24,6 +24,13 @@ TRUST_HELP = ("load a model directory from outside the models folder (weights ar
               "a model you made or trust)")
 
 
+def _batch_arguments(parser: argparse.ArgumentParser, batch_size: int) -> None:
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: the CPUs available, at most 4)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _fields_arguments(parser: argparse.ArgumentParser, labels: bool) -> None:
     group = parser.add_argument_group("input columns (CSV/TSV columns or JSONL fields)")
     group.add_argument("--text-column", default="text", help="field holding the text (default: text)")
@@ -74,15 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("-o", "--output", type=Path, required=True, help="results, one JSON object per line")
     classify.add_argument("--model", required=True, help="model directory, or a name in the models folder")
     classify.add_argument("--trust", action="store_true", help=TRUST_HELP)
-    classify.add_argument("--batch-size", type=int, default=256)
+    _batch_arguments(classify, batch_size=256)
     classify.add_argument("--no-explain", action="store_true", help="leave out explanations (faster)")
     classify.add_argument("--runtime", choices=["torch", "onnx"], help="transformer models: torch (default) or "
                           "ONNX Runtime with int8 weights (exported on first use, cached in ~/.cache/clinnlp)")
     classify.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="transformer models on torch: "
                           "auto (default: bfloat16 where the CPU has it), bf16 or fp32")
-    classify.add_argument("--no-progress", action="store_true", help="no progress bar")
-    classify.add_argument("--workers", type=int, default=None,
-                          help="worker processes (default: the CPUs available, at most 4)")
     _fields_arguments(classify, labels=False)
 
     classify.add_argument("--deidentify", action="store_true", help="de-identify each note first (redact); "
@@ -97,10 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     deidentify.add_argument("--types", help="only these identifier types, comma-separated (default: all: "
                                             "NAME,DATE,AGE,PHONE,EMAIL,ADDRESS,CITY,ZIP,HOSPITAL,WARD,MRN,ACCOUNT,"
                                             "HEALTH_PLAN,LICENSE,SSN,VEHICLE,DEVICE,URL,IP,ID)")
-    deidentify.add_argument("--batch-size", type=int, default=64)
-    deidentify.add_argument("--workers", type=int, default=None,
-                            help="worker processes (default: the CPUs available, at most 4)")
-    deidentify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _batch_arguments(deidentify, batch_size=64)
     _fields_arguments(deidentify, labels=False)
 
     summarize = commands.add_parser("summarize", help="summarize a JSONL/CSV file or a folder of .txt files")
@@ -131,10 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "\"synonyms\"} objects")
     analyze.add_argument("--no-lexicon", action="store_true", help="only look for --terms and each record's terms, "
                                                                    "not the packaged concepts")
-    analyze.add_argument("--batch-size", type=int, default=64)
-    analyze.add_argument("--workers", type=int, default=None,
-                         help="worker processes (default: the CPUs available, at most 4)")
-    analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _batch_arguments(analyze, batch_size=64)
     _fields_arguments(analyze, labels=False)
 
     learn = commands.add_parser("train-summarizer",
