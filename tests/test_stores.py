@@ -27,6 +27,13 @@ def registry():
     return Registry.load(("ohsumed-tfidf",), ("lead",))
 
 
+
+def wait_completed(manager, job_id: str, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while manager.status(job_id, "k1")["status"] != COMPLETED:
+        assert time.time() < deadline
+        time.sleep(0.1)
+
 def test_key_store_creates_checks_and_revokes(database_url):
     store = KeyStore(database_url)
     key_id, key = store.create("ward 7")
@@ -149,10 +156,7 @@ def test_a_database_at_the_baseline_is_upgraded_to_head_and_used(database_url, t
     try:
         assert current_revision(manager.engine) == head_revision() and schema_differences(manager.engine) == []
         job_id = submit(manager, 7)
-        deadline = time.time() + 60
-        while manager.status(job_id, "k1")["status"] != COMPLETED:
-            assert time.time() < deadline
-            time.sleep(0.1)
+        wait_completed(manager, job_id)
     finally:
         manager.stop()
     with Session(manager.engine) as session:
@@ -188,10 +192,7 @@ def test_job_files_in_the_database_are_encrypted_and_need_the_key(database_url, 
                          poll_seconds=0.05)
     try:
         job_id = submit(manager, 3)
-        deadline = time.time() + 60
-        while manager.status(job_id, "k1")["status"] != COMPLETED:
-            assert time.time() < deadline
-            time.sleep(0.1)
+        wait_completed(manager, job_id)
     finally:
         manager.stop()
     with Session(manager.engine) as session:
