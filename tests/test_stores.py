@@ -34,6 +34,7 @@ def wait_completed(manager, job_id: str, seconds: float = 60) -> None:
         assert time.time() < deadline
         time.sleep(0.1)
 
+
 def test_key_store_creates_checks_and_revokes(database_url):
     store = KeyStore(database_url)
     key_id, key = store.create("ward 7")
