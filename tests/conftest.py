@@ -55,6 +55,21 @@ def no_network():
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real_connect, real_connect_ex, real_getaddrinfo
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Derived encoders (merged adapters, ONNX exports) go to a folder of this run, not the user's
+    ``~/.cache/clinnlp`` (servers and commands the tests start inherit it)."""
+    import os
+
+    previous = os.environ.get("CLINNLP_CACHE_DIR")
+    os.environ["CLINNLP_CACHE_DIR"] = str(tmp_path_factory.mktemp("clinnlp-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("CLINNLP_CACHE_DIR", None)
+    else:
+        os.environ["CLINNLP_CACHE_DIR"] = previous
+
+
 # Three specialties, each with its own vocabulary, and words every note shares.
 VOCABULARY = {
     "cardiology": ["chest pain", "troponin", "angina", "echocardiogram", "atrial fibrillation", "stent",

@@ -124,6 +124,40 @@ def test_onnx_int8_agrees_with_torch(trained, tmp_path, monkeypatch):
     assert (onnx_proba.argmax(1) == torch_proba.argmax(1)).mean() >= 0.95
 
 
+def test_merged_adapters_are_cached_and_give_the_same_probabilities(trained, tmp_path, monkeypatch):
+    import peft
+
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
+    model, texts, _ = trained
+
+    def fresh():
+        copy = TransformerClassifier(**model.get_params())
+        copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+        return copy
+
+    first = fresh().predict_proba(texts)
+    (cached,) = tmp_path.glob("encoder-*.merged.safetensors")
+    # The next start loads the merged weights and never calls PEFT.
+    monkeypatch.setattr(peft, "set_peft_model_state_dict", lambda *a, **k: pytest.fail("merged again"))
+    np.testing.assert_allclose(fresh().predict_proba(texts), first, atol=1e-6)
+    # A damaged cache is ignored, merged again and rewritten.
+    monkeypatch.undo()
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
+    cached.write_bytes(cached.read_bytes()[:1000])
+    np.testing.assert_allclose(fresh().predict_proba(texts), first, atol=1e-6)
+    assert cached.stat().st_size > 1000
+
+
+def test_an_unwritable_cache_costs_only_time(trained, tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(blocked / "cache"))
+    model, texts, _ = trained
+    copy = TransformerClassifier(**model.get_params())
+    copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    np.testing.assert_allclose(copy.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+
+
 def test_explanations_point_at_words_in_the_text(trained):
     model, texts, _ = trained
     X = model.transform(texts[:3])

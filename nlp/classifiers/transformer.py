@@ -330,14 +330,47 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.base_location_ = location
         tokenizer, encoder = self._load_base()
         if self.adapter_:
-            from peft import set_peft_model_state_dict
+            if not self._load_merged(encoder):
+                from peft import set_peft_model_state_dict
 
-            encoder = self._with_adapters(encoder)
-            set_peft_model_state_dict(encoder, {k: torch.from_numpy(v) for k, v in self.adapter_.items()})
-            encoder = encoder.merge_and_unload()
+                encoder = self._with_adapters(encoder)
+                set_peft_model_state_dict(encoder, {k: torch.from_numpy(v) for k, v in self.adapter_.items()})
+                encoder = encoder.merge_and_unload()
+                self._save_merged(encoder)
         elif self.encoder_state_:
             encoder.load_state_dict({k: torch.from_numpy(v).float() for k, v in self.encoder_state_.items()})
-        return tokenizer, encoder.eval()
+        # Inference only: explanations take gradients with respect to the input, never the weights.
+        return tokenizer, encoder.eval().requires_grad_(False)
+
+    def _merged_path(self) -> Path:
+        return cache_dir() / f"encoder-{self.fingerprint()}.merged.safetensors"
+
+    def _load_merged(self, encoder) -> bool:
+        """Load the encoder with this model's adapters already merged in, from the cache; ``False`` when there is
+        none (or it is unreadable). Merging with PEFT costs more than a second at every start; the merged weights
+        are plain tensors (safetensors: loading runs no code) named by the fingerprint of base and adapters."""
+        path = self._merged_path()
+        if not path.is_file():
+            return False
+        from safetensors.torch import load_file
+
+        try:
+            encoder.load_state_dict(load_file(str(path)), strict=True)
+        except Exception as error:  # truncated, corrupt or from another layout: merge again and rewrite it
+            log.warning("ignoring the cached merged encoder %s (%s)", path.name, type(error).__name__)
+            return False
+        return True
+
+    def _save_merged(self, encoder) -> None:
+        """Cache the merged encoder for the next start; a cache that cannot be written only costs that time."""
+        from safetensors.torch import save_file
+
+        try:
+            path = self._merged_path()
+            with atomic_path(path) as partial:
+                save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(partial))
+        except OSError as error:
+            log.info("not caching the merged encoder (%s)", type(error).__name__)
 
     def _components(self):
         if getattr(self, "_runtime", None) is None:
@@ -424,7 +457,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return self._onnx
 
     def fingerprint(self) -> str:
-        """A hash of what defines the encoder (base, adapters or weights): names the ONNX cache file."""
+        """A hash of what defines the encoder (base, adapters or weights): names its cache files."""
         digest = hashlib.sha256(f"{self.base}:{self.base_sha256_}:{self.method}:{self.lora_r}".encode())
         for state in (self.adapter_ or {}, self.encoder_state_ or {}):
             for key in sorted(state):
@@ -441,7 +474,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         check_is_fitted(self)
-        directory = Path(directory or os.environ.get("CLINNLP_CACHE_DIR") or Path.home() / ".cache" / "clinnlp")
+        directory = Path(directory) if directory else cache_dir()
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"encoder-{self.fingerprint()}.int8-per-channel.onnx"
         if target.is_file():
@@ -568,6 +601,17 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                         key=lambda item: -item[1][0])
         return [{"label": label, "term": term, "weight": round(weight, 4), "spans": sorted(spans)}
                 for term, (weight, spans) in ranked[:top_k] if weight > 0]
+
+
+def cache_dir() -> Path:
+    """Where derived encoders are cached (merged adapters, ONNX exports): ``$CLINNLP_CACHE_DIR``, else
+    ``~/.cache/clinnlp``; made private to the user when it does not exist yet."""
+    directory = Path(os.environ.get("CLINNLP_CACHE_DIR") or Path.home() / ".cache" / "clinnlp")
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        pass  # the caller's write fails and says so
+    return directory
 
 
 def _document_batches(windows: Windows, rows_of: list[list[int]], max_tokens: int) -> list[list[int]]:
