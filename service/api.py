@@ -149,7 +149,6 @@ def _job_request_schema() -> dict:
 def submit_job():
     """Start a batch job: a file upload (multipart ``file`` + ``operation`` and its options) or JSON ``{"operation",
     "documents": [...], ...options}``; answered ``202`` once the input is safely stored (encrypted)."""
-    state = _state()
     if request.mimetype == "multipart/form-data":
         upload, suffix = uploaded_file()
         options = _job_options(form_fields())  # checked before anything is written
