@@ -6,13 +6,25 @@ many sizes therefore keeps growing by free fragments it rarely reuses: under the
 grew about 150 MiB each in ten minutes while Python's own objects (``tracemalloc``) stayed within 16 MiB.
 ``malloc_trim(0)`` releases the free pages of every arena; called every few seconds it keeps the resident size
 at what is in use. Elsewhere (musl, macOS, a process without glibc) it does nothing.
+
+Trimming slows the growth but cannot undo fragmentation inside pages still partly in use: an hour of the soak mix
+still grew a few percent per 20 minutes. The service therefore allocates with mimalloc (Microsoft's allocator,
+from the pinned ``cmeel-mimalloc`` package), which returns freed memory on its own and stayed flat under the same
+mix, a little faster than glibc (docs/benchmarks.md). An allocator must be in place before a process allocates
+anything, so :func:`preloading_mimalloc` gives the environment that starts a new process with it
+(``LD_PRELOAD``); ``clinnlp serve`` re-executes itself once with it. Trimming stays the fallback for processes
+without it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import logging
+import os
+import sys
 import threading
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +65,37 @@ def start_trimming(interval_seconds: float) -> threading.Thread | None:
             _thread = threading.Thread(target=run, name="memory-trim", daemon=True)
             _thread.start()
         return _thread
+
+
+def mimalloc_library() -> Path | None:
+    """The mimalloc shared library of the installed ``cmeel-mimalloc`` package (Linux), or ``None``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        distribution = importlib.metadata.distribution("cmeel-mimalloc")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in sorted(distribution.files or [], key=lambda f: len(f.name)):
+        if file.name.startswith("libmimalloc.so"):
+            path = Path(distribution.locate_file(file)).resolve()
+            if path.is_file():
+                return path
+    return None
+
+
+def mimalloc_loaded() -> bool:
+    """Whether this process allocates with mimalloc (its symbols are in the process)."""
+    try:
+        return hasattr(ctypes.CDLL(None), "mi_version")
+    except OSError:
+        return False
+
+
+def preloading_mimalloc(environ: dict[str, str]) -> dict[str, str] | None:
+    """``environ`` with mimalloc added to ``LD_PRELOAD`` (first), for a new process; ``None`` when the library
+    is not installed or not usable here."""
+    library = mimalloc_library()
+    if library is None:
+        return None
+    preload = [str(library), *[p for p in environ.get("LD_PRELOAD", "").split() if p and "mimalloc" not in p]]
+    return {**environ, "LD_PRELOAD": " ".join(preload)}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 
-from nlp.memory import start_trimming
+from nlp.memory import mimalloc_loaded, start_trimming
 from service.api import admin_bp, jobs_bp, models_bp, operations_bp
 from service.batching import Batchers
 from service.config import Settings
@@ -93,7 +93,8 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
         log.warning("removed %d upload(s) left by a process that stopped mid-request", swept)
     registry = registry or Registry.load(settings.classifiers, settings.summarizers, settings.analyzer)
     set_torch_threads(settings.torch_threads)
-    start_trimming(settings.memory_trim_seconds)
+    if not mimalloc_loaded():  # mimalloc returns freed memory by itself
+        start_trimming(settings.memory_trim_seconds)
     batchers = Batchers(settings.batching, settings.batch_wait_ms / 1000, settings.batch_max_documents)
     files = job_files(settings)
     jobs = JobManager(settings.database_url, files, registry, threads=settings.job_threads,

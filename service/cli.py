@@ -95,6 +95,7 @@ def cmd_serve(args) -> int:
     if args.no_auth:
         config["auth"] = False
     settings = Settings.load(config)
+    _run_on_the_configured_allocator(settings.allocator)
     if settings.auth:
         store = KeyStore(settings.database_url)
         if not store.list():
@@ -118,6 +119,26 @@ def cmd_serve(args) -> int:
     serve(args.host, args.port, args.workers, args.threads, config, certfile=args.certfile, keyfile=args.keyfile,
           max_requests=args.max_requests)
     return 0
+
+
+def _run_on_the_configured_allocator(allocator: str) -> None:
+    """Start this command again with mimalloc preloaded (once; the process keeps its id), so that gunicorn and
+    every worker it forks allocate with it; with ``system``, or where mimalloc is not installed, carry on."""
+    from nlp.memory import mimalloc_loaded, preloading_mimalloc
+
+    if allocator != "mimalloc" or mimalloc_loaded():
+        return
+    if os.environ.get("_CLINNLP_PRELOADED"):  # preloading did not take: never loop
+        print("WARNING: mimalloc could not be preloaded; serving on the system allocator", file=sys.stderr)
+        return
+    environ = preloading_mimalloc(dict(os.environ))
+    if environ is None:
+        print("WARNING: cmeel-mimalloc is not installed; serving on the system allocator (memory grows slowly "
+              "under load: pip install -r requirements.txt)", file=sys.stderr)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**environ, "_CLINNLP_PRELOADED": "1"})
 
 
 def cmd_keys(args) -> int:

@@ -55,8 +55,10 @@ class Settings:
         batch_max_documents: Most documents in one batch.
         torch_threads: Threads torch uses in each worker process; 0: the CPUs divided by the workers
             (``clinnlp serve`` passes the worker count), so workers never oversubscribe the cores.
-        memory_trim_seconds: Every this many seconds each process hands freed native memory back to the system
-            (glibc ``malloc_trim``; :mod:`nlp.memory`), so steady load does not grow it (0: never).
+        allocator: ``mimalloc``: ``clinnlp serve`` runs its processes on mimalloc (:mod:`nlp.memory`), which keeps
+            their memory flat under steady load; ``system``: the C library's ``malloc``.
+        memory_trim_seconds: Every this many seconds a process on glibc's ``malloc`` hands freed native memory
+            back to the system (``malloc_trim``; :mod:`nlp.memory`), so steady load grows it less (0: never).
     """
 
     state_dir: str = "var"
@@ -90,6 +92,7 @@ class Settings:
     batch_wait_ms: int = 0
     batch_max_documents: int = 64
     torch_threads: int = 0
+    allocator: str = "mimalloc"
     memory_trim_seconds: int = 15
 
     def __post_init__(self):
@@ -101,6 +104,8 @@ class Settings:
                 setattr(self, name, str(Path(getattr(self, name)).expanduser().resolve()))
         for name in ("job_retention", "audit_retention", "session_idle", "session_max"):
             parse_duration(getattr(self, name), f"CLINNLP_{name.upper()}")  # refuse to start on a bad value
+        if self.allocator not in ("mimalloc", "system"):
+            raise ValueError(f"CLINNLP_ALLOCATOR must be 'mimalloc' or 'system', not {self.allocator!r}")
         if self.oidc_issuer and not (self.oidc_audience and self.oidc_jwks):
             raise ValueError("CLINNLP_OIDC_ISSUER needs CLINNLP_OIDC_AUDIENCE and CLINNLP_OIDC_JWKS as well")
 

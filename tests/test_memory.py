@@ -1,7 +1,10 @@
-"""Freed native memory goes back to the system (nlp.memory), and the service starts the trimming thread."""
+"""Freed native memory goes back to the system (nlp.memory): mimalloc for the service, trimming as the fallback."""
 
 import ctypes
 import gc
+import os
+import subprocess
+import sys
 
 import numpy as np
 import psutil
@@ -10,6 +13,7 @@ import pytest
 from nlp import memory
 
 glibc = pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's malloc_trim")
+with_mimalloc = pytest.mark.skipif(memory.mimalloc_library() is None, reason="needs the cmeel-mimalloc package (Linux)")
 
 
 def _rss_mib() -> float:
@@ -40,9 +44,49 @@ def test_one_trimming_thread_per_process():
     assert memory.start_trimming(0) is None
 
 
-def test_the_service_trims_by_default(tmp_path, monkeypatch):
+def test_the_service_settings_choose_mimalloc_and_trim_by_default(monkeypatch):
     from service.config import Settings
 
-    assert Settings().memory_trim_seconds > 0
+    assert Settings().memory_trim_seconds > 0 and Settings().allocator == "mimalloc"
     monkeypatch.setenv("CLINNLP_MEMORY_TRIM_SECONDS", "0")
-    assert Settings.load().memory_trim_seconds == 0
+    monkeypatch.setenv("CLINNLP_ALLOCATOR", "system")
+    assert Settings.load().memory_trim_seconds == 0 and Settings.load().allocator == "system"
+    monkeypatch.setenv("CLINNLP_ALLOCATOR", "jemalloc")
+    with pytest.raises(ValueError, match="CLINNLP_ALLOCATOR"):
+        Settings.load()
+
+
+@with_mimalloc
+def test_a_process_started_with_the_preloading_environment_allocates_with_mimalloc():
+    code = "from nlp.memory import mimalloc_loaded; print(mimalloc_loaded())"
+    plain_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    plain = subprocess.run([sys.executable, "-c", code], env=plain_env, capture_output=True, text=True, check=True)
+    preloaded = subprocess.run([sys.executable, "-c", code], env=memory.preloading_mimalloc(plain_env),
+                               capture_output=True, text=True, check=True)
+    assert (plain.stdout.strip(), preloaded.stdout.strip()) == ("False", "True")
+
+
+@with_mimalloc
+def test_preloading_puts_mimalloc_first_once_and_keeps_other_libraries():
+    environ = memory.preloading_mimalloc({"LD_PRELOAD": "/lib/other.so /old/libmimalloc.so.2", "A": "1"})
+    assert environ["LD_PRELOAD"].split() == [str(memory.mimalloc_library()), "/lib/other.so"]
+    assert environ["A"] == "1"
+
+
+def test_serve_starts_itself_again_on_mimalloc_once(monkeypatch):
+    from service import cli
+
+    started = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: started.append((path, argv, env)))
+    monkeypatch.setattr(memory, "mimalloc_loaded", lambda: False)
+    monkeypatch.setattr(memory, "preloading_mimalloc", lambda environ: {**environ, "LD_PRELOAD": "/x/libmimalloc.so"})
+    monkeypatch.delenv("_CLINNLP_PRELOADED", raising=False)
+    cli._run_on_the_configured_allocator("system")
+    assert started == []
+    cli._run_on_the_configured_allocator("mimalloc")
+    [(path, argv, env)] = started
+    assert path == sys.executable and argv == [sys.executable, *sys.orig_argv[1:]]
+    assert env["LD_PRELOAD"] == "/x/libmimalloc.so" and env["_CLINNLP_PRELOADED"] == "1"
+    monkeypatch.setenv("_CLINNLP_PRELOADED", "1")  # the preload did not take: no second start
+    cli._run_on_the_configured_allocator("mimalloc")
+    assert len(started) == 1

@@ -80,6 +80,22 @@ def test_service_live_over_http(server):
     assert "Asthma" not in audit and audit.count("\n") == 3
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_server_and_its_workers_allocate_with_mimalloc(server):
+    import psutil
+
+    from nlp.memory import mimalloc_library
+
+    if mimalloc_library() is None:
+        pytest.skip("cmeel-mimalloc is not installed")
+    _, _, process = server
+    master = psutil.Process(process.pid)  # the same process after it started itself again on mimalloc
+    processes = [master, *master.children(recursive=True)]
+    assert len(processes) >= 2  # gunicorn and its workers
+    for each in processes:
+        assert "libmimalloc" in Path(f"/proc/{each.pid}/maps").read_text(), each.cmdline()
+
+
 def test_service_live_job_downloads_with_the_default_state_folder(server):
     base, state, process = server
     key = (state / "first-api-key").read_text().strip()
