@@ -171,17 +171,19 @@ def test_explanations_point_at_words_in_the_text(trained):
                 assert text[start:end].lower() == item["term"]
 
 
-def test_batched_explanations_equal_one_document_at_a_time(trained):
+@pytest.mark.parametrize("attribution", ["pooled", "gradient"])
+def test_batched_explanations_equal_one_document_at_a_time(trained, attribution):
     # Mixed lengths (one document of many windows), several batches (a small token budget), and a varying
-    # number of explained labels per document (as multi-label models have): one backward pass per rank for the
-    # batch must give every document the explanation it gets alone.
+    # number of explained labels per document (as multi-label models have): explaining the batch (one backward
+    # pass per rank, or the shares read off one forward pass) must give every document what it gets alone.
     model, texts, _ = trained
     chosen = [texts[0], " ".join(texts[1:9]), texts[9], texts[10] + " " + texts[11]]
     picks = [[0], [1, 2], [2, 0, 1], []]
     budget = model.max_batch_tokens
+    model = clone_fitted(model, attribution=attribution)
     try:
         model.max_batch_tokens = 96
-        together = model.explain(chosen, None, picks, top_k=1000)
+        together = model.explain(chosen, model.transform(chosen), picks, top_k=1000)
     finally:
         model.max_batch_tokens = budget
     alone = [model.explain([text], None, [pick], top_k=1000)[0] for text, pick in zip(chosen, picks)]
@@ -196,6 +198,61 @@ def test_batched_explanations_equal_one_document_at_a_time(trained):
             assert key in batched and key in single, key
             assert batched[key]["spans"] == single[key]["spans"]
             assert batched[key]["weight"] == pytest.approx(single[key]["weight"], rel=1e-3, abs=1e-4)
+
+
+def clone_fitted(model, **params):
+    copy = TransformerClassifier(**{**model.get_params(), **params})
+    copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_") or k == "_runtime"})
+    return copy
+
+
+def test_pooled_shares_add_up_to_the_logit(trained):
+    # The explanation of the default attribution is exact: every token's share of a class's (centred) logit,
+    # summed over the document, is the logit the head computes from the document vector.
+    model, texts, _ = trained
+    chosen = [texts[0], " ".join(texts[1:9])]  # the second has several windows
+    X = model.transform(chosen)
+    assert len({int(d) for d in X.windows.document}) == 2 and len(X.windows) > 2
+    head = model._attribution_head()
+    for index in range(2):
+        rows = np.flatnonzero(X.windows.document == index)
+        shares = sum(X.token_logits[row].sum(axis=0) for row in rows) / X.token_counts[index]
+        np.testing.assert_allclose(shares, np.asarray(X[index]) @ head, rtol=1e-4, atol=1e-5)
+    centred = model.head_weight_ - model.head_weight_.mean(axis=0)
+    np.testing.assert_allclose(head.T, centred, rtol=1e-6)
+
+
+def test_pooled_explanations_reuse_the_forward_pass(trained, monkeypatch):
+    model, texts, _ = trained
+    X = model.transform(texts[:3])
+    picks = model.decide(model.predict_proba_features(X))
+    fresh = model.explain(texts[:3], None, picks)
+    monkeypatch.setattr(model, "_document_vectors", lambda *a: pytest.fail("ran the encoder again"))
+    assert model.explain(texts[:3], X, picks) == fresh
+
+
+def test_document_vectors_slices_and_pickles_carry_no_token_state(trained):
+    import pickle
+
+    model, texts, _ = trained
+    X = model.transform(texts[:3])
+    assert X.token_logits is not None
+    assert X[1:].token_logits is None and (X * 2).token_logits is None
+    copy = pickle.loads(pickle.dumps(X))
+    assert type(copy) is np.ndarray and np.array_equal(copy, X)
+
+
+def test_models_saved_before_attributions_explain_with_the_default(trained, tmp_path):
+    import joblib
+
+    model, texts, _ = trained
+    old = clone_fitted(model)
+    del old.__dict__["attribution"], old.__dict__["_runtime"]
+    joblib.dump(old, tmp_path / "old.joblib")
+    loaded = joblib.load(tmp_path / "old.joblib")
+    assert loaded.attribution == "pooled"
+    with pytest.raises(ValueError, match="attribution"):
+        clone_fitted(model, attribution="saliency").explain(texts[:1], None, [[0]])
 
 
 def test_multi_label_and_frozen_method(tiny_base, multi_label_data):

@@ -98,6 +98,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         calibration_fraction: Training documents held apart to fit the temperature.
         precision: ``"auto"`` (bfloat16 where the CPU supports it), ``"bf16"`` or ``"fp32"``.
         runtime: ``"torch"`` or ``"onnx"`` (int8 ONNX Runtime; exported on first use and cached).
+        attribution: How explanations weigh words: ``"pooled"``, each token's exact share of the class's logit
+            through the mean pooling and the linear head (read off the forward pass that predicts: no extra
+            cost), or ``"gradient"``, gradient x input at the token embeddings (a backward pass per batch).
+            See :meth:`explain`.
         max_batch_tokens: Padded tokens per inference batch.
         seed: Seeds data order, window draws, dropout and the calibration slice.
         n_jobs: Torch threads (default: torch's own choice, one per core).
@@ -109,7 +113,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     def __init__(self, *, multi_label=False, base=DEFAULT_BASE, method="lora", max_length=256, stride=32,
                  epochs=2, learning_rate=None, batch_size=16, train_windows=1, lora_r=8, C=10.0,
                  threshold=0.5, calibration_fraction=0.1, precision="auto", runtime="torch",
-                 max_batch_tokens=8192, seed=0, n_jobs=None):
+                 attribution="pooled", max_batch_tokens=8192, seed=0, n_jobs=None):
         self.multi_label = multi_label
         self.base = base
         self.method = method
@@ -125,6 +129,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.calibration_fraction = calibration_fraction
         self.precision = precision
         self.runtime = runtime
+        self.attribution = attribution
         self.max_batch_tokens = max_batch_tokens
         self.seed = seed
         self.n_jobs = n_jobs
@@ -395,6 +400,11 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         state.pop("base_location_", None)
         return state
 
+    def __setstate__(self, state):
+        # Models saved before explanations had a choice of attribution get the default.
+        state.setdefault("attribution", "pooled")
+        super().__setstate__(state)
+
     def _padded(self, windows, rows):
         import torch
 
@@ -423,20 +433,40 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         tokens = torch.zeros((n_documents, 1)).index_add(0, owner, counts)
         return totals / tokens.clamp(min=1)
 
-    def _document_vectors(self, encoder, windows) -> np.ndarray:
-        """Token-weighted mean of mean-pooled windows per document, in length-sorted padded batches."""
+    def _document_vectors(self, encoder, windows) -> "DocumentVectors":
+        """Token-weighted mean of mean-pooled windows per document, in length-sorted padded batches.
+
+        A fitted model with ``attribution="pooled"`` also keeps, per window, each token's hidden state
+        projected on the head (``tokens x classes``), for :meth:`explain`."""
         import torch
 
         sums = np.zeros((windows.n_documents, encoder.config.hidden_size), dtype=np.float64)
         counts = np.zeros(windows.n_documents, dtype=np.float64)
         lengths = [len(ids) for ids in windows.input_ids]
+        head = self._attribution_head() if self.attribution == "pooled" and hasattr(self, "head_weight_") else None
+        token_logits: list = [None] * len(windows)
         with torch.inference_mode(), self._autocast():
             for rows in length_sorted_batches(lengths, self.max_batch_tokens, 256):
                 ids, mask = self._padded(windows, rows.tolist())
                 hidden = self._hidden(encoder, ids, mask)
                 np.add.at(sums, windows.document[rows], (hidden * mask.unsqueeze(-1).numpy()).sum(axis=1))
                 np.add.at(counts, windows.document[rows], mask.sum(dim=1).numpy())
-        return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+                if head is not None:
+                    projected = hidden @ head  # (windows, tokens, classes)
+                    for slot, row in enumerate(rows.tolist()):
+                        token_logits[row] = projected[slot, :lengths[row]]
+        vectors = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        if head is None:
+            return DocumentVectors(vectors)
+        return DocumentVectors(vectors, windows, token_logits, np.maximum(counts, 1))
+
+    def _attribution_head(self) -> np.ndarray:
+        """``hidden x classes``: the head's weights, centred over classes for a softmax (adding the same amount to
+        every class's logit changes no probability, so only the difference from the mean pushes a class)."""
+        weight = self.head_weight_.astype(np.float32)
+        if not self.multi_label:
+            weight = weight - weight.mean(axis=0, keepdims=True)
+        return weight.T
 
     def _hidden(self, encoder, ids, mask) -> np.ndarray:
         if self.runtime == "onnx" and hasattr(self, "temperature_"):  # fitted: the exported encoder is final
@@ -535,7 +565,47 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     def explain(self, texts: list[str], X, picks: list[list[int]], top_k: int = 10) -> list[list[dict]]:
         """The words that pushed each text toward each of its predicted classes, strongest first.
 
-        Gradient x input: the gradient of the class's logit with respect to each token embedding, times
+        With ``attribution="pooled"`` (the default), a token's weight is its exact share of the class's logit: the
+        document vector is the mean of its windows' token states and the head is linear, so the logit is the sum
+        over tokens of ``state . weight / tokens`` (weights centred over classes for a softmax). The shares come
+        from the forward pass that predicted (``X`` from :meth:`transform`), so explaining costs no more encoder
+        work. They say which positions carried the class, in context, not what the input words would do alone.
+        A word's weight sums its tokens' shares over every place it occurs.
+
+        With ``attribution="gradient"``: gradient x input (:meth:`_gradient_explanations`). Both pass the
+        deletion test on OHSUMED dev (``benchmarks/explanation_faithfulness.py``; figures in docs/benchmarks.md).
+
+        Returns:
+            Per text, a list of ``{"label", "term", "weight", "spans": [[start, end], ...]}``.
+        """
+        if self.attribution == "pooled":
+            if getattr(X, "token_logits", None) is None or len(X) != len(texts):
+                X = self.transform(texts)
+            return self._pooled_explanations(texts, X, picks, top_k)
+        if self.attribution != "gradient":
+            raise ValueError(f"attribution must be 'pooled' or 'gradient', not {self.attribution!r}")
+        return self._gradient_explanations(texts, picks, top_k)
+
+    def _pooled_explanations(self, texts, X: "DocumentVectors", picks, top_k) -> list[list[dict]]:
+        windows = X.windows
+        explanations: list[list[dict]] = [[] for _ in texts]
+        for index, labels in enumerate(picks):
+            own = np.flatnonzero(windows.document == index).tolist()
+            if not labels or not own:
+                continue
+            view = Windows([windows.input_ids[r] for r in own], [windows.offsets[r] for r in own],
+                           np.zeros(len(own), dtype=np.int64), 1)
+            longest = max(len(windows.input_ids[r]) for r in own)
+            for label in labels:
+                scores = np.zeros((len(own), longest), dtype=np.float64)
+                for slot, row in enumerate(own):
+                    scores[slot, :len(X.token_logits[row])] = X.token_logits[row][:, label] / X.token_counts[index]
+                explanations[index].extend(self._word_weights(texts[index], view, scores,
+                                                              str(self.classes_[label]), top_k))
+        return explanations
+
+    def _gradient_explanations(self, texts, picks, top_k) -> list[list[dict]]:
+        """Gradient x input: the gradient of the class's logit with respect to each token embedding, times
         that embedding, summed over its dimensions; a word's weight is the sum over its tokens and over
         every place it occurs (overlapping windows count once each, as the model reads them).
 
@@ -543,9 +613,6 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         tokens of windows), and one backward pass per rank of predicted label serves the whole batch: the
         gradient of the sum of every document's logit is each document's own gradient, because nothing in
         the encoder mixes the windows of different documents.
-
-        Returns:
-            Per text, a list of ``{"label", "term", "weight", "spans": [[start, end], ...]}``.
         """
         import torch
 
@@ -601,6 +668,24 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                         key=lambda item: -item[1][0])
         return [{"label": label, "term": term, "weight": round(weight, 4), "spans": sorted(spans)}
                 for term, (weight, spans) in ranked[:top_k] if weight > 0]
+
+
+class DocumentVectors(np.ndarray):
+    """Document vectors, one row per document, that also carry what :meth:`TransformerClassifier.explain` needs
+    from the same forward pass: the windows, each window token's projection on the head (``token_logits``, one
+    ``tokens x classes`` array per window) and each document's token count. Slices, copies and arithmetic give
+    plain vectors (they carry nothing), so nothing is explained from rows it does not match."""
+
+    def __new__(cls, vectors, windows=None, token_logits=None, token_counts=None):
+        array = np.asarray(vectors).view(cls)
+        array.windows, array.token_logits, array.token_counts = windows, token_logits, token_counts
+        return array
+
+    def __array_finalize__(self, obj):
+        self.windows = self.token_logits = self.token_counts = None
+
+    def __reduce__(self):  # pickled (for a worker pool), they are plain vectors
+        return np.asarray(self).__reduce__()
 
 
 def cache_dir() -> Path:
