@@ -1,0 +1,108 @@
+"""Whole commands, start-up included, as a user meets them: `clinnlp classify` beside a plain
+`transformers.pipeline` script on the same abstracts (#13).
+
+Each command runs in a fresh process on the first ``--documents`` OHSUMED abstracts (JSONL in, JSONL out) and
+on one abstract, ``--repeats`` times; the best wall time of each is kept (the first run of all also fills the
+operating system's file cache and clinnlp's merged-encoder cache, as any second use of the tool would find them).
+
+- pipeline: a script a user would write: ``transformers.pipeline("text-classification")`` over a
+  ``BertForSequenceClassification`` saved with the committed model's encoder weights and a head of the same size
+  (made once, before timing), default batch size, truncating at 512 tokens;
+- ``clinnlp classify --model ohsumed-transformer --no-explain`` and with explanations (its default).
+
+    .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLINNLP = str(Path(sys.executable).with_name("clinnlp"))
+
+PIPELINE_SCRIPT = """
+import json, sys
+from transformers import pipeline
+texts = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8")]
+classify = pipeline("text-classification", model=sys.argv[1], device=-1, truncation=True, max_length=512)
+with open(sys.argv[3], "w", encoding="utf-8") as out:
+    for text, result in zip(texts, classify(texts)):
+        out.write(json.dumps(result) + "\\n")
+"""
+
+
+def save_pipeline_model(model_name: str, folder: Path) -> None:
+    """The committed model's encoder with a sequence-classification head of the same size, saved for the
+    pipeline script (the head is untrained: it costs what a trained one costs)."""
+    from transformers import BertForSequenceClassification
+
+    from nlp.model_store import load_model
+
+    estimator = load_model(model_name).estimator
+    tokenizer, encoder = estimator._components()
+    settings = {k: v for k, v in encoder.config.to_dict().items() if k not in ("id2label", "label2id")}
+    model = BertForSequenceClassification(encoder.config.__class__(**settings, num_labels=len(estimator.classes_)))
+    model.bert.load_state_dict(encoder.state_dict(), strict=False)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def best_seconds(command: list[str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="ohsumed-transformer")
+    parser.add_argument("--documents", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+
+    import corpora
+
+    texts = corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:args.documents]
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        save_pipeline_model(args.model, folder / "pipeline-model")
+        inputs = {}
+        for name, chosen in (("one", texts[:1]), ("all", texts)):
+            inputs[name] = folder / f"{name}.jsonl"
+            inputs[name].write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(chosen)))
+        script = folder / "pipeline_script.py"
+        script.write_text(PIPELINE_SCRIPT)
+        commands = {
+            "pipeline script": lambda i: [sys.executable, str(script), str(folder / "pipeline-model"), str(i),
+                                          str(folder / "out.jsonl")],
+            "clinnlp classify --no-explain": lambda i: [CLINNLP, "classify", str(i), "-o", str(folder / "out.jsonl"),
+                                                        "--model", args.model, "--no-explain", "--no-progress"],
+            "clinnlp classify (explanations)": lambda i: [CLINNLP, "classify", str(i), "-o",
+                                                          str(folder / "out.jsonl"), "--model", args.model,
+                                                          "--no-progress"],
+        }
+        rows = {}
+        for name, command in commands.items():
+            rows[name] = {size: best_seconds(command(path), args.repeats) for size, path in inputs.items()}
+            print(f"  {name}: one abstract {rows[name]['one']:.1f} s, {len(texts)} abstracts {rows[name]['all']:.1f} s",
+                  flush=True)
+    baseline = rows["pipeline script"]
+    print(f"\n| command | one abstract, s | {len(texts)} abstracts, s | {len(texts)} abstracts vs pipeline |")
+    print("|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['one']:.1f} | {row['all']:.1f} | {baseline['all'] / row['all']:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
