@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import importlib.metadata
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
