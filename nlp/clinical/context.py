@@ -123,10 +123,15 @@ class TriggerMatcher:
         self.matcher = Matcher(nlp.vocab)
         self.patterned = {}
         strings = nlp.vocab.strings
-        for index, rule in enumerate(rules):
+        # Literal rules claim their phrases first: "no history of" is its own rule (negated, and historical),
+        # not one of the phrases the pattern of "no cause of" spells out.
+        for rule in rules:
             if rule.pattern is None:
                 words = [strings.add(t.lower_) for t in nlp.tokenizer(rule.literal) if not t.is_space]
                 add_phrase(self.literals, words, rule)
+        for index, rule in enumerate(rules):
+            if rule.pattern is None:
+                continue
             elif isinstance(rule.pattern, list) and (phrases := expand_pattern(rule.pattern)) is not None:
                 for phrase in phrases:
                     add_phrase(self.literals, [strings.add(word) for word in phrase], rule)
@@ -216,9 +221,13 @@ class ContextEngine:
             graph.apply_modifiers()
             position = {id(spans[i]): i for i in indices}
             for target, modifier in graph.edges:
-                attribute = CATEGORY_ATTRIBUTES.get(modifier.category)
-                if attribute:
-                    setattr(assertions[position[id(target)]], attribute, True)
+                # A trigger that says two things ("no history of": negated, and about the past) names the
+                # second category in its metadata: the longer trigger hides the shorter one inside it.
+                also = (modifier.rule.metadata or {}).get("also", [])
+                for category in (modifier.category, *also):
+                    attribute = CATEGORY_ATTRIBUTES.get(category)
+                    if attribute:
+                        setattr(assertions[position[id(target)]], attribute, True)
         for assertion, section in zip(assertions, sections):
             for attribute, value in self.section_context.get(section, {}).items():
                 if value:

@@ -70,9 +70,16 @@ def lexicon_manifest() -> dict:
 
 @cache
 def context_rule_dicts() -> tuple[dict, ...]:
-    """The packaged ConText rules as dicts (medspaCy ``ConTextRule.from_dict`` input, without metadata)."""
+    """The packaged ConText rules as dicts (medspaCy ``ConTextRule.from_dict`` input); of their metadata only
+    ``also`` (further categories a trigger sets, read by :mod:`nlp.clinical.context`) is kept, not provenance."""
     rules = json.loads(_data_text("context_rules.json"))["context_rules"]
-    return tuple({key: value for key, value in rule.items() if key != "metadata"} for rule in rules)
+    dicts = []
+    for rule in rules:
+        fields = {key: value for key, value in rule.items() if key != "metadata"}
+        if rule.get("metadata", {}).get("also"):
+            fields["metadata"] = {"also": list(rule["metadata"]["also"])}
+        dicts.append(fields)
+    return tuple(dicts)
 
 
 def term_from_value(value, where: str) -> Term:

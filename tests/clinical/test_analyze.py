@@ -24,6 +24,9 @@ FLAGS = set(ATTRIBUTES)
     ("The patient has pneumonia.", "pneumonia", set()),
     ("A 65-year-old man with pneumonia.", "pneumonia", set()),
     ("No  evidence\nof DVT.", "deep vein thrombosis", {"negated"}),
+    # One trigger, two meanings; the literal rule wins over the phrases a pattern rule spells out.
+    ("She has no history of pancreatitis.", "pancreatitis", {"negated", "historical"}),
+    ("No hx of stroke.", "stroke", {"negated", "historical"}),
 ])
 def test_analyze_assertions_of_hard_snippets(analyze_one, text, concept, expected):
     found = [c for c in analyze_one(text).concepts if c.concept == concept]
