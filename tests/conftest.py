@@ -70,6 +70,25 @@ def private_cache(tmp_path_factory):
         os.environ["CLINNLP_CACHE_DIR"] = previous
 
 
+@pytest.fixture
+def app(tmp_path, registry):
+    """The service with default settings on the test module's ``registry`` fixture (each module loads the models
+    it needs once), its state in a temporary folder. Modules that need other settings define their own."""
+    from service.app import create_app
+
+    app = create_app({"state_dir": str(tmp_path / "state")}, registry=registry)
+    yield app
+    app.extensions["clinnlp"].jobs.stop()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of ``app`` that sends a fresh API key."""
+    from tests.test_service_jobs import client_for
+
+    return client_for(app)
+
+
 # Three specialties, each with its own vocabulary, and words every note shares.
 VOCABULARY = {
     "cardiology": ["chest pain", "troponin", "angina", "echocardiogram", "atrial fibrillation", "stent",

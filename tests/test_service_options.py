@@ -21,18 +21,6 @@ def registry():
     return Registry.load(("ohsumed-tfidf", "mtsamples-tfidf"), ("lead",))
 
 
-@pytest.fixture
-def app(tmp_path, registry):
-    app = create_app({"state_dir": str(tmp_path / "state")}, registry=registry)
-    yield app
-    app.extensions["clinnlp"].jobs.stop()
-
-
-@pytest.fixture
-def client(app):
-    return client_for(app)
-
-
 def fhir(text):
     return {"resourceType": "DocumentReference", "id": "f1", "status": "current",
             "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}]}

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from service.app import create_app
-from tests.test_service_jobs import client_for, results, wait_finished
+from tests.test_service_jobs import results, wait_finished
 
 NOTE = ("PATIENT NAME: QUILLFEATHER, ARABELLA  MRN: 00482913\nSeen 03/04/2021 by Dr. Okafor for abdominal pain; "
         "laparoscopic cholecystectomy for cholelithiasis. Call (617) 555-0142.")
@@ -78,18 +77,6 @@ def registry():
     from service.registry import Registry
 
     return Registry.load(("mtsamples-tfidf",), ("lead",))
-
-
-@pytest.fixture
-def app(tmp_path, registry):
-    app = create_app({"state_dir": str(tmp_path / "state")}, registry=registry)
-    yield app
-    app.extensions["clinnlp"].jobs.stop()
-
-
-@pytest.fixture
-def client(app):
-    return client_for(app)
 
 
 def test_api_deidentify_answers_json_and_text_and_logs_counts_only(app, client, caplog):
