@@ -123,15 +123,15 @@ class TriggerMatcher:
         self.matcher = Matcher(nlp.vocab)
         self.patterned = {}
         strings = nlp.vocab.strings
-        # Literal rules claim their phrases first: "no history of" is its own rule (negated, and historical),
-        # not one of the phrases the pattern of "no cause of" spells out.
-        for rule in rules:
+        # Where two rules spell the same phrase the first keeps it, except that a rule setting a second category
+        # claims its phrase before all others: "no history of" (negated, and historical) is not one of the
+        # phrases the pattern of medspaCy's "no cause of" spells out.
+        ordered = sorted(range(len(rules)), key=lambda i: not _also(rules[i]))
+        for index in ordered:
+            rule = rules[index]
             if rule.pattern is None:
                 words = [strings.add(t.lower_) for t in nlp.tokenizer(rule.literal) if not t.is_space]
                 add_phrase(self.literals, words, rule)
-        for index, rule in enumerate(rules):
-            if rule.pattern is None:
-                continue
             elif isinstance(rule.pattern, list) and (phrases := expand_pattern(rule.pattern)) is not None:
                 for phrase in phrases:
                     add_phrase(self.literals, [strings.add(word) for word in phrase], rule)
@@ -223,8 +223,7 @@ class ContextEngine:
             for target, modifier in graph.edges:
                 # A trigger that says two things ("no history of": negated, and about the past) names the
                 # second category in its metadata: the longer trigger hides the shorter one inside it.
-                also = (modifier.rule.metadata or {}).get("also", [])
-                for category in (modifier.category, *also):
+                for category in (modifier.category, *_also(modifier.rule)):
                     attribute = CATEGORY_ATTRIBUTES.get(category)
                     if attribute:
                         setattr(assertions[position[id(target)]], attribute, True)
@@ -233,6 +232,11 @@ class ContextEngine:
                 if value:
                     setattr(assertion, attribute, True)
         return assertions
+
+
+def _also(rule) -> list[str]:
+    """The further categories a rule sets (its metadata's ``also``), besides its own."""
+    return list((rule.metadata or {}).get("also", []))
 
 
 def longest_matches(matches: list[tuple[int, int, object]], length: int) -> list[tuple[int, int, object]]:

@@ -27,6 +27,8 @@ FLAGS = set(ATTRIBUTES)
     # One trigger, two meanings; the literal rule wins over the phrases a pattern rule spells out.
     ("She has no history of pancreatitis.", "pancreatitis", {"negated", "historical"}),
     ("No hx of stroke.", "stroke", {"negated", "historical"}),
+    ("Likely pneumonia.", "pneumonia", {"uncertain"}),
+    ("May be pneumonia.", "pneumonia", {"uncertain"}),
 ])
 def test_analyze_assertions_of_hard_snippets(analyze_one, text, concept, expected):
     found = [c for c in analyze_one(text).concepts if c.concept == concept]
