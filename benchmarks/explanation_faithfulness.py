@@ -46,7 +46,7 @@ def main() -> None:
     for label, estimator, attribution in runs:
         if attribution:
             estimator.set_params(attribution=attribution)
-        features = estimator.transform(texts)
+        features = estimator.transform(texts, explain=True)
         picks = [[int(row.argmax())] for row in estimator.predict_proba_features(features)]
         started = time.perf_counter()
         estimator.explain(texts, features, picks)

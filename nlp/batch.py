@@ -69,7 +69,7 @@ class ClassificationWriter:
         """Result dicts for ``documents``, in order."""
         estimator = self.model.estimator
         texts = [doc.text for doc in documents]
-        features = estimator.transform(texts)
+        features = estimator.transform(texts, explain=self.explain)
         proba = estimator.predict_proba_features(features)
         picks = estimator.decide(proba)
         explanations = (estimator.explain(texts, features, picks, self.top_k) if self.explain

@@ -142,8 +142,9 @@ def deletion_curves(estimator, texts: list[str], ks=(1, 3, 5, 10), repeats: int 
     deleting as many random words (a faithfulness test for explanations).
 
     For each document the top label is explained; for each ``k`` every occurrence of its ``k`` highest-weighted
-    terms is deleted, and (``repeats`` times) every occurrence of ``k`` distinct words drawn at random from the
-    document's words that are not stop words. Faithful explanations lower the probability more than chance.
+    terms is deleted, and (``repeats`` times) every occurrence of as many distinct words as those terms hold (a
+    bigram counts two; fewer when fewer terms are explained), drawn at random from the document's words that are not stop words. Faithful explanations
+    lower the probability more than chance.
 
     Returns:
         ``{"k": [...], "explained": [mean drop per k], "random": [...], "flipped_explained": [share of
@@ -155,7 +156,8 @@ def deletion_curves(estimator, texts: list[str], ks=(1, 3, 5, 10), repeats: int 
     proba = estimator.predict_proba(texts)
     labels = proba.argmax(axis=1)
     before = proba[np.arange(len(texts)), labels]
-    explanations = estimator.explain(texts, estimator.transform(texts), [[int(c)] for c in labels], top_k=max(ks))
+    features = estimator.transform(texts, explain=True)
+    explanations = estimator.explain(texts, features, [[int(c)] for c in labels], top_k=max(ks))
     random = np.random.default_rng(seed)
     words = [sorted({w.lower() for w in _WORD.findall(text)} - ENGLISH_STOP_WORDS) for text in texts]
 
@@ -172,11 +174,12 @@ def deletion_curves(estimator, texts: list[str], ks=(1, 3, 5, 10), repeats: int 
         mean, flipped = drop(edited)
         curves["explained"].append(mean)
         curves["flipped_explained"].append(flipped)
+        sizes = [sum(len(_WORD.findall(item["term"])) or 1 for item in items[:k]) for items in explanations]
         runs = []
         for _ in range(repeats):
             edited = []
-            for text, vocabulary in zip(texts, words):
-                chosen = set(random.choice(vocabulary, size=min(k, len(vocabulary)), replace=False)) if vocabulary else set()
+            for text, vocabulary, size in zip(texts, words, sizes):
+                chosen = set(random.choice(vocabulary, size=min(size, len(vocabulary)), replace=False))
                 edited.append(_without(text, [m.span() for m in _WORD.finditer(text) if m.group().lower() in chosen]))
             runs.append(drop(edited))
         curves["random"].append(float(np.mean([r[0] for r in runs])))

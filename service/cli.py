@@ -126,19 +126,29 @@ def _run_on_the_configured_allocator(allocator: str) -> None:
     every worker it forks allocate with it; with ``system``, or where mimalloc is not installed, carry on."""
     from nlp.memory import mimalloc_loaded, preloading_mimalloc
 
+    preloaded = os.environ.pop("_CLINNLP_PRELOADED", None)
+    if preloaded is not None:
+        # Started again: what this process loaded stays loaded (and forked workers inherit it), but programs it
+        # may start later get the environment the user gave it.
+        os.environ["LD_PRELOAD"] = os.environ.pop("_CLINNLP_LD_PRELOAD", "")
+        if not os.environ["LD_PRELOAD"]:
+            del os.environ["LD_PRELOAD"]
     if allocator != "mimalloc" or mimalloc_loaded():
         return
-    if os.environ.get("_CLINNLP_PRELOADED"):  # preloading did not take: never loop
+    if preloaded is not None:  # preloading did not take: never loop
         print("WARNING: mimalloc could not be preloaded; serving on the system allocator", file=sys.stderr)
         return
     environ = preloading_mimalloc(dict(os.environ))
     if environ is None:
-        print("WARNING: cmeel-mimalloc is not installed; serving on the system allocator (memory grows slowly "
-              "under load: pip install -r requirements.txt)", file=sys.stderr)
+        where = ("cmeel-mimalloc is not installed (pip install -r requirements.txt)" if sys.platform.startswith("linux")
+                 else "preloading mimalloc is supported on Linux only")
+        print(f"WARNING: {where}; serving on the system allocator, whose memory grows slowly under load",
+              file=sys.stderr)
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**environ, "_CLINNLP_PRELOADED": "1"})
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
+              {**environ, "_CLINNLP_PRELOADED": "1", "_CLINNLP_LD_PRELOAD": os.environ.get("LD_PRELOAD", "")})
 
 
 def cmd_keys(args) -> int:

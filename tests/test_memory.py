@@ -81,12 +81,17 @@ def test_serve_starts_itself_again_on_mimalloc_once(monkeypatch):
     monkeypatch.setattr(memory, "mimalloc_loaded", lambda: False)
     monkeypatch.setattr(memory, "preloading_mimalloc", lambda environ: {**environ, "LD_PRELOAD": "/x/libmimalloc.so"})
     monkeypatch.delenv("_CLINNLP_PRELOADED", raising=False)
+    monkeypatch.setenv("LD_PRELOAD", "/lib/users.so")
     cli._run_on_the_configured_allocator("system")
     assert started == []
     cli._run_on_the_configured_allocator("mimalloc")
     [(path, argv, env)] = started
     assert path == sys.executable and argv == [sys.executable, *sys.orig_argv[1:]]
     assert env["LD_PRELOAD"] == "/x/libmimalloc.so" and env["_CLINNLP_PRELOADED"] == "1"
-    monkeypatch.setenv("_CLINNLP_PRELOADED", "1")  # the preload did not take: no second start
+    # The preload did not take: no second start; the user's LD_PRELOAD is back for anything started later.
+    monkeypatch.setenv("_CLINNLP_PRELOADED", "1")
+    monkeypatch.setenv("_CLINNLP_LD_PRELOAD", "/lib/users.so")
+    monkeypatch.setenv("LD_PRELOAD", "/x/libmimalloc.so")
     cli._run_on_the_configured_allocator("mimalloc")
     assert len(started) == 1
+    assert os.environ["LD_PRELOAD"] == "/lib/users.so" and "_CLINNLP_PRELOADED" not in os.environ

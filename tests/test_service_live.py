@@ -40,7 +40,7 @@ def wait_ready(url: str, process, seconds: float = 120) -> None:
 def server(tmp_path):
     """`clinnlp serve` as `make serve` runs it: defaults, state in `var/` relative to the working folder."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "CLINNLP_STATE_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in ("CLINNLP_STATE_DIR", "CLINNLP_ALLOCATOR")}
     env["CLINNLP_SUMMARIZERS"] = "lead"
     process = subprocess.Popen([*CLINNLP, "serve", "--port", str(port), "--threads", "2"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

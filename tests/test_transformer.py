@@ -148,6 +148,18 @@ def test_merged_adapters_are_cached_and_give_the_same_probabilities(trained, tmp
     assert cached.stat().st_size > 1000
 
 
+def test_a_cache_folder_others_can_write_is_not_used(trained, tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(shared))
+    model, texts, _ = trained
+    copy = TransformerClassifier(**model.get_params())
+    copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    np.testing.assert_allclose(copy.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    assert list(shared.iterdir()) == []
+
+
 def test_an_unwritable_cache_costs_only_time(trained, tmp_path, monkeypatch):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
@@ -183,7 +195,7 @@ def test_batched_explanations_equal_one_document_at_a_time(trained, attribution)
     model = clone_fitted(model, attribution=attribution)
     try:
         model.max_batch_tokens = 96
-        together = model.explain(chosen, model.transform(chosen), picks, top_k=1000)
+        together = model.explain(chosen, model.transform(chosen, explain=True), picks, top_k=1000)
     finally:
         model.max_batch_tokens = budget
     alone = [model.explain([text], None, [pick], top_k=1000)[0] for text, pick in zip(chosen, picks)]
@@ -211,7 +223,7 @@ def test_pooled_shares_add_up_to_the_logit(trained):
     # summed over the document, is the logit the head computes from the document vector.
     model, texts, _ = trained
     chosen = [texts[0], " ".join(texts[1:9])]  # the second has several windows
-    X = model.transform(chosen)
+    X = model.transform(chosen, explain=True)
     assert len({int(d) for d in X.windows.document}) == 2 and len(X.windows) > 2
     head = model._attribution_head()
     for index in range(2):
@@ -224,18 +236,27 @@ def test_pooled_shares_add_up_to_the_logit(trained):
 
 def test_pooled_explanations_reuse_the_forward_pass(trained, monkeypatch):
     model, texts, _ = trained
-    X = model.transform(texts[:3])
+    X = model.transform(texts[:3], explain=True)
     picks = model.decide(model.predict_proba_features(X))
     fresh = model.explain(texts[:3], None, picks)
+    other = model.explain(texts[3:6], None, picks)
+    assert model.explain(texts[3:6], X, picks) == other  # features of other texts are not used for these
     monkeypatch.setattr(model, "_document_vectors", lambda *a: pytest.fail("ran the encoder again"))
     assert model.explain(texts[:3], X, picks) == fresh
+
+
+def test_only_features_for_explaining_keep_token_state(trained):
+    model, texts, _ = trained
+    plain = model.transform(texts[:3])
+    assert plain.token_logits is None and plain.windows is None  # predictions alone keep nothing per token
+    np.testing.assert_allclose(plain, model.transform(texts[:3], explain=True), rtol=1e-6)
 
 
 def test_document_vectors_slices_and_pickles_carry_no_token_state(trained):
     import pickle
 
     model, texts, _ = trained
-    X = model.transform(texts[:3])
+    X = model.transform(texts[:3], explain=True)
     assert X.token_logits is not None
     assert X[1:].token_logits is None and (X * 2).token_logits is None
     copy = pickle.loads(pickle.dumps(X))

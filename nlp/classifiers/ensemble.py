@@ -131,9 +131,9 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.transformer_.set_runtime(**options)
         return self
 
-    def transform(self, texts):
+    def transform(self, texts, explain: bool = False):
         texts = list(texts)
-        return self.tfidf_.transform(texts), self.transformer_.transform(texts)
+        return self.tfidf_.transform(texts), self.transformer_.transform(texts, explain)
 
     def predict_proba_features(self, features) -> np.ndarray:
         tfidf_features, transformer_features = features

@@ -180,7 +180,7 @@ class FindingsClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 self.classes_ = self.model_.classes_
         return self
 
-    def transform(self, texts) -> dict:
+    def transform(self, texts, explain: bool = False) -> dict:
         """What prediction and explanation need: the analyses, and the learned model's features."""
         texts = list(texts)
         needs_analysis = self.method != "tfidf" or bool(self.rule_labels_)

@@ -31,8 +31,10 @@ class Classifier(Protocol):
     def fit(self, texts: Sequence[str], y) -> "Classifier":
         """Fit on texts and a label per text (a list of labels per text when multi-label)."""
 
-    def transform(self, texts: Sequence[str]) -> Any:
-        """Features of ``texts``, whatever :meth:`predict_proba_features` and :meth:`explain` take."""
+    def transform(self, texts: Sequence[str], explain: bool = False) -> Any:
+        """Features of ``texts``, whatever :meth:`predict_proba_features` and :meth:`explain` take; with
+        ``explain`` they also hold what :meth:`explain` needs from the same pass (types that need nothing more
+        ignore it)."""
 
     def predict_proba_features(self, features) -> np.ndarray:
         """Probabilities ``(n, len(classes_))`` from features."""

@@ -190,8 +190,9 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             return [m for m in self.estimators_ if not isinstance(m, float)]
         return [self.estimator_]
 
-    def transform(self, texts):
-        """TF-IDF features of ``texts`` (the same matrix as the fitted vectorizer's, built faster)."""
+    def transform(self, texts, explain: bool = False):
+        """TF-IDF features of ``texts`` (the same matrix as the fitted vectorizer's, built faster); explanations
+        need nothing more."""
         check_is_fitted(self)
         lookup = self.vectorizer_.vocabulary_.get
         indices: list[int] = []

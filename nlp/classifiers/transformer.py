@@ -27,6 +27,7 @@ import hashlib
 import logging
 import math
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -347,15 +348,16 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         # Inference only: explanations take gradients with respect to the input, never the weights.
         return tokenizer, encoder.eval().requires_grad_(False)
 
-    def _merged_path(self) -> Path:
-        return cache_dir() / f"encoder-{self.fingerprint()}.merged.safetensors"
+    def _merged_path(self) -> Path | None:
+        directory = cache_dir()
+        return None if directory is None else directory / f"encoder-{self.fingerprint()}.merged.safetensors"
 
     def _load_merged(self, encoder) -> bool:
         """Load the encoder with this model's adapters already merged in, from the cache; ``False`` when there is
         none (or it is unreadable). Merging with PEFT costs more than a second at every start; the merged weights
         are plain tensors (safetensors: loading runs no code) named by the fingerprint of base and adapters."""
         path = self._merged_path()
-        if not path.is_file():
+        if path is None or not path.is_file():
             return False
         from safetensors.torch import load_file
 
@@ -370,11 +372,13 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         """Cache the merged encoder for the next start; a cache that cannot be written only costs that time."""
         from safetensors.torch import save_file
 
+        path = self._merged_path()
+        if path is None:
+            return
         try:
-            path = self._merged_path()
             with atomic_path(path) as partial:
                 save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(partial))
-        except OSError as error:
+        except Exception as error:  # a full disk, or tensors safetensors will not store: merge again next time
             log.info("not caching the merged encoder (%s)", type(error).__name__)
 
     def _components(self):
@@ -433,17 +437,17 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         tokens = torch.zeros((n_documents, 1)).index_add(0, owner, counts)
         return totals / tokens.clamp(min=1)
 
-    def _document_vectors(self, encoder, windows) -> "DocumentVectors":
+    def _document_vectors(self, encoder, windows, keep_tokens: bool = False) -> "DocumentVectors":
         """Token-weighted mean of mean-pooled windows per document, in length-sorted padded batches.
 
-        A fitted model with ``attribution="pooled"`` also keeps, per window, each token's hidden state
-        projected on the head (``tokens x classes``), for :meth:`explain`."""
+        With ``keep_tokens`` a fitted model also keeps, per window, each token's hidden state projected on the
+        head (``tokens x classes``), for :meth:`explain`."""
         import torch
 
         sums = np.zeros((windows.n_documents, encoder.config.hidden_size), dtype=np.float64)
         counts = np.zeros(windows.n_documents, dtype=np.float64)
         lengths = [len(ids) for ids in windows.input_ids]
-        head = self._attribution_head() if self.attribution == "pooled" and hasattr(self, "head_weight_") else None
+        head = self._attribution_head() if keep_tokens and hasattr(self, "head_weight_") else None
         token_logits: list = [None] * len(windows)
         with torch.inference_mode(), self._autocast():
             for rows in length_sorted_batches(lengths, self.max_batch_tokens, 256):
@@ -454,7 +458,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 if head is not None:
                     projected = hidden @ head  # (windows, tokens, classes)
                     for slot, row in enumerate(rows.tolist()):
-                        token_logits[row] = projected[slot, :lengths[row]]
+                        token_logits[row] = projected[slot, :lengths[row]].copy()  # not the padded batch
         vectors = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
         if head is None:
             return DocumentVectors(vectors)
@@ -504,7 +508,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         check_is_fitted(self)
-        directory = Path(directory) if directory else cache_dir()
+        directory = Path(directory) if directory else (cache_dir() or Path(tempfile.mkdtemp(prefix="clinnlp-onnx-")))
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"encoder-{self.fingerprint()}.int8-per-channel.onnx"
         if target.is_file():
@@ -539,11 +543,16 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     # --------------------------------------------------------------------------------------- prediction
 
-    def transform(self, texts) -> np.ndarray:
-        """Document vectors of ``texts``, shape ``(n_texts, hidden_size)``: every window is read."""
+    def transform(self, texts, explain: bool = False) -> "DocumentVectors":
+        """Document vectors of ``texts``, shape ``(n_texts, hidden_size)``: every window is read. With
+        ``explain`` (and ``attribution="pooled"``) they also carry each token's share of every class's logit."""
         check_is_fitted(self)
+        texts = list(texts)
         tokenizer, encoder = self._components()
-        return self._document_vectors(encoder, split_windows(tokenizer, list(texts), self.max_length, self.stride))
+        windows = split_windows(tokenizer, texts, self.max_length, self.stride)
+        vectors = self._document_vectors(encoder, windows, explain and self.attribution == "pooled")
+        vectors.texts = texts if vectors.token_logits is not None else None
+        return vectors
 
     def _logits(self, X: np.ndarray, temperature: float) -> np.ndarray:
         return (X @ self.head_weight_.T + self.head_bias_) / temperature
@@ -579,8 +588,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             Per text, a list of ``{"label", "term", "weight", "spans": [[start, end], ...]}``.
         """
         if self.attribution == "pooled":
-            if getattr(X, "token_logits", None) is None or len(X) != len(texts):
-                X = self.transform(texts)
+            if getattr(X, "token_logits", None) is None or X.texts != list(texts):
+                X = self.transform(texts, explain=True)
             return self._pooled_explanations(texts, X, picks, top_k)
         if self.attribution != "gradient":
             raise ValueError(f"attribution must be 'pooled' or 'gradient', not {self.attribution!r}")
@@ -679,23 +688,31 @@ class DocumentVectors(np.ndarray):
     def __new__(cls, vectors, windows=None, token_logits=None, token_counts=None):
         array = np.asarray(vectors).view(cls)
         array.windows, array.token_logits, array.token_counts = windows, token_logits, token_counts
+        array.texts = None  # the texts they were made from (explain checks it is given the same)
         return array
 
     def __array_finalize__(self, obj):
-        self.windows = self.token_logits = self.token_counts = None
+        self.windows = self.token_logits = self.token_counts = self.texts = None
 
     def __reduce__(self):  # pickled (for a worker pool), they are plain vectors
         return np.asarray(self).__reduce__()
 
 
-def cache_dir() -> Path:
+def cache_dir() -> Path | None:
     """Where derived encoders are cached (merged adapters, ONNX exports): ``$CLINNLP_CACHE_DIR``, else
-    ``~/.cache/clinnlp``; made private to the user when it does not exist yet."""
-    directory = Path(os.environ.get("CLINNLP_CACHE_DIR") or Path.home() / ".cache" / "clinnlp")
+    ``~/.cache/clinnlp``, made private to the user when it does not exist yet. ``None`` when it cannot be made, or
+    belongs to another user or is writable by others: whoever can write there could swap the weights a model
+    predicts with (safetensors and ONNX files run no code, but they decide every label)."""
     try:
+        directory = Path(os.environ.get("CLINNLP_CACHE_DIR") or Path.home() / ".cache" / "clinnlp")
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError:
-        pass  # the caller's write fails and says so
+        info = directory.stat()
+    except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
+        return None
+    if hasattr(os, "geteuid") and (info.st_uid != os.geteuid() or info.st_mode & 0o022):
+        log.warning("not using the cache folder %s: it must belong to this user and be writable by no one else",
+                    directory)
+        return None
     return directory
 
 
