@@ -130,21 +130,16 @@ def test_merged_adapters_are_cached_and_give_the_same_probabilities(trained, tmp
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
     model, texts, _ = trained
 
-    def fresh():
-        copy = TransformerClassifier(**model.get_params())
-        copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
-        return copy
-
-    first = fresh().predict_proba(texts)
+    first = clone_fitted(model).predict_proba(texts)
     (cached,) = tmp_path.glob("encoder-*.merged.safetensors")
     # The next start loads the merged weights and never calls PEFT.
     monkeypatch.setattr(peft, "set_peft_model_state_dict", lambda *a, **k: pytest.fail("merged again"))
-    np.testing.assert_allclose(fresh().predict_proba(texts), first, atol=1e-6)
+    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), first, atol=1e-6)
     # A damaged cache is ignored, merged again and rewritten.
     monkeypatch.undo()
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
     cached.write_bytes(cached.read_bytes()[:1000])
-    np.testing.assert_allclose(fresh().predict_proba(texts), first, atol=1e-6)
+    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), first, atol=1e-6)
     assert cached.stat().st_size > 1000
 
 
@@ -154,9 +149,7 @@ def test_a_cache_folder_others_can_write_is_not_used(trained, tmp_path, monkeypa
     shared.chmod(0o777)
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(shared))
     model, texts, _ = trained
-    copy = TransformerClassifier(**model.get_params())
-    copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
-    np.testing.assert_allclose(copy.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), model.predict_proba(texts), atol=1e-6)
     assert list(shared.iterdir()) == []
 
 
@@ -165,9 +158,7 @@ def test_an_unwritable_cache_costs_only_time(trained, tmp_path, monkeypatch):
     blocked.write_text("not a folder")
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(blocked / "cache"))
     model, texts, _ = trained
-    copy = TransformerClassifier(**model.get_params())
-    copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
-    np.testing.assert_allclose(copy.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), model.predict_proba(texts), atol=1e-6)
 
 
 def test_explanations_point_at_words_in_the_text(trained):
@@ -214,7 +205,7 @@ def test_batched_explanations_equal_one_document_at_a_time(trained, attribution)
 
 def clone_fitted(model, **params):
     copy = TransformerClassifier(**{**model.get_params(), **params})
-    copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_") or k == "_runtime"})
+    copy.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
     return copy
 
 
@@ -268,7 +259,7 @@ def test_models_saved_before_attributions_explain_with_the_default(trained, tmp_
 
     model, texts, _ = trained
     old = clone_fitted(model)
-    del old.__dict__["attribution"], old.__dict__["_runtime"]
+    del old.__dict__["attribution"]
     joblib.dump(old, tmp_path / "old.joblib")
     loaded = joblib.load(tmp_path / "old.joblib")
     assert loaded.attribution == "pooled"
