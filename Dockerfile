@@ -51,6 +51,10 @@ ENV PATH=/opt/clinnlp/bin:$PATH \
     CLINNLP_STATE_DIR=/app/var \
     CLINNLP_HOST=0.0.0.0 \
     CLINNLP_PORT=8000
+# libatomic1: mimalloc (the service's allocator, from the cmeel-mimalloc wheel) links it; slim bases lack it.
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libatomic1 >/dev/null \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 RUN useradd --uid 10001 --gid 0 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin clinnlp \
     && mkdir -p /app/var && chown 10001:0 /app/var && chmod 0770 /app/var
 COPY --from=build /opt/clinnlp /opt/clinnlp

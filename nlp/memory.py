@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import importlib.metadata
 import logging
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -90,11 +91,29 @@ def mimalloc_loaded() -> bool:
         return False
 
 
-def preloading_mimalloc(environ: dict[str, str]) -> dict[str, str] | None:
-    """``environ`` with mimalloc added to ``LD_PRELOAD`` (first), for a new process; ``None`` when the library
-    is not installed or not usable here."""
+class MimallocUnavailable(RuntimeError):
+    """mimalloc cannot be preloaded here; the message says why."""
+
+
+def preloading_mimalloc(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` with mimalloc added to ``LD_PRELOAD`` (first), for a new process.
+
+    A short trial process checks that the library loads with it: a preloaded library whose own dependencies are
+    missing (``libatomic.so.1`` in a slim container) would stop every process started with it before ``main``.
+    Raises :class:`MimallocUnavailable` when the library is not installed or does not load."""
     library = mimalloc_library()
     if library is None:
-        return None
+        raise MimallocUnavailable("cmeel-mimalloc is not installed (pip install -r requirements.txt)"
+                                  if sys.platform.startswith("linux") else "preloading mimalloc is supported on Linux only")
     preload = [str(library), *[p for p in environ.get("LD_PRELOAD", "").split() if p and "mimalloc" not in p]]
-    return {**environ, "LD_PRELOAD": " ".join(preload)}
+    preloading = {**environ, "LD_PRELOAD": " ".join(preload)}
+    check = "import ctypes, sys; sys.exit(0 if hasattr(ctypes.CDLL(None), 'mi_version') else 3)"
+    try:
+        trial = subprocess.run([sys.executable, "-I", "-S", "-c", check], env=preloading, capture_output=True,
+                               text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise MimallocUnavailable(f"a trial process with it did not run ({type(error).__name__})") from None
+    if trial.returncode != 0:
+        loader = trial.stderr.strip().splitlines()[-1:] or [f"exit status {trial.returncode}"]
+        raise MimallocUnavailable(f"{library.name} does not load here: {loader[0][:300]}")
+    return preloading

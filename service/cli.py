@@ -123,8 +123,9 @@ def cmd_serve(args) -> int:
 
 def _run_on_the_configured_allocator(allocator: str) -> None:
     """Start this command again with mimalloc preloaded (once; the process keeps its id), so that gunicorn and
-    every worker it forks allocate with it; with ``system``, or where mimalloc is not installed, carry on."""
-    from nlp.memory import mimalloc_loaded, preloading_mimalloc
+    every worker it forks allocate with it; with ``system``, or where mimalloc is not installed or does not
+    load, carry on."""
+    from nlp.memory import MimallocUnavailable, mimalloc_loaded, preloading_mimalloc
 
     preloaded = os.environ.pop("_CLINNLP_PRELOADED", None)
     if preloaded is not None:
@@ -138,11 +139,10 @@ def _run_on_the_configured_allocator(allocator: str) -> None:
     if preloaded is not None:  # preloading did not take: never loop
         print("WARNING: mimalloc could not be preloaded; serving on the system allocator", file=sys.stderr)
         return
-    environ = preloading_mimalloc(dict(os.environ))
-    if environ is None:
-        where = ("cmeel-mimalloc is not installed (pip install -r requirements.txt)" if sys.platform.startswith("linux")
-                 else "preloading mimalloc is supported on Linux only")
-        print(f"WARNING: {where}; serving on the system allocator, whose memory grows slowly under load",
+    try:
+        environ = preloading_mimalloc(dict(os.environ))
+    except MimallocUnavailable as reason:
+        print(f"WARNING: {reason}; serving on the system allocator, whose memory grows slowly under load",
               file=sys.stderr)
         return
     sys.stdout.flush()

@@ -158,3 +158,14 @@ def test_image_has_cpu_torch_ray_jobs_and_no_build_settings(image, container):
     assert "torch" in packages and "nvidia" not in packages
     inspected = podman("image", "inspect", image).stdout + podman("history", "--no-trunc", image).stdout
     assert "/opt/pypi" not in inspected and "PIP_CONFIG_FILE" not in inspected
+
+
+def test_image_serves_on_mimalloc(container):
+    """The server (PID 1, started again with mimalloc preloaded) and every worker it forked allocate with
+    mimalloc: the library and what it links load in the image."""
+    script = ("import psutil; server = psutil.Process(1); "
+              "processes = [server, *server.children(recursive=True)]; "
+              "print(len(processes), sum('libmimalloc' in open(f'/proc/{p.pid}/maps').read() for p in processes))")
+    result = podman("exec", container["name"], "python", "-c", script)
+    processes, on_mimalloc = map(int, result.stdout.split())
+    assert processes >= 2 and on_mimalloc == processes, result.stdout + result.stderr
