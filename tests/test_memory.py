@@ -14,7 +14,8 @@ import pytest
 
 from nlp import memory
 
-glibc = pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's malloc_trim")
+glibc = pytest.mark.skipif(memory._malloc_trim() is None or memory.mimalloc_loaded(),
+                           reason="needs glibc's malloc and malloc_trim")
 with_mimalloc = pytest.mark.skipif(memory.mimalloc_library() is None, reason="needs the cmeel-mimalloc package (Linux)")
 
 
