@@ -8,9 +8,10 @@ operating system's file cache and clinnlp's merged-encoder cache, as any second 
 - pipeline: a script a user would write: ``transformers.pipeline("text-classification")`` over a
   ``BertForSequenceClassification`` saved with the committed model's encoder weights and a head of the same size
   (made once, before timing), default batch size, truncating at 512 tokens;
-- ``clinnlp classify --model ohsumed-transformer --no-explain`` and with explanations (its default).
+- ``clinnlp classify --model ohsumed-transformer --no-explain`` and with explanations (its default);
+- with ``--onnx``, also ``clinnlp classify --runtime onnx`` (int8 ONNX Runtime), with and without explanations.
 
-    .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2]
+    .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2] [--onnx]
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--data-dir")
+    parser.add_argument("--onnx", action="store_true", help="also time --runtime onnx")
     args = parser.parse_args()
 
     import corpora
@@ -91,6 +93,12 @@ def main() -> int:
                                                           str(folder / "out.jsonl"), "--model", args.model,
                                                           "--no-progress"],
         }
+        if args.onnx:
+            for explain in (["--no-explain"], []):
+                name = "clinnlp classify --runtime onnx" + (" --no-explain" if explain else " (explanations)")
+                commands[name] = lambda i, explain=explain: [
+                    CLINNLP, "classify", str(i), "-o", str(folder / "out.jsonl"), "--model", args.model,
+                    "--runtime", "onnx", "--no-progress", *explain]
         rows = {}
         for name, command in commands.items():
             rows[name] = {size: best_seconds(command(path), args.repeats) for size, path in inputs.items()}

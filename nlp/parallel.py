@@ -8,6 +8,20 @@ from concurrent.futures import ProcessPoolExecutor
 
 MAX_DEFAULT_WORKERS = 4  # beyond this, reading and writing files limit the speed of a batch run
 
+_inference_threads = 0
+
+
+def set_inference_threads(threads: int) -> None:
+    """Threads each model's encoder (torch or ONNX Runtime) may use in this process; 0: the library's own
+    choice (every core). A server with several worker processes shares the cores out with this."""
+    global _inference_threads
+    _inference_threads = max(0, int(threads))
+
+
+def inference_threads() -> int:
+    """What :func:`set_inference_threads` set (0 when nothing did)."""
+    return _inference_threads
+
 
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity, which containers and taskset narrow), at least 1."""

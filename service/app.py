@@ -60,17 +60,18 @@ def private_state(state_dir: str) -> None:
             path.chmod(0o700 if path.is_dir() else 0o600)
 
 
-def set_torch_threads(configured: int) -> None:
-    """Torch threads in this worker (when its models use torch): as configured, else the CPUs shared out among
-    the workers, so that N workers never run N x CPUs threads."""
+def set_inference_threads(configured: int) -> None:
+    """Threads of the models' encoders (torch and ONNX Runtime) in this worker: as configured, else the CPUs shared
+    out among the workers, so that N workers never run N x CPUs threads."""
     import sys
 
-    from nlp.parallel import available_cpus
+    from nlp import parallel
 
-    if "torch" not in sys.modules:
-        return
     workers = int(os.environ.get("CLINNLP_WORKERS", "1") or 1)
-    sys.modules["torch"].set_num_threads(configured or max(1, available_cpus() // max(1, workers)))
+    threads = configured or max(1, parallel.available_cpus() // max(1, workers))
+    parallel.set_inference_threads(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def create_app(config: dict | None = None, registry: Registry | None = None) -> Flask:
@@ -91,8 +92,9 @@ def create_app(config: dict | None = None, registry: Registry | None = None) -> 
     swept = sweep_uploads(settings.state_dir)
     if swept:
         log.warning("removed %d upload(s) left by a process that stopped mid-request", swept)
+    set_inference_threads(settings.torch_threads)  # before any model makes its thread pool
     registry = registry or Registry.load(settings.classifiers, settings.summarizers, settings.analyzer)
-    set_torch_threads(settings.torch_threads)
+    set_inference_threads(settings.torch_threads)  # again: loading may have imported torch
     if not mimalloc_loaded():  # mimalloc returns freed memory by itself
         start_trimming(settings.memory_trim_seconds)
     batchers = Batchers(settings.batching, settings.batch_wait_ms / 1000, settings.batch_max_documents)

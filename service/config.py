@@ -53,8 +53,8 @@ class Settings:
             (:mod:`service.batching`); off, each request runs alone (still on its model's thread).
         batch_wait_ms: How long a batch waits for more requests once one arrives (0: it takes what is queued).
         batch_max_documents: Most documents in one batch.
-        torch_threads: Threads torch uses in each worker process; 0: the CPUs divided by the workers
-            (``clinnlp serve`` passes the worker count), so workers never oversubscribe the cores.
+        torch_threads: Threads the encoders (torch, ONNX Runtime) use in each worker process; 0: the CPUs divided
+            by the workers (``clinnlp serve`` passes the worker count), so workers never oversubscribe the cores.
         allocator: ``mimalloc``: ``clinnlp serve`` runs its processes on mimalloc (:mod:`nlp.memory`), which keeps
             their memory flat under steady load; ``system``: the C library's ``malloc``.
         memory_trim_seconds: Every this many seconds a process on glibc's ``malloc`` hands freed native memory

@@ -110,18 +110,83 @@ def test_refuses_a_base_whose_weights_changed(trained, tmp_path):
         copy.predict_proba(texts[:1])
 
 
-def test_onnx_int8_agrees_with_torch(trained, tmp_path, monkeypatch):
+def test_onnx_runtime_agrees_with_torch(trained, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
     model, texts, labels = trained
-    torch_proba = model.predict_proba(texts)
-    onnx_model = TransformerClassifier(**model.get_params())
-    onnx_model.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
-    onnx_model.set_params(runtime="onnx")
-    onnx_proba = onnx_model.predict_proba(texts)
+    torch_proba = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts)
+    # fp32: the same encoder exported; the same probabilities within float tolerance.
+    fp32 = clone_fitted(model, runtime="onnx", precision="fp32")
+    assert fp32.inference_runtime() == ("onnx", "fp32")
+    np.testing.assert_allclose(fp32.predict_proba(texts), torch_proba, atol=1e-4)
+    assert [p.name.split(".", 1)[1] for p in tmp_path.glob("encoder-*.onnx")] == ["fp32.onnx"]
+    # int8: quantized weights; close, not equal.
+    onnx_proba = clone_fitted(model, runtime="onnx", precision="int8").predict_proba(texts)
     assert list(tmp_path.glob("encoder-*.int8-per-channel.onnx"))
     assert np.abs(onnx_proba - torch_proba).max() < 0.1
     assert (onnx_proba.argmax(1) == torch_proba.argmax(1)).mean() >= 0.95
+
+
+def test_auto_runtime_is_torch_for_bfloat16_and_onnx_runtime_otherwise(trained, monkeypatch):
+    from nlp.classifiers import transformer
+
+    model, _, _ = trained
+    monkeypatch.setattr(transformer, "bf16_supported", lambda: True)
+    assert clone_fitted(model, runtime="auto").inference_runtime() == ("torch", "bf16")
+    assert clone_fitted(model, runtime="auto", precision="fp32").inference_runtime() == ("onnx", "fp32")
+    assert clone_fitted(model, runtime="onnx").inference_runtime() == ("onnx", "fp32")
+    monkeypatch.setattr(transformer, "bf16_supported", lambda: False)
+    assert clone_fitted(model, runtime="auto").inference_runtime() == ("onnx", "fp32")
+    assert clone_fitted(model, runtime="auto", precision="int8").inference_runtime() == ("onnx", "int8")
+    assert clone_fitted(model, runtime="torch").inference_runtime() == ("torch", "fp32")
+    assert TransformerClassifier().inference_runtime()[0] == "torch"  # not fitted: training runs torch
+    for bad in ({"runtime": "torch", "precision": "int8"}, {"runtime": "onnx", "precision": "bf16"},
+                {"runtime": "tensorflow"}, {"precision": "fp16"}):
+        with pytest.raises(ValueError):
+            clone_fitted(model).set_runtime(**bad)
+
+
+def test_the_onnx_tokenizer_splits_as_the_transformers_one(tiny_base):
+    from transformers import AutoTokenizer
+
+    from nlp.classifiers.windows import FastTokenizer
+
+    texts = ["Pt c/o SOB x3 days; denies chest pain.", "Ärztlicher Befund: naïve café — 37.5°C, BP 120/80 mmHg.",
+             "", "a " * 300 + "FINALWORD", "Über-long\ttabs\nand new lines\u00a0nbsp"]
+    fast = FastTokenizer.from_folder(tiny_base)
+    assert fast is not None
+    plain = split_windows(AutoTokenizer.from_pretrained(tiny_base), texts, 32, 8)
+    ours = split_windows(fast, texts, 32, 8)
+    assert ours.input_ids == plain.input_ids and ours.offsets == plain.offsets
+    assert list(ours.document) == list(plain.document)
+
+
+def test_a_saved_model_predicts_on_onnx_runtime_without_importing_torch(trained, tmp_path):
+    # What makes `clinnlp classify` start in seconds on a CPU without bfloat16: once the encoder is exported
+    # (first use), a process predicts with ONNX Runtime and the tokenizers library alone.
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    model, texts, _ = trained
+    folder = tmp_path / "m"
+    save_model(clone_fitted(model, runtime="onnx"), folder, {"name": "m", "version": "0", "task": "single_label",
+                                                             "model_type": "transformer", "labels": []}, "card")
+    expected = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts[:3])
+    script = ("import json, sys; from nlp.model_store import load_model; "
+              "model = load_model(sys.argv[1], trusted=True).estimator; "
+              "proba = model.predict_proba(json.loads(sys.argv[2])); "
+              "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
+              "'proba': proba.tolist()}))")
+    environ = {**os.environ, "CLINNLP_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script, str(folder), json.dumps(texts[:3])], env=environ,
+                                      capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+            for _ in range(2)]
+    assert list((tmp_path / "cache").glob("encoder-*.fp32.onnx"))  # the first process exported it
+    assert (runs[1]["torch"], runs[1]["transformers"]) == (False, False)
+    for run in runs:
+        np.testing.assert_allclose(run["proba"], expected, atol=1e-4)
 
 
 def test_merged_adapters_are_cached_and_give_the_same_probabilities(trained, tmp_path, monkeypatch):
@@ -130,16 +195,16 @@ def test_merged_adapters_are_cached_and_give_the_same_probabilities(trained, tmp
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
     model, texts, _ = trained
 
-    first = clone_fitted(model).predict_proba(texts)
+    first = clone_fitted(model, runtime="torch").predict_proba(texts)
     (cached,) = tmp_path.glob("encoder-*.merged.safetensors")
     # The next start loads the merged weights and never calls PEFT.
     monkeypatch.setattr(peft, "set_peft_model_state_dict", lambda *a, **k: pytest.fail("merged again"))
-    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), first, atol=1e-6)
+    np.testing.assert_allclose(clone_fitted(model, runtime="torch").predict_proba(texts), first, atol=1e-6)
     # A damaged cache is ignored, merged again and rewritten.
     monkeypatch.undo()
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
     cached.write_bytes(cached.read_bytes()[:1000])
-    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), first, atol=1e-6)
+    np.testing.assert_allclose(clone_fitted(model, runtime="torch").predict_proba(texts), first, atol=1e-6)
     assert cached.stat().st_size > 1000
 
 
@@ -326,7 +391,7 @@ def test_cli_runtime_options(tmp_path, tiny_base, trained, monkeypatch):
                      "--precision", "fp32", "--no-explain", "--no-progress"]) == 0
         outputs[runtime] = [json.loads(line)["label"] for line in out.read_text().splitlines()]
     assert outputs["torch"] == outputs["onnx"]
-    assert list((tmp_path / "cache").glob("encoder-*.int8-per-channel.onnx"))
+    assert list((tmp_path / "cache").glob("encoder-*.fp32.onnx"))
 
 
 def test_service_serves_a_transformer_model_with_explanations(tmp_path, trained, monkeypatch):

@@ -8,7 +8,10 @@ point back into the text.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,14 +54,57 @@ def window_starts(n_tokens: int, body: int, stride: int) -> list[int]:
     return starts
 
 
-def split_windows(tokenizer, texts: list[str], max_length: int, stride: int) -> Windows:
-    """Tokenize ``texts`` whole and cut them into overlapping windows of at most ``max_length`` tokens."""
+@dataclass
+class FastTokenizer:
+    """A model folder's ``tokenizer.json`` read by the ``tokenizers`` library, with the tokens that open and
+    close a window: all inference needs, without importing transformers or torch (seconds of start-up). It
+    splits text exactly as the folder's ``transformers`` fast tokenizer does (both run this file)."""
+
+    tokenizer: Any
+    cls_token_id: int
+    sep_token_id: int
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "FastTokenizer | None":
+        """The folder's tokenizer, or ``None`` when it has no ``tokenizer.json`` or no [CLS]/[SEP] tokens."""
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        if not (folder / "tokenizer.json").is_file():
+            return None
+        names = {"cls_token": "[CLS]", "sep_token": "[SEP]"}
+        config_path = folder / "tokenizer_config.json"
+        if config_path.is_file():
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            for key in names:
+                value = config.get(key)
+                value = value.get("content") if isinstance(value, dict) else value
+                names[key] = value if isinstance(value, str) else names[key]
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        cls_id, sep_id = tokenizer.token_to_id(names["cls_token"]), tokenizer.token_to_id(names["sep_token"])
+        return None if cls_id is None or sep_id is None else cls(tokenizer, cls_id, sep_id)
+
+
+def encode_whole(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+    """Token ids and character offsets of each text, whole (no special tokens, no truncation), from a
+    ``transformers`` tokenizer or a :class:`FastTokenizer`."""
+    if isinstance(tokenizer, FastTokenizer):
+        encodings = tokenizer.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [e.ids for e in encodings], [e.offsets for e in encodings]
     encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
                         return_attention_mask=False, truncation=False, verbose=False)
+    return encoded["input_ids"], encoded["offset_mapping"]
+
+
+def split_windows(tokenizer, texts: list[str], max_length: int, stride: int) -> Windows:
+    """Tokenize ``texts`` whole and cut them into overlapping windows of at most ``max_length`` tokens."""
+    all_ids, all_offsets = encode_whole(tokenizer, texts)
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     body = max_length - 2
     input_ids, offsets, document = [], [], []
-    for index, (ids, spans) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+    for index, (ids, spans) in enumerate(zip(all_ids, all_offsets)):
         for start in window_starts(len(ids), body, stride):
             input_ids.append([cls, *ids[start:start + body], sep])
             offsets.append([(0, 0), *map(tuple, spans[start:start + body]), (0, 0)])
