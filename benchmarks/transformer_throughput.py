@@ -138,8 +138,10 @@ def main() -> int:
 
         measured("pipeline, batch 1 (default)", time_pipeline(estimator, texts, 1))
         measured(f"pipeline, batch {args.pipeline_batch_size}", time_pipeline(estimator, texts, args.pipeline_batch_size))
-        runtimes = [("torch " + ("bf16" if estimator._autocast()._enabled else "fp32"), {}),
-                    ("torch fp32", {"precision": "fp32"}), ("onnx int8", {"runtime": "onnx"})]
+        runtimes = [("default: {} {}".format(*estimator.inference_runtime()), {}),
+                    ("torch fp32", {"runtime": "torch", "precision": "fp32"}),
+                    ("onnx fp32", {"runtime": "onnx", "precision": "fp32"}),
+                    ("onnx int8", {"runtime": "onnx", "precision": "int8"})]
         original = estimator.get_params()
         accuracies = {}
         for name, params in runtimes:
@@ -158,7 +160,7 @@ def main() -> int:
           + ("PASS" if ours / baseline >= TARGET_RATIO else "FAIL"))
     flops = flops_per_document(estimator, texts)
     speeds = dict(rows)
-    for dtype, name in (("fp32", "clinnlp classify, torch fp32"), ("bf16", "clinnlp classify, torch bf16")):
+    for dtype, name in (("fp32", "clinnlp classify, torch fp32"), ("bf16", "clinnlp classify, default: torch bf16")):
         peak = peak_gflops(dtype)
         bound = peak * 1e9 / flops
         reached = f"; {name} reaches {speeds[name] / bound:.0%} of it" if name in speeds else ""

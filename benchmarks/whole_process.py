@@ -8,10 +8,12 @@ operating system's file cache and clinnlp's merged-encoder cache, as any second 
 - pipeline: a script a user would write: ``transformers.pipeline("text-classification")`` over a
   ``BertForSequenceClassification`` saved with the committed model's encoder weights and a head of the same size
   (made once, before timing), default batch size, truncating at 512 tokens;
-- ``clinnlp classify --model ohsumed-transformer --no-explain`` and with explanations (its default);
-- with ``--onnx``, also ``clinnlp classify --runtime onnx`` (int8 ONNX Runtime), with and without explanations.
+- ``clinnlp classify --model ohsumed-transformer --no-explain`` and with explanations (its default), on the
+  default runtime (``auto``: torch in bfloat16 on CPUs that have it, else ONNX Runtime in fp32);
+- the same with ``--runtime torch`` (what ``auto`` was before ONNX Runtime became the choice without bfloat16);
+- with ``--int8``, also ``--precision int8`` (ONNX Runtime, quantized weights).
 
-    .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2] [--onnx]
+    .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2] [--int8]
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--data-dir")
-    parser.add_argument("--onnx", action="store_true", help="also time --runtime onnx")
+    parser.add_argument("--int8", action="store_true", help="also time --precision int8")
     args = parser.parse_args()
 
     import corpora
@@ -93,12 +95,12 @@ def main() -> int:
                                                           str(folder / "out.jsonl"), "--model", args.model,
                                                           "--no-progress"],
         }
-        if args.onnx:
-            for explain in (["--no-explain"], []):
-                name = "clinnlp classify --runtime onnx" + (" --no-explain" if explain else " (explanations)")
-                commands[name] = lambda i, explain=explain: [
-                    CLINNLP, "classify", str(i), "-o", str(folder / "out.jsonl"), "--model", args.model,
-                    "--runtime", "onnx", "--no-progress", *explain]
+        for name, extra in (("clinnlp classify --runtime torch --no-explain", ["--runtime", "torch", "--no-explain"]),
+                            ("clinnlp classify --precision int8 --no-explain", ["--precision", "int8", "--no-explain"])):
+            if "int8" in name and not args.int8:
+                continue
+            commands[name] = lambda i, extra=extra: [CLINNLP, "classify", str(i), "-o", str(folder / "out.jsonl"),
+                                                     "--model", args.model, "--no-progress", *extra]
         rows = {}
         for name, command in commands.items():
             rows[name] = {size: best_seconds(command(path), args.repeats) for size, path in inputs.items()}
