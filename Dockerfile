@@ -52,6 +52,8 @@ ENV PATH=/opt/clinnlp/bin:$PATH \
     CLINNLP_HOST=0.0.0.0 \
     CLINNLP_PORT=8000
 # libatomic1: mimalloc (the service's allocator, from the cmeel-mimalloc wheel) links it; slim bases lack it.
+# Not pinned (DL3008): the version is the base's Debian release's, security updates included.
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libatomic1 >/dev/null \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log

@@ -1,15 +1,11 @@
 """Freed native memory goes back to the system (nlp.memory): mimalloc for the service, trimming as the fallback."""
 
-import ctypes
-import gc
-import mmap
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import psutil
 import pytest
 
 from nlp import memory
@@ -19,47 +15,56 @@ glibc = pytest.mark.skipif(memory._malloc_trim() is None or memory.mimalloc_load
 with_mimalloc = pytest.mark.skipif(memory.mimalloc_library() is None, reason="needs the cmeel-mimalloc package (Linux)")
 
 
-def _rss_mib() -> float:
-    """Resident size counted from the page tables (smaps_rollup) where the kernel has it: the plain RSS counter
-    is per-CPU and approximate on kernels >= 6.2, and can lag a release by many megabytes on a machine with
-    many CPUs."""
-    rollup = Path("/proc/self/smaps_rollup")
-    if rollup.exists():
-        for line in rollup.read_text().splitlines():
-            if line.startswith("Rss:"):
-                return int(line.split()[1]) / 1024
-    return psutil.Process().memory_info().rss / 2**20
+TRIM_SCRIPT = r"""
+import ctypes, gc, json, mmap
+from pathlib import Path
+
+import numpy as np
+
+from nlp import memory
 
 
-def _released_pages_show_in_rss() -> bool:
-    """Whether this kernel shows pages given back with madvise(MADV_DONTNEED) as a smaller resident size (what
-    malloc_trim does); sandboxes such as gVisor may not."""
-    region = mmap.mmap(-1, 256 * 2**20)
-    try:
-        region.write(b"\1" * len(region))
-        before = _rss_mib()
-        region.madvise(mmap.MADV_DONTNEED)
-        return before - _rss_mib() > 200
-    finally:
-        region.close()
+def rss_mib():
+    # Counted from the page tables: the plain RSS counter is per-CPU and approximate on Linux >= 6.2.
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            return int(line.split()[1]) / 1024
+
+
+# Does this kernel show pages released with madvise(MADV_DONTNEED), what malloc_trim does, in the resident size?
+region = mmap.mmap(-1, 256 * 2**20)
+region.write(b"\1" * len(region))
+probe = rss_mib()
+region.madvise(mmap.MADV_DONTNEED)
+shows_release = probe - rss_mib() > 200
+region.close()
+# 64 KiB blocks come from malloc's heap (below its mmap threshold); keeping every 16th one leaves the freed space in
+# fragments that malloc does not return by itself, the way a server's many tensor sizes do.
+ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD fixed at its default: small blocks stay in the heap
+blocks = [np.ones(64 * 1024 - 128, dtype=np.uint8) for _ in range(3000)]
+kept = blocks[::16]
+del blocks
+gc.collect()
+before = rss_mib()
+trimmed = memory.trim()
+after = rss_mib()
+print(json.dumps({"shows_release": shows_release, "trimmed": trimmed, "before": before, "after": after,
+                  "intact": all(int(block[-1]) == 1 for block in kept)}))
+"""
 
 
 @glibc
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="reads /proc/self/smaps_rollup (Linux)")
 def test_trim_hands_back_the_free_pages_that_fragmentation_keeps():
-    # 64 KiB blocks come from malloc's heap (below its mmap threshold); keeping every 16th one leaves the
-    # freed space in fragments that malloc does not return by itself, the way a server's many tensor sizes do.
-    ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD fixed at its default: small blocks stay in the heap
-    blocks = [np.ones(64 * 1024 - 128, dtype=np.uint8) for _ in range(3000)]
-    kept = blocks[::16]
-    del blocks
-    gc.collect()
-    if not _released_pages_show_in_rss():
+    # In a fresh process: what a long test session left in this one's heaps (and its threads' arenas) is not
+    # what the test is about.
+    environ = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("MALLOC_")}
+    result = json.loads(subprocess.run([sys.executable, "-c", TRIM_SCRIPT], env=environ, capture_output=True,
+                                       text=True, check=True).stdout.splitlines()[-1])
+    if not result["shows_release"]:
         pytest.skip("this kernel does not show pages released with madvise in the resident size")
-    before = _rss_mib()
-    assert memory.trim()
-    after = _rss_mib()
-    assert before - after > 100, (before, after)
-    assert all(int(block[-1]) == 1 for block in kept)  # what is still in use is untouched
+    assert result["trimmed"] and result["before"] - result["after"] > 100, result
+    assert result["intact"]  # what is still in use is untouched
 
 
 @glibc

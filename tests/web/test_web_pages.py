@@ -48,7 +48,7 @@ def test_web_sign_in_keeps_the_session_on_the_server_and_never_the_key(app, key)
     [cookie] = [c for c in answer.headers.getlist("Set-Cookie") if c.startswith("clinnlp_session=")]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie and "Secure" not in cookie
     value = cookie.split(";")[0].split("=", 1)[1]
-    assert key not in cookie and key.split("_")[2] not in cookie
+    assert key not in cookie and key.split("_", 2)[2] not in cookie
     database = Path(app.extensions["clinnlp"].settings.state_dir) / "service.db"
     with sqlite3.connect(database) as db:
         rows = db.execute("select id_hash, key_id, csrf from web_sessions").fetchall()
