@@ -58,9 +58,11 @@ print(json.dumps({"shows_release": shows_release, "trimmed": trimmed, "before": 
 def test_trim_hands_back_the_free_pages_that_fragmentation_keeps():
     # In a fresh process: what a long test session left in this one's heaps (and its threads' arenas) is not
     # what the test is about.
-    environ = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("MALLOC_")}
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("LD_PRELOAD", "GLIBC_TUNABLES") and not k.startswith("MALLOC_")}
     result = json.loads(subprocess.run([sys.executable, "-c", TRIM_SCRIPT], env=environ, capture_output=True,
-                                       text=True, check=True).stdout.splitlines()[-1])
+                                       text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+                                       ).stdout.splitlines()[-1])
     if not result["shows_release"]:
         pytest.skip("this kernel does not show pages released with madvise in the resident size")
     assert result["trimmed"] and result["before"] - result["after"] > 100, result

@@ -127,6 +127,18 @@ def test_onnx_runtime_agrees_with_torch(trained, tmp_path, monkeypatch):
     assert (onnx_proba.argmax(1) == torch_proba.argmax(1)).mean() >= 0.95
 
 
+def test_a_damaged_onnx_export_in_the_cache_is_made_again(trained, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
+    model, texts, _ = trained
+    first = clone_fitted(model, runtime="onnx", precision="fp32").predict_proba(texts)
+    (export,) = tmp_path.glob("encoder-*.fp32.onnx")
+    export.write_bytes(export.read_bytes()[:5000])
+    np.testing.assert_allclose(clone_fitted(model, runtime="onnx", precision="fp32").predict_proba(texts), first,
+                               atol=1e-6)
+    assert export.stat().st_size > 5000
+
+
 def test_auto_runtime_is_torch_for_bfloat16_and_onnx_runtime_otherwise(trained, monkeypatch):
     from nlp.classifiers import transformer
 
@@ -146,16 +158,17 @@ def test_auto_runtime_is_torch_for_bfloat16_and_onnx_runtime_otherwise(trained, 
             clone_fitted(model).set_runtime(**bad)
 
 
-def test_the_onnx_tokenizer_splits_as_the_transformers_one(tiny_base):
+def test_the_onnx_tokenizer_splits_as_the_transformers_one(tiny_base, tmp_path):
     from transformers import AutoTokenizer
 
     from nlp.classifiers.windows import FastTokenizer
 
     texts = ["Pt c/o SOB x3 days; denies chest pain.", "Ärztlicher Befund: naïve café — 37.5°C, BP 120/80 mmHg.",
-             "", "a " * 300 + "FINALWORD", "Über-long\ttabs\nand new lines\u00a0nbsp"]
-    fast = FastTokenizer.from_folder(tiny_base)
-    assert fast is not None
-    plain = split_windows(AutoTokenizer.from_pretrained(tiny_base), texts, 32, 8)
+             "", "a " * 300 + "FINALWORD", "Über-long\ttabs\nand new lines\u00a0nbsp 中文"]
+    transformers_tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    FastTokenizer.from_transformers(transformers_tokenizer).save(tmp_path / "tokenizer.json")
+    fast = FastTokenizer.load(tmp_path / "tokenizer.json")  # what a process without transformers reads
+    plain = split_windows(transformers_tokenizer, texts, 32, 8)
     ours = split_windows(fast, texts, 32, 8)
     assert ours.input_ids == plain.input_ids and ours.offsets == plain.offsets
     assert list(ours.document) == list(plain.document)
@@ -214,7 +227,10 @@ def test_a_cache_folder_others_can_write_is_not_used(trained, tmp_path, monkeypa
     shared.chmod(0o777)
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(shared))
     model, texts, _ = trained
-    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    expected = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts)
+    for runtime in ("torch", "onnx"):
+        got = clone_fitted(model, runtime=runtime, precision="fp32").predict_proba(texts)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
     assert list(shared.iterdir()) == []
 
 
@@ -223,7 +239,10 @@ def test_an_unwritable_cache_costs_only_time(trained, tmp_path, monkeypatch):
     blocked.write_text("not a folder")
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(blocked / "cache"))
     model, texts, _ = trained
-    np.testing.assert_allclose(clone_fitted(model).predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    expected = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts)
+    for runtime in ("torch", "onnx"):
+        got = clone_fitted(model, runtime=runtime, precision="fp32").predict_proba(texts)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 def test_explanations_point_at_words_in_the_text(trained):

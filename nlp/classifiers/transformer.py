@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import logging
 import math
 import os
@@ -152,6 +153,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"got {len(texts)} texts and {len(y)} labels")
         if self.method not in ("lora", "frozen", "finetune"):
             raise ValueError(f"unknown method {self.method!r}; known: lora, frozen, finetune")
+        self.inference_runtime()  # a runtime and precision that cannot go together fail before training
         started = time.perf_counter()
         self._set_threads()
         torch.manual_seed(self.seed)
@@ -328,6 +330,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if (runtime, precision) == ("onnx", "bf16"):
             raise ValueError("bf16 runs on torch: use runtime 'torch' or 'auto'")
         bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+        if runtime == "auto" and not bf16 and importlib.util.find_spec("onnxruntime") is None:
+            runtime = "torch"  # ONNX Runtime is not installed (pyproject and requirements.txt list it)
         if runtime == "torch" or not hasattr(self, "temperature_") or (runtime == "auto" and bf16):
             return "torch", "bf16" if bf16 else "fp32"
         return "onnx", "int8" if precision == "int8" else "fp32"
@@ -360,6 +364,14 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                              f"trained on {self.base_sha256_[:12]}...: install the pinned base")
         self.base_location_ = location
         return location
+
+    def _base_tokenizer(self):
+        """The transformers tokenizer of the base (from the loaded runtime when there is one)."""
+        if getattr(self, "_runtime", None) is not None:
+            return self._runtime[0]
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self._checked_base())
 
     def _load_trained(self):
         """The tokenizer and the encoder with this model's adapters (or weights) merged in, eval mode."""
@@ -419,13 +431,6 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             self._runtime = self._load_trained()
         return self._runtime
 
-    def _onnx_tokenizer(self):
-        """The tokenizer for ONNX Runtime inference: the base's ``tokenizer.json`` read by ``tokenizers`` (no torch,
-        no transformers), else the transformers tokenizer."""
-        if getattr(self, "_fast_tokenizer", None) is None:
-            self._fast_tokenizer = FastTokenizer.from_folder(self._checked_base()) or self._components()[0]
-        return self._fast_tokenizer
-
     def set_runtime(self, **options) -> "TransformerClassifier":
         """Choose where it predicts (``runtime="auto"|"torch"|"onnx"``, ``precision="auto"|"bf16"|"fp32"|"int8"``);
         see :meth:`inference_runtime`."""
@@ -437,7 +442,6 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     def _drop_runtime(self):
         self._runtime = None
         self._onnx = None
-        self._fast_tokenizer = None
 
     def __getstate__(self):
         # Torch modules and ONNX sessions are rebuilt on first use, never pickled: the saved model is the
@@ -445,7 +449,6 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         state = super().__getstate__()
         state.pop("_runtime", None)
         state.pop("_onnx", None)
-        state.pop("_fast_tokenizer", None)
         state.pop("base_location_", None)
         return state
 
@@ -524,7 +527,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     def _hidden(self, encoder, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Last hidden states of a padded batch: from torch, or from ONNX Runtime when ``encoder`` is None."""
         if encoder is None:
-            return self._onnx_session().run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            return self._onnx_parts()[1].run(None, {"input_ids": ids, "attention_mask": mask})[0]
         import torch
 
         hidden = encoder(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state
@@ -532,32 +535,59 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------------------------------------------- onnx
 
-    def _onnx_session(self):
-        if getattr(self, "_onnx", None) is None:
-            import onnxruntime
-
-            from nlp.parallel import inference_threads
-
-            precision = self.inference_runtime()[1]
-            options = onnxruntime.SessionOptions()
-            threads = self.n_jobs or inference_threads()
-            if threads:
-                options.intra_op_num_threads = int(threads)
-            # Without its arena, ONNX Runtime frees each batch's buffers to the process's allocator (mimalloc in
-            # the service) instead of keeping the largest batch's size for good.
-            options.enable_cpu_mem_arena = False
+    def _onnx_parts(self) -> tuple[FastTokenizer, object]:
+        """The saved tokenizer and the ONNX Runtime session of this model's export in the precision it runs,
+        made once (again when the precision changes). The export is cached in :func:`cache_dir`; where there is
+        none, or it cannot be written, it is made in a temporary folder that is gone once the session has
+        read it. A cached file that does not load is exported again."""
+        precision = self.inference_runtime()[1]
+        if getattr(self, "_onnx", None) is None or self._onnx[0] != precision:
             directory = cache_dir()
+            parts = None
+            if directory is not None:
+                try:
+                    parts = self._load_onnx(directory, precision)
+                except OSError as error:  # a full or read-only cache folder costs an export per process
+                    log.warning("cannot cache the ONNX export in %s (%s)", directory, type(error).__name__)
+            if parts is None:
+                with tempfile.TemporaryDirectory(prefix="clinnlp-onnx-") as scratch:
+                    parts = self._load_onnx(Path(scratch), precision)
+            self._onnx = (precision, *parts)
+            if self.inference_runtime()[0] == "onnx":
+                self._runtime = None  # the torch encoder that made the export is not needed again
+        return self._onnx[1], self._onnx[2]
+
+    def _load_onnx(self, directory: Path, precision: str):
+        import onnxruntime
+
+        from nlp.parallel import inference_threads
+
+        options = onnxruntime.SessionOptions()
+        threads = self.n_jobs or inference_threads()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        # Without its arena, ONNX Runtime frees each batch's buffers to the process's allocator (mimalloc in the
+        # service) instead of keeping the largest batch's size for good.
+        options.enable_cpu_mem_arena = False
+        for attempt in (1, 2):
+            path = self.export_onnx(directory, precision=precision)
             try:
-                if directory is not None:
-                    path = self.export_onnx(directory, precision=precision)
-                    self._onnx = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-                    return self._onnx
-            except OSError as error:  # a full or read-only cache folder costs an export per process, nothing more
-                log.warning("cannot cache the ONNX export in %s (%s)", directory, type(error).__name__)
-            with tempfile.TemporaryDirectory(prefix="clinnlp-onnx-") as scratch:  # the session keeps the model
-                path = self.export_onnx(scratch, precision=precision)
-                self._onnx = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return self._onnx
+                session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                tokenizer = FastTokenizer.load(self._tokenizer_path(directory))
+                return tokenizer, session
+            except OSError:
+                raise
+            except Exception as error:  # truncated or from another version: export again, once
+                if attempt == 2:
+                    raise
+                log.warning("ignoring the cached ONNX export %s (%s)", path.name, type(error).__name__)
+                path.unlink(missing_ok=True)
+                self._tokenizer_path(directory).unlink(missing_ok=True)
+                if precision == "int8":
+                    (directory / f"encoder-{self.fingerprint()}.fp32.onnx").unlink(missing_ok=True)
+
+    def _tokenizer_path(self, directory: Path) -> Path:
+        return Path(directory) / f"encoder-{self.fingerprint()}.tokenizer.json"
 
     def fingerprint(self) -> str:
         """A hash of what defines the encoder (base, adapters or weights): names its cache files."""
@@ -582,6 +612,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         directory.mkdir(parents=True, exist_ok=True)
         plain = directory / f"encoder-{self.fingerprint()}.fp32.onnx"
         target = directory / f"encoder-{self.fingerprint()}.int8-per-channel.onnx" if precision == "int8" else plain
+        if not self._tokenizer_path(directory).is_file():
+            FastTokenizer.from_transformers(self._base_tokenizer()).save(self._tokenizer_path(directory))
         if target.is_file():
             return target
         if not plain.is_file():
@@ -630,7 +662,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         texts = list(texts)
         if self.inference_runtime()[0] == "onnx":
-            tokenizer, encoder = self._onnx_tokenizer(), None
+            tokenizer, encoder = self._onnx_parts()[0], None
         else:
             tokenizer, encoder = self._components()
         windows = split_windows(tokenizer, texts, self.max_length, self.stride)

@@ -56,35 +56,39 @@ def window_starts(n_tokens: int, body: int, stride: int) -> list[int]:
 
 @dataclass
 class FastTokenizer:
-    """A model folder's ``tokenizer.json`` read by the ``tokenizers`` library, with the tokens that open and
-    close a window: all inference needs, without importing transformers or torch (seconds of start-up). It
-    splits text exactly as the folder's ``transformers`` fast tokenizer does (both run this file)."""
+    """The ``tokenizers`` object a ``transformers`` fast tokenizer runs (normalizer, pre-tokenizer and vocabulary
+    as transformers set them up from the model's files), saved beside an ONNX export with the ids of the tokens
+    that open and close a window: all inference needs, without importing transformers or torch (seconds of
+    start-up). It splits text exactly as the tokenizer it was saved from."""
 
     tokenizer: Any
     cls_token_id: int
     sep_token_id: int
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> "FastTokenizer | None":
-        """The folder's tokenizer, or ``None`` when it has no ``tokenizer.json`` or no [CLS]/[SEP] tokens."""
+    def from_transformers(cls, tokenizer) -> "FastTokenizer":
         from tokenizers import Tokenizer
 
-        folder = Path(folder)
-        if not (folder / "tokenizer.json").is_file():
-            return None
-        names = {"cls_token": "[CLS]", "sep_token": "[SEP]"}
-        config_path = folder / "tokenizer_config.json"
-        if config_path.is_file():
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-            for key in names:
-                value = config.get(key)
-                value = value.get("content") if isinstance(value, dict) else value
-                names[key] = value if isinstance(value, str) else names[key]
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        cls_id, sep_id = tokenizer.token_to_id(names["cls_token"]), tokenizer.token_to_id(names["sep_token"])
-        return None if cls_id is None or sep_id is None else cls(tokenizer, cls_id, sep_id)
+        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend.no_truncation()
+        backend.no_padding()
+        return cls(backend, int(tokenizer.cls_token_id), int(tokenizer.sep_token_id))
+
+    def save(self, path: str | Path) -> None:
+        from nlp.files import write_atomic
+
+        write_atomic(path, json.dumps({"cls_token_id": self.cls_token_id, "sep_token_id": self.sep_token_id,
+                                       "tokenizer": self.tokenizer.to_str()}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FastTokenizer":
+        from tokenizers import Tokenizer
+
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+        backend = Tokenizer.from_str(saved["tokenizer"])
+        backend.no_truncation()
+        backend.no_padding()
+        return cls(backend, int(saved["cls_token_id"]), int(saved["sep_token_id"]))
 
 
 def encode_whole(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
