@@ -67,12 +67,17 @@ class FastTokenizer:
 
     @classmethod
     def from_transformers(cls, tokenizer) -> "FastTokenizer":
+        return cls.from_str(tokenizer.backend_tokenizer.to_str(), tokenizer.cls_token_id, tokenizer.sep_token_id)
+
+    @classmethod
+    def from_str(cls, serialized: str, cls_token_id: int, sep_token_id: int) -> "FastTokenizer":
+        """From a serialized ``tokenizers.Tokenizer``, set to encode whole texts (no truncation, no padding)."""
         from tokenizers import Tokenizer
 
-        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend = Tokenizer.from_str(serialized)
         backend.no_truncation()
         backend.no_padding()
-        return cls(backend, int(tokenizer.cls_token_id), int(tokenizer.sep_token_id))
+        return cls(backend, int(cls_token_id), int(sep_token_id))
 
     def save(self, path: str | Path) -> None:
         from nlp.files import write_atomic
@@ -82,13 +87,8 @@ class FastTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "FastTokenizer":
-        from tokenizers import Tokenizer
-
         saved = json.loads(Path(path).read_text(encoding="utf-8"))
-        backend = Tokenizer.from_str(saved["tokenizer"])
-        backend.no_truncation()
-        backend.no_padding()
-        return cls(backend, int(saved["cls_token_id"]), int(saved["sep_token_id"]))
+        return cls.from_str(saved["tokenizer"], saved["cls_token_id"], saved["sep_token_id"])
 
 
 def encode_whole(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
