@@ -3,8 +3,9 @@
 Sentences come from spaCy's English tokenizer and a rule component made for clinical text:
 abbreviations such as "Dr.", "b.i.d." and "q.d." stay one token and do not end a sentence (a dosing
 abbreviation does when a capitalized word follows), decimals ("T 98.6 F") never split, a line break
-starts a new sentence unless the next line goes on in lower case, and a numbered list item ("1. Aspirin")
-stays whole; a speaker label opening a line of a transcribed conversation ("[doctor]", "Patient:") is
+starts a new sentence unless the next line goes on in lower case, a rule line ("_____", "=====") stands between
+sentences, "C." glued to the word before it ("hepatitis-C. The") ends one where an initial ("J. Smith") does not,
+and a numbered list item ("1. Aspirin") stays whole; a speaker label opening a line of a transcribed conversation ("[doctor]", "Patient:") is
 left out of the sentence. medspaCy's PyRuSH splitter was measured first: 43 ms per Cochrane abstract in its
 pure-Python matcher, four times this project's whole summarization budget, against about 2 ms here.
 
@@ -31,8 +32,10 @@ MAX_CHARACTERS = 10_000_000
 LONG_RUN = 32
 _LONG_RUN = re.compile(r"\S{%d,}" % (LONG_RUN + 1))
 TERMINALS = frozenset({".", "!", "?", "...", "…"})
-_WORD = re.compile(r"\w")
+_WORD = re.compile(r"[^\W_]")  # a letter or digit: a sentence of only punctuation or a rule line is dropped
 _LIST_MARKER = re.compile(r"\d{1,3}|[a-zA-Z]")
+_RULE_LINE = re.compile(r"_{3,}|={3,}|-{4,}|\*{4,}|~{4,}")  # a drawn line between parts of a report
+_LETTER_PERIOD = re.compile(r"[a-zA-Z]\.")  # "C." of "hepatitis-C." (spaCy keeps a letter with its period)
 # Speaker labels of transcribed conversations ("[doctor] ...", "Patient: ..."): not part of what was said.
 _SPEAKER = re.compile(r"(?i)^(?:\[(?P<bracketed>[a-z_ ]{2,20})\]|(?P<named>doctor|patient|nurse|physician|clinician|"
                       r"caregiver|guest_\w+|dr|pt)[ \t]*:)[ \t]*")
@@ -93,6 +96,7 @@ def mark_sentence_starts(doc):
     """
     may_end = _abbreviations()["may_end"]
     text = doc.text  # built once: Doc.text joins every token each time it is read
+    ruled = _rule_line_edges(doc, text)
     starts = []
     previous = None  # the last non-space token
     gap = ""  # the whitespace between it and this token
@@ -108,6 +112,10 @@ def mark_sentence_starts(doc):
             first = token.text[:1]
             if "\n" in gap:
                 start = "\n\n" in gap.replace(" ", "").replace("\t", "") or not first.islower()
+            elif token.i in ruled:
+                start = True
+            elif _glued_letter_period(doc, previous):
+                start = not first.islower()
             elif previous.text in TERMINALS:
                 start = not first.islower() and not _is_list_marker(doc, previous, text)
             elif previous.lower_ in may_end:
@@ -119,6 +127,29 @@ def mark_sentence_starts(doc):
     if starts:
         doc.from_array([SENT_START], np.array(starts, dtype="int64").reshape(-1, 1).astype("uint64"))
     return doc
+
+
+def _rule_line_edges(doc, text: str) -> set[int]:
+    """Indices of the tokens that begin a rule line and of those that follow one (spaCy splits "_____" into one
+    token per character)."""
+    matches = list(_RULE_LINE.finditer(text))
+    if not matches:
+        return set()
+    token_starts = doc.to_array("IDX")
+    edges = set()
+    for match in matches:
+        for offset in match.span():
+            index = int(np.searchsorted(token_starts, offset, side="left"))
+            if index < len(doc):
+                edges.add(index)
+    return edges
+
+
+def _glued_letter_period(doc, token) -> bool:
+    """True for a letter and its period written onto the word before it ("hepatitis-C.", "type-B."): the end of a
+    sentence, not an initial, which stands after a space."""
+    return (token.i > 0 and _LETTER_PERIOD.fullmatch(token.text) is not None
+            and not doc[token.i - 1].whitespace_ and not doc[token.i - 1].is_space)
 
 
 def _is_list_marker(doc, period, text: str) -> bool:

@@ -39,6 +39,14 @@ def test_segmentation_keeps_clinical_abbreviations_vitals_and_lists(segmented):
     ]
 
 
+def test_segmentation_ends_sentences_at_rule_lines_and_glued_letter_periods():
+    text = ("Positive for hepatitis-C. The spleen is normal. Seen by J. Smith today. "
+            "PAP x 1 ______________ FINAL RESULT: satisfactory ==== done")
+    sentences = [s.text for s in Segmenter().segment([text])[0].sentences]
+    assert sentences[:3] == ["Positive for hepatitis-C.", "The spleen is normal.", "Seen by J. Smith today."]
+    assert sentences[3:] == ["PAP x 1", "FINAL RESULT: satisfactory", "done"]  # rule lines are not sentences
+
+
 def test_segmentation_offsets_point_at_the_source(segmented):
     for sentence in segmented.sentences:
         assert NOTE[sentence.start:sentence.end] == sentence.text

@@ -14,6 +14,9 @@ slower: 7.8k against 33k words/s on 400 MTSamples notes), feeds ConText one sent
 - The section is context: a mention under "Family history" is family, under "Past medical history"
   historical (the ``context`` table of ``sections.json``).
 - Triggers match across runs of whitespace and line breaks ("no  evidence\\nof"), as the concepts do.
+- A trigger inside brackets modifies nothing outside them, nor ends scopes outside them: "(slides not
+  submitted) indicates HAIRY CELL LEUKEMIA" leaves the leukemia affirmed, and so does "{Not Entered}" a
+  condition after it, while "denies pain (chest or back)" still negates what is inside.
 
 The rules are ``nlp/clinical/data/context_rules.json``: medspaCy's packaged English rules plus the additions
 listed there. Running each sentence on its own keeps ConText's pairwise steps (every modifier against every
@@ -26,6 +29,8 @@ from __future__ import annotations
 import bisect
 import logging
 from dataclasses import dataclass
+
+import numpy as np
 
 CATEGORY_ATTRIBUTES = {
     "NEGATED_EXISTENCE": "negated",
@@ -206,32 +211,97 @@ class ContextEngine:
         # A trigger may not overlap a heading or a target: "no acute" must not swallow the "acute" of "acute
         # distress" (the shorter "no" then modifies it), and "without" inside a user's phrase is part of it.
         skip = _union(sorted([*headings, *((span.start, span.end) for span in spans)]))
+        brackets = Brackets(doc)
         for rule, start, end in self.triggers(doc, lower, skip):
             sentence = bisect.bisect_right(sentence_starts, start) - 1
             if sentence not in by_sentence:
                 continue
-            modifiers.setdefault(sentence, []).append(
-                _modifier(rule, start, min(end, ends[sentence]), sentence_starts[sentence], ends[sentence]))
+            reach = brackets.around(start, end, sentence_starts[sentence], ends[sentence])
+            modifiers.setdefault(sentence, []).append((rule, start, min(end, ends[sentence]), reach))
         for sentence, indices in by_sentence.items():
             found = modifiers.get(sentence)
             if not found:
                 continue
-            graph = ConTextGraph(targets=[spans[i] for i in indices], modifiers=found)
-            graph.update_scopes()
-            graph.apply_modifiers()
-            position = {id(spans[i]): i for i in indices}
-            for target, modifier in graph.edges:
-                # A trigger that says two things ("no history of": negated, and about the past) names the
-                # second category in its metadata: the longer trigger hides the shorter one inside it.
-                for category in (modifier.category, *_also(modifier.rule)):
-                    attribute = CATEGORY_ATTRIBUTES.get(category)
-                    if attribute:
-                        setattr(assertions[position[id(target)]], attribute, True)
+            bounds = (sentence_starts[sentence], ends[sentence])
+            for group, members in _by_visible_triggers(found, [spans[i] for i in indices]).items():
+                graph = ConTextGraph(targets=[spans[indices[m]] for m in members],
+                                     modifiers=[_modifier(*found[g][:3], *bounds) for g in group])
+                graph.update_scopes()
+                graph.apply_modifiers()
+                position = {id(spans[indices[m]]): indices[m] for m in members}
+                for target, modifier in graph.edges:
+                    # A trigger that says two things ("no history of": negated, and about the past) names the
+                    # second category in its metadata: the longer trigger hides the shorter one inside it.
+                    for category in (modifier.category, *_also(modifier.rule)):
+                        attribute = CATEGORY_ATTRIBUTES.get(category)
+                        if attribute:
+                            setattr(assertions[position[id(target)]], attribute, True)
         for assertion, section in zip(assertions, sections):
             for attribute, value in self.section_context.get(section, {}).items():
                 if value:
                     setattr(assertion, attribute, True)
         return assertions
+
+
+def _by_visible_triggers(triggers: list[tuple], targets: list) -> dict[tuple[int, ...], list[int]]:
+    """Targets grouped by the triggers that can see them (a trigger inside brackets sees only what is inside
+    them), so that each group runs in a ConText graph of its own: a trigger that cannot see a target must not
+    end the scope of one that can either ("-ve for bleeding (occult nor overt), ANEMIA")."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, target in enumerate(targets):
+        visible = tuple(i for i, (_, _, _, (first, last)) in enumerate(triggers)
+                        if first <= target.start and target.end <= last)
+        groups.setdefault(visible, []).append(index)
+    groups.pop((), None)
+    return groups
+
+
+class Brackets:
+    """Where the brackets of a doc ("()", "[]", "{}") open and close, to keep a trigger's reach inside the ones
+    around it ("(slides not submitted)", "{Not Entered}")."""
+
+    PAIRS = (("(", ")"), ("[", "]"), ("{", "}"))
+
+    def __init__(self, doc):
+        from spacy.attrs import ORTH
+
+        forms = doc.to_array(ORTH) if len(doc) else np.zeros(0, dtype=np.uint64)
+        self.pairs = []
+        for opening, closing in self.PAIRS:
+            opens = np.flatnonzero(forms == doc.vocab.strings[opening]).tolist()
+            if opens:
+                self.pairs.append((opens, np.flatnonzero(forms == doc.vocab.strings[closing]).tolist()))
+
+    def around(self, start: int, end: int, sentence_start: int, sentence_end: int) -> tuple[int, int]:
+        """The token bounds a trigger at ``[start, end)`` may reach: inside the innermost brackets that enclose
+        it within its sentence, else the sentence."""
+        first, last = sentence_start, sentence_end
+        for opens, closes in self.pairs:
+            inside = _enclosing(opens, closes, start, end, sentence_start, sentence_end)
+            if inside is not None and inside[1] - inside[0] < last - first:
+                first, last = inside
+        return first, last
+
+
+def _enclosing(opens: list[int], closes: list[int], start: int, end: int, sentence_start: int,
+               sentence_end: int) -> tuple[int, int] | None:
+    """The tokens inside the one pair of brackets (``opens``/``closes``: their token indices) around
+    ``[start, end)`` within the sentence; None when there is none, or they nest."""
+    before = bisect.bisect_left(opens, start) - 1
+    if before < 0 or opens[before] < sentence_start:
+        return None
+    opened = opens[before]
+    closed_before = bisect.bisect_left(closes, start) - 1
+    if closed_before >= 0 and closes[closed_before] > opened:  # "( ... ) no": already closed
+        return None
+    after = bisect.bisect_left(closes, end)
+    if after == len(closes) or closes[after] >= sentence_end:
+        return None
+    closing = closes[after]
+    next_open = bisect.bisect_left(opens, end)
+    if next_open < len(opens) and opens[next_open] < closing:  # nested: keep it simple
+        return None
+    return opened + 1, closing
 
 
 def _also(rule) -> list[str]:

@@ -38,6 +38,31 @@ def test_analyze_assertions_of_hard_snippets(analyze_one, text, concept, expecte
     assert text[found[0].start:found[0].end] == found[0].text
 
 
+@pytest.mark.parametrize("text, concept, expected", [
+    # A trigger inside brackets modifies only what is inside them...
+    ("Review of the report (slides not submitted) indicates pneumonia.", "pneumonia", set()),
+    ("Date of last period: {Not Entered} History: hypertension.", "hypertension", {"historical"}),
+    ("Cultures [not sent] show pneumonia.", "pneumonia", set()),
+    ("Findings (no pneumonia) as before.", "pneumonia", {"negated"}),
+    # ...a trigger outside still reaches in, and one inside does not end its scope outside.
+    ("Denies pain (no fever) or cough.", "fever", {"negated"}),
+    ("Denies rash (occult nor overt), cough or fever.", "cough", {"negated"}),
+    ("ROS -ve for change in weight, anemia or fatigue.", "anemia", {"negated"}),
+])
+def test_analyze_brackets_bound_what_a_trigger_inside_them_modifies(analyze_one, text, concept, expected):
+    found = [c for c in analyze_one(text).concepts if c.concept == concept]
+    assert len(found) == 1, [c.concept for c in analyze_one(text).concepts]
+    assert {name for name, value in found[0].assertion.as_dict().items() if value} == expected
+
+
+def test_analyze_scope_ends_at_a_glued_letter_period_and_a_rule_line(analyze_one):
+    result = analyze_one("Not tailored for hepatitis-C. The patient has pneumonia.")
+    assert [c.assertion.negated for c in result.concepts if c.concept == "pneumonia"] == [False]
+    result = analyze_one("Comments: none ________ FINAL RESULT: pneumonia is absent. Tachycardia __________ no")
+    flags = {c.concept: c.assertion.negated for c in result.concepts}
+    assert flags["pneumonia"] is True and flags["tachycardia"] is False
+
+
 def test_analyze_headings_in_capitals_set_sections_and_context(analyze_one):
     text = ("PAST MEDICAL HISTORY\nHypertension.\n\nFAMILY HISTORY\nColon cancer.\n\n"
             "HISTORY OF PRESENT ILLNESS\nHe presents with cough.")
