@@ -110,6 +110,33 @@ def test_refuses_a_base_whose_weights_changed(trained, tmp_path):
         copy.predict_proba(texts[:1])
 
 
+def test_the_fingerprint_is_hashed_once_and_follows_the_weights(trained, tmp_path, monkeypatch):
+    model, _, _ = trained
+    import copy as copying
+    import hashlib
+
+    import joblib
+
+    first = model.fingerprint()
+    calls = []
+    real = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    assert model.fingerprint() == first and calls == []  # remembered, not hashed again
+    monkeypatch.undo()
+    joblib.dump(model, tmp_path / "m.joblib")
+    assert joblib.load(tmp_path / "m.joblib").fingerprint() == first  # the memo is not saved; the hash is the same
+    changed = copying.deepcopy(model)
+    state = changed.adapter_ if changed.adapter_ else changed.encoder_state_
+    key = sorted(state)[0]
+    state_copy = dict(state)
+    state_copy[key] = state[key] + 1
+    if changed.adapter_:
+        changed.adapter_ = state_copy
+    else:
+        changed.encoder_state_ = state_copy
+    assert changed.fingerprint() != first
+
+
 def test_onnx_runtime_agrees_with_torch(trained, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))

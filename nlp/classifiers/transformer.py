@@ -171,6 +171,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.head_weight_, self.head_bias_ = self._linear_probe(probe, Y[fit_idx])
         self.adapter_ = None
         self.encoder_state_ = None
+        self._fingerprint = None
         if self.method != "frozen":
             encoder = self._fine_tune(encoder, windows, Y[fit_idx])
         self._runtime = (tokenizer, encoder.eval())
@@ -449,6 +450,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         state = super().__getstate__()
         state.pop("_runtime", None)
         state.pop("_onnx", None)
+        state.pop("_fingerprint", None)
         state.pop("base_location_", None)
         return state
 
@@ -590,13 +592,19 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return Path(directory) / f"encoder-{self.fingerprint()}.tokenizer.json"
 
     def fingerprint(self) -> str:
-        """A hash of what defines the encoder (base, adapters or weights): names its cache files."""
+        """A hash of what defines the encoder (base, adapters or weights): names its cache files. Computed once per
+        fitted state (a fine-tuned encoder's weights take a while to hash), again after ``fit``."""
+        identity = (self.base, self.base_sha256_, self.method, self.lora_r, id(self.adapter_), id(self.encoder_state_))
+        memo = getattr(self, "_fingerprint", None)
+        if memo is not None and memo[0] == identity:
+            return memo[1]
         digest = hashlib.sha256(f"{self.base}:{self.base_sha256_}:{self.method}:{self.lora_r}".encode())
         for state in (self.adapter_ or {}, self.encoder_state_ or {}):
             for key in sorted(state):
                 digest.update(key.encode())
                 digest.update(np.ascontiguousarray(state[key]).tobytes())
-        return digest.hexdigest()[:24]
+        self._fingerprint = (identity, digest.hexdigest()[:24])
+        return self._fingerprint[1]
 
     def export_onnx(self, directory: str | Path | None = None, precision: str = "int8") -> Path:
         """Export the trained encoder to ONNX, ``precision`` ``"fp32"`` or ``"int8"`` (dynamic quantization, per
