@@ -34,7 +34,9 @@ _LONG_RUN = re.compile(r"\S{%d,}" % (LONG_RUN + 1))
 TERMINALS = frozenset({".", "!", "?", "...", "…"})
 _WORD = re.compile(r"[^\W_]")  # a letter or digit: a sentence of only punctuation or a rule line is dropped
 _LIST_MARKER = re.compile(r"\d{1,3}|[a-zA-Z]")
-_RULE_LINE = re.compile(r"_{3,}|={3,}|-{4,}|\*{4,}|~{4,}")  # a drawn line between parts of a report
+# A drawn line between parts of a report: ten or more in a row, or three or more alone on their line ("___" inside a
+# line is MIMIC's placeholder for a removed name or date; "*****" marks one elsewhere).
+_RULE_LINE = re.compile(r"(?:_{10,}|={10,}|-{10,}|\*{10,}|~{10,})|(?m:^[ \t]*(?:_{3,}|={3,}|-{3,}|\*{3,}|~{3,})[ \t]*$)")
 _LETTER_PERIOD = re.compile(r"[a-zA-Z]\.")  # "C." of "hepatitis-C." (spaCy keeps a letter with its period)
 # Speaker labels of transcribed conversations ("[doctor] ...", "Patient: ..."): not part of what was said.
 _SPEAKER = re.compile(r"(?i)^(?:\[(?P<bracketed>[a-z_ ]{2,20})\]|(?P<named>doctor|patient|nurse|physician|clinician|"
@@ -110,10 +112,10 @@ def mark_sentence_starts(doc):
         else:
             gap += previous.whitespace_
             first = token.text[:1]
-            if "\n" in gap:
-                start = "\n\n" in gap.replace(" ", "").replace("\t", "") or not first.islower()
-            elif token.i in ruled:
+            if token.i in ruled:
                 start = True
+            elif "\n" in gap:
+                start = "\n\n" in gap.replace(" ", "").replace("\t", "") or not first.islower()
             elif _glued_letter_period(doc, previous):
                 start = not first.islower()
             elif previous.text in TERMINALS:
@@ -130,8 +132,8 @@ def mark_sentence_starts(doc):
 
 
 def _rule_line_edges(doc, text: str) -> set[int]:
-    """Indices of the tokens that begin a rule line and of those that follow one (spaCy splits "_____" into one
-    token per character)."""
+    """Indices of the first non-space tokens of each rule line and after it (spaCy splits "_____" into one token
+    per character)."""
     matches = list(_RULE_LINE.finditer(text))
     if not matches:
         return set()
@@ -140,16 +142,20 @@ def _rule_line_edges(doc, text: str) -> set[int]:
     for match in matches:
         for offset in match.span():
             index = int(np.searchsorted(token_starts, offset, side="left"))
+            while index < len(doc) and doc[index].is_space:
+                index += 1
             if index < len(doc):
                 edges.add(index)
     return edges
 
 
 def _glued_letter_period(doc, token) -> bool:
-    """True for a letter and its period written onto the word before it ("hepatitis-C.", "type-B."): the end of a
-    sentence, not an initial, which stands after a space."""
-    return (token.i > 0 and _LETTER_PERIOD.fullmatch(token.text) is not None
-            and not doc[token.i - 1].whitespace_ and not doc[token.i - 1].is_space)
+    """True for a letter and its period written onto the word or hyphen before it ("hepatitis-C.", "type-B."): the
+    end of a sentence, not an initial, which stands after a space or a bracket, slash, comma or quote."""
+    if token.i == 0 or _LETTER_PERIOD.fullmatch(token.text) is None:
+        return False
+    before = doc[token.i - 1]
+    return not before.whitespace_ and (before.text == "-" or before.text.isalnum())
 
 
 def _is_list_marker(doc, period, text: str) -> bool:

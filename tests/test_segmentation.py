@@ -41,10 +41,21 @@ def test_segmentation_keeps_clinical_abbreviations_vitals_and_lists(segmented):
 
 def test_segmentation_ends_sentences_at_rule_lines_and_glued_letter_periods():
     text = ("Positive for hepatitis-C. The spleen is normal. Seen by J. Smith today. "
-            "PAP x 1 ______________ FINAL RESULT: satisfactory ==== done")
+            "PAP x 1 ______________ FINAL RESULT: satisfactory\n====\ndone")
     sentences = [s.text for s in Segmenter().segment([text])[0].sentences]
     assert sentences[:3] == ["Positive for hepatitis-C.", "The spleen is normal.", "Seen by J. Smith today."]
     assert sentences[3:] == ["PAP x 1", "FINAL RESULT: satisfactory", "done"]  # rule lines are not sentences
+
+
+@pytest.mark.parametrize("text", [
+    "Mr. ___ is a 65 year old man with ___ admitted on ___.",  # MIMIC's placeholders are not rule lines
+    "Name: ___ Unit No: ___ Admitted ___-year-old.",
+    "Patient ---- stable ---- discharged ***** home.",
+    "Seen by (J. Smith) and RN/J. Smith, Smith,J. Allen and Dr.J. Smith today.",  # initials after a non-word
+    "MRSA (S. Aureus) was grown.",
+])
+def test_segmentation_keeps_placeholders_short_dashes_and_initials_inside_a_sentence(text):
+    assert [s.text for s in Segmenter().segment([text])[0].sentences] == [text]
 
 
 def test_segmentation_offsets_point_at_the_source(segmented):

@@ -135,6 +135,14 @@ def test_the_fingerprint_is_hashed_once_and_follows_the_weights(trained, tmp_pat
     else:
         changed.encoder_state_ = state_copy
     assert changed.fingerprint() != first
+    # Swapping the weights twice without asking in between (a freed dict's address may be reused) is still seen.
+    swapped = copying.deepcopy(model)
+    for _ in range(2):
+        if swapped.adapter_:
+            swapped.adapter_ = dict(state_copy)
+        else:
+            swapped.encoder_state_ = dict(state_copy)
+    assert swapped.fingerprint() == changed.fingerprint() != first
 
 
 def test_onnx_runtime_agrees_with_torch(trained, tmp_path, monkeypatch):

@@ -593,18 +593,21 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def fingerprint(self) -> str:
         """A hash of what defines the encoder (base, adapters or weights): names its cache files. Computed once per
-        fitted state (a fine-tuned encoder's weights take a while to hash), again after ``fit``."""
-        identity = (self.base, self.base_sha256_, self.method, self.lora_r, id(self.adapter_), id(self.encoder_state_))
+        fitted state (a fine-tuned encoder's weights take a while to hash): the memo holds the weight dicts
+        themselves and is used only while they are the very same objects (``fit`` and loading set new ones; the
+        arrays in them are never changed in place)."""
+        identity = (self.base, self.base_sha256_, self.method, self.lora_r)
         memo = getattr(self, "_fingerprint", None)
-        if memo is not None and memo[0] == identity:
-            return memo[1]
+        if (memo is not None and memo[0] == identity and memo[1] is self.adapter_
+                and memo[2] is self.encoder_state_):
+            return memo[3]
         digest = hashlib.sha256(f"{self.base}:{self.base_sha256_}:{self.method}:{self.lora_r}".encode())
         for state in (self.adapter_ or {}, self.encoder_state_ or {}):
             for key in sorted(state):
                 digest.update(key.encode())
                 digest.update(np.ascontiguousarray(state[key]).tobytes())
-        self._fingerprint = (identity, digest.hexdigest()[:24])
-        return self._fingerprint[1]
+        self._fingerprint = (identity, self.adapter_, self.encoder_state_, digest.hexdigest()[:24])
+        return self._fingerprint[3]
 
     def export_onnx(self, directory: str | Path | None = None, precision: str = "int8") -> Path:
         """Export the trained encoder to ONNX, ``precision`` ``"fp32"`` or ``"int8"`` (dynamic quantization, per

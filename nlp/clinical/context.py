@@ -14,9 +14,9 @@ slower: 7.8k against 33k words/s on 400 MTSamples notes), feeds ConText one sent
 - The section is context: a mention under "Family history" is family, under "Past medical history"
   historical (the ``context`` table of ``sections.json``).
 - Triggers match across runs of whitespace and line breaks ("no  evidence\\nof"), as the concepts do.
-- A trigger inside brackets modifies nothing outside them, nor ends scopes outside them: "(slides not
-  submitted) indicates HAIRY CELL LEUKEMIA" leaves the leukemia affirmed, and so does "{Not Entered}" a
-  condition after it, while "denies pain (chest or back)" still negates what is inside.
+- A trigger inside brackets reaches forward no further than their closing bracket, and ends no scope past it:
+  "(slides not submitted) indicates HAIRY CELL LEUKEMIA" and "{Not Entered} History: X" leave what follows
+  affirmed, while "Pneumonia (not seen)" (backward) and "denies pain (chest or back)" (from outside) still negate.
 
 The rules are ``nlp/clinical/data/context_rules.json``: medspaCy's packaged English rules plus the additions
 listed there. Running each sentence on its own keeps ConText's pairwise steps (every modifier against every
@@ -216,19 +216,20 @@ class ContextEngine:
             sentence = bisect.bisect_right(sentence_starts, start) - 1
             if sentence not in by_sentence:
                 continue
-            reach = brackets.around(start, end, sentence_starts[sentence], ends[sentence])
-            modifiers.setdefault(sentence, []).append((rule, start, min(end, ends[sentence]), reach))
+            limit = brackets.closing_after(start, end, sentence_starts[sentence], ends[sentence])
+            modifiers.setdefault(sentence, []).append((rule, start, min(end, ends[sentence]), limit))
         for sentence, indices in by_sentence.items():
             found = modifiers.get(sentence)
             if not found:
                 continue
             bounds = (sentence_starts[sentence], ends[sentence])
-            for group, members in _by_visible_triggers(found, [spans[i] for i in indices]).items():
-                graph = ConTextGraph(targets=[spans[indices[m]] for m in members],
-                                     modifiers=[_modifier(*found[g][:3], *bounds) for g in group])
+            targets = [spans[i] for i in indices]
+            for group, members in _by_visible_triggers(found, targets).items():
+                graph = ConTextGraph(targets=[targets[m] for m in members],
+                                     modifiers=[_modifier(*found[g][:3], *bounds, closing=found[g][3]) for g in group])
                 graph.update_scopes()
                 graph.apply_modifiers()
-                position = {id(spans[indices[m]]): indices[m] for m in members}
+                position = {id(targets[m]): indices[m] for m in members}
                 for target, modifier in graph.edges:
                     # A trigger that says two things ("no history of": negated, and about the past) names the
                     # second category in its metadata: the longer trigger hides the shorter one inside it.
@@ -243,22 +244,32 @@ class ContextEngine:
         return assertions
 
 
+MAX_GRAPHS_PER_SENTENCE = 4
+
+
 def _by_visible_triggers(triggers: list[tuple], targets: list) -> dict[tuple[int, ...], list[int]]:
-    """Targets grouped by the triggers that can see them (a trigger inside brackets sees only what is inside
-    them), so that each group runs in a ConText graph of its own: a trigger that cannot see a target must not
-    end the scope of one that can either ("-ve for bleeding (occult nor overt), ANEMIA")."""
+    """Indices of ``targets`` grouped by the triggers that can see them, each group to run in a ConText graph of its
+    own: a trigger in brackets sees nothing past its closing bracket, and must not end the scope of a trigger
+    outside them that does ("-ve for bleeding (occult nor overt), ANEMIA"). Where no trigger is in brackets (almost
+    every sentence) there is one group: every trigger, every target. Past :data:`MAX_GRAPHS_PER_SENTENCE` groups
+    (a sentence crafted with many brackets) it is one graph again, each trigger's scope still ending at its bracket:
+    the time stays that of one graph."""
+    everyone = tuple(range(len(triggers)))
+    if all(limit is None for *_, limit in triggers):
+        return {everyone: list(range(len(targets)))}
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, target in enumerate(targets):
-        visible = tuple(i for i, (_, _, _, (first, last)) in enumerate(triggers)
-                        if first <= target.start and target.end <= last)
+        visible = tuple(i for i, (*_, limit) in enumerate(triggers) if limit is None or target.end <= limit)
         groups.setdefault(visible, []).append(index)
     groups.pop((), None)
+    if len(groups) > MAX_GRAPHS_PER_SENTENCE:
+        return {everyone: list(range(len(targets)))}
     return groups
 
 
 class Brackets:
-    """Where the brackets of a doc ("()", "[]", "{}") open and close, to keep a trigger's reach inside the ones
-    around it ("(slides not submitted)", "{Not Entered}")."""
+    """Where the brackets of a doc ("()", "[]", "{}") open and close, to end a trigger's forward reach at the one
+    that closes around it ("(slides not submitted)", "{Not Entered}")."""
 
     PAIRS = (("(", ")"), ("[", "]"), ("{", "}"))
 
@@ -272,21 +283,21 @@ class Brackets:
             if opens:
                 self.pairs.append((opens, np.flatnonzero(forms == doc.vocab.strings[closing]).tolist()))
 
-    def around(self, start: int, end: int, sentence_start: int, sentence_end: int) -> tuple[int, int]:
-        """The token bounds a trigger at ``[start, end)`` may reach: inside the innermost brackets that enclose
-        it within its sentence, else the sentence."""
-        first, last = sentence_start, sentence_end
+    def closing_after(self, start: int, end: int, sentence_start: int, sentence_end: int) -> int | None:
+        """The token index of the innermost bracket, within the sentence, that closes around a trigger at
+        ``[start, end)``; None when the trigger is not in brackets (or in brackets nested of one kind)."""
+        found = None
         for opens, closes in self.pairs:
-            inside = _enclosing(opens, closes, start, end, sentence_start, sentence_end)
-            if inside is not None and inside[1] - inside[0] < last - first:
-                first, last = inside
-        return first, last
+            closing = _closing(opens, closes, start, end, sentence_start, sentence_end)
+            if closing is not None and (found is None or closing < found):
+                found = closing
+        return found
 
 
-def _enclosing(opens: list[int], closes: list[int], start: int, end: int, sentence_start: int,
-               sentence_end: int) -> tuple[int, int] | None:
-    """The tokens inside the one pair of brackets (``opens``/``closes``: their token indices) around
-    ``[start, end)`` within the sentence; None when there is none, or they nest."""
+def _closing(opens: list[int], closes: list[int], start: int, end: int, sentence_start: int,
+             sentence_end: int) -> int | None:
+    """The closing bracket of the one pair (``opens``/``closes``: their token indices) around ``[start, end)``
+    within the sentence; None when there is none, or they nest."""
     before = bisect.bisect_left(opens, start) - 1
     if before < 0 or opens[before] < sentence_start:
         return None
@@ -301,7 +312,7 @@ def _enclosing(opens: list[int], closes: list[int], start: int, end: int, senten
     next_open = bisect.bisect_left(opens, end)
     if next_open < len(opens) and opens[next_open] < closing:  # nested: keep it simple
         return None
-    return opened + 1, closing
+    return closing
 
 
 def _also(rule) -> list[str]:
@@ -346,11 +357,14 @@ def _overlaps_any(start: int, end: int, spans: list[tuple[int, int]], starts: li
     return index >= 0 and spans[index][1] > start
 
 
-def _modifier(rule, start: int, end: int, sentence_start: int, sentence_end: int):
+def _modifier(rule, start: int, end: int, sentence_start: int, sentence_end: int, closing: int | None = None):
     """A ConTextModifier whose scope is cut to its sentence by the rule's direction and ``max_scope``
-    (what medspaCy computes from ``Token.sent``, without walking the doc for each modifier)."""
+    (what medspaCy computes from ``Token.sent``, without walking the doc for each modifier), and forward at
+    ``closing`` (the bracket that closes around the trigger)."""
     from medspacy.context import ConTextModifier
 
+    if closing is not None:
+        sentence_end = min(sentence_end, closing)
     direction = rule.direction.lower()
     limit = rule.max_scope
     if direction == "forward":
