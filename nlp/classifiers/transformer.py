@@ -171,7 +171,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.head_weight_, self.head_bias_ = self._linear_probe(probe, Y[fit_idx])
         self.adapter_ = None
         self.encoder_state_ = None
-        self._fingerprint = None
+        self._fingerprint = None  # its memo holds the old weights
         if self.method != "frozen":
             encoder = self._fine_tune(encoder, windows, Y[fit_idx])
         self._runtime = (tokenizer, encoder.eval())
@@ -596,17 +596,16 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         fitted state (a fine-tuned encoder's weights take a while to hash): the memo holds the weight dicts
         themselves and is used only while they are the very same objects (``fit`` and loading set new ones; the
         arrays in them are never changed in place)."""
-        identity = (self.base, self.base_sha256_, self.method, self.lora_r)
+        header = f"{self.base}:{self.base_sha256_}:{self.method}:{self.lora_r}"
         memo = getattr(self, "_fingerprint", None)
-        if (memo is not None and memo[0] == identity and memo[1] is self.adapter_
-                and memo[2] is self.encoder_state_):
+        if memo is not None and memo[0] == header and memo[1] is self.adapter_ and memo[2] is self.encoder_state_:
             return memo[3]
-        digest = hashlib.sha256(f"{self.base}:{self.base_sha256_}:{self.method}:{self.lora_r}".encode())
+        digest = hashlib.sha256(header.encode())
         for state in (self.adapter_ or {}, self.encoder_state_ or {}):
             for key in sorted(state):
                 digest.update(key.encode())
                 digest.update(np.ascontiguousarray(state[key]).tobytes())
-        self._fingerprint = (identity, self.adapter_, self.encoder_state_, digest.hexdigest()[:24])
+        self._fingerprint = (header, self.adapter_, self.encoder_state_, digest.hexdigest()[:24])
         return self._fingerprint[3]
 
     def export_onnx(self, directory: str | Path | None = None, precision: str = "int8") -> Path:

@@ -31,11 +31,20 @@ FLAGS = set(ATTRIBUTES)
     ("May be pneumonia.", "pneumonia", {"uncertain"}),
 ])
 def test_analyze_assertions_of_hard_snippets(analyze_one, text, concept, expected):
-    found = [c for c in analyze_one(text).concepts if c.concept == concept]
-    assert len(found) == 1, [c.concept for c in analyze_one(text).concepts]
-    flags = {name for name, value in found[0].assertion.as_dict().items() if value}
-    assert flags == expected
-    assert text[found[0].start:found[0].end] == found[0].text
+    mention = only_mention(analyze_one(text), concept)
+    assert flags_of(mention) == expected
+    assert text[mention.start:mention.end] == mention.text
+
+
+def only_mention(result, concept: str):
+    """The one mention of ``concept`` in an analysis (failing with the concepts found otherwise)."""
+    found = [c for c in result.concepts if c.concept == concept]
+    assert len(found) == 1, [c.concept for c in result.concepts]
+    return found[0]
+
+
+def flags_of(mention) -> set[str]:
+    return {name for name, value in mention.assertion.as_dict().items() if value}
 
 
 @pytest.mark.parametrize("text, concept, expected", [
@@ -56,9 +65,7 @@ def test_analyze_assertions_of_hard_snippets(analyze_one, text, concept, expecte
     ("PATIENT DENIES CHEST\nPAIN OR FEVER.", "chest pain", {"negated"}),
 ])
 def test_analyze_brackets_bound_what_a_trigger_inside_them_modifies(analyze_one, text, concept, expected):
-    found = [c for c in analyze_one(text).concepts if c.concept == concept]
-    assert len(found) == 1, [c.concept for c in analyze_one(text).concepts]
-    assert {name for name, value in found[0].assertion.as_dict().items() if value} == expected
+    assert flags_of(only_mention(analyze_one(text), concept)) == expected
 
 
 def test_analyze_scope_ends_at_a_glued_letter_period_and_a_rule_line(analyze_one):
