@@ -96,6 +96,17 @@ def test_analyze_headings_in_capitals_set_sections_and_context(analyze_one):
     assert by_concept["cough"].section == "history_of_present_illness" and by_concept["cough"].affirmed
 
 
+def test_analyze_social_history_is_historical_as_in_medspacy(analyze_one):
+    text = ("SOCIAL HISTORY: He denies alcohol use. Tobacco use for 30 years.\n\n"
+            "HISTORY OF PRESENT ILLNESS: Tobacco use and cough.")
+    result = analyze_one(text, (Term("alcohol use"), Term("tobacco use"), Term("cough")))
+    social = [c for c in result.concepts if c.section == "social_history"]
+    assert [(c.concept, c.assertion.historical, c.assertion.negated) for c in social] == [
+        ("alcohol use", True, True), ("tobacco use", True, False)]
+    present = [c for c in result.concepts if c.section == "history_of_present_illness"]
+    assert [c.concept for c in present] == ["tobacco use", "cough"] and all(c.affirmed for c in present)
+
+
 def test_analyze_scope_ends_at_the_sentence_and_at_but(analyze_one):
     result = analyze_one("No fever. Cough is present. No rash but wheezing.")
     flags = {c.concept: c.assertion.negated for c in result.concepts}
