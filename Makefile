@@ -64,6 +64,7 @@ browser:
 models: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model tfidf --out models/ohsumed-tfidf
 	$(BIN)/clinnlp train --corpus mtsamples --model tfidf --out models/mtsamples-tfidf
+	$(BIN)/clinnlp train --corpus hallmarks --model tfidf --out models/hoc-tfidf
 	$(BIN)/clinnlp train-roles --out models/piboso-roles
 
 # The transformer and ensemble models (about 30 minutes on 2 cores; see each model card for its time).

@@ -233,6 +233,8 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
     }
     if hasattr(model, "base_sha256_"):
         meta["base_sha256"] = model.base_sha256_
+    if data.multi_label:
+        meta["predicts_no_label"] = bool(getattr(model, "allows_no_label_", False))
     save_model(model, out, meta, model_card(meta), entry.libraries)
     return out
 
@@ -267,6 +269,10 @@ def model_card(meta: dict) -> str:
         + ", ".join(f"{k} {v}" for k, v in dev["calibration"].items()) + " |",
         "",
         "Accuracy is exact-match for multi-label models. "
+        + ({True: "Some training documents have no label, so this model predicts none when no label reaches the "
+                  "threshold. ",
+            False: "Every training document has a label, so this model predicts the most probable label when none "
+                   "reaches the threshold. "}.get(meta.get("predicts_no_label"), ""))
         + ("The final model was then refitted on all the data." if training.get("fitted_on", "all") == "all"
            else "The saved model is the one scored here (fitted on the train part; not refitted)."),
         "",

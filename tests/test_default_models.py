@@ -8,7 +8,7 @@ from corpora import CorpusError, get_corpus, load_corpus, resolve_data_dir
 from nlp.model_store import default_models_dir, load_model
 from nlp.training import TrainingData, train
 
-DEFAULTS = ["ohsumed-tfidf", "mtsamples-tfidf"]
+DEFAULTS = ["ohsumed-tfidf", "mtsamples-tfidf", "hoc-tfidf"]
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -39,6 +39,18 @@ def test_default_mtsamples_predicts_several_specialties():
     assert {"Surgery", "Gastroenterology"} <= set(labels)
 
 
+def test_default_hallmarks_model_may_find_no_hallmark():
+    model = load_model("hoc-tfidf")
+    assert model.multi_label and len(model.meta["labels"]) == 10
+    assert model.meta["predicts_no_label"] and model.estimator.allows_no_label_
+    angiogenesis, none = model.estimator.predict([
+        "Tumour angiogenesis: VEGF expression and microvessel density rose with the new blood vessel formation "
+        "that the tumours induced; anti-angiogenic treatment reduced vascular endothelial growth.",
+        "A survey of hospital parking fees and visitor satisfaction in three regional clinics."])
+    assert "Inducing angiogenesis" in angiogenesis
+    assert none == []
+
+
 def _data_dir_or_skip():
     try:
         return resolve_data_dir()
@@ -47,7 +59,8 @@ def _data_dir_or_skip():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, corpus", [("ohsumed-tfidf", "ohsumed"), ("mtsamples-tfidf", "mtsamples")])
+@pytest.mark.parametrize("name, corpus", [("ohsumed-tfidf", "ohsumed"), ("mtsamples-tfidf", "mtsamples"),
+                                          ("hoc-tfidf", "hallmarks")])
 def test_default_model_is_reproducible_by_the_training_command(tmp_path, name, corpus):
     _data_dir_or_skip()
     committed = load_model(name)

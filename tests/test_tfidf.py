@@ -43,6 +43,19 @@ def test_tfidf_multi_label_predicts_every_label_of_a_note(multi_label_data, tiny
     assert all(len(p) >= 1 for p in model.predict(["unrelated words only"]))
 
 
+def test_tfidf_multi_label_predicts_no_label_only_when_its_training_data_had_documents_without_one(
+        multi_label_data, tiny_params):
+    texts, labels = multi_label_data
+    assert not fit(multi_label_data, tiny_params).allows_no_label_
+    filler = ["The weather report mentions rain and wind over the harbour today."] * 10
+    model = fit((texts + filler, labels + [[]] * 10), tiny_params)
+    assert model.allows_no_label_
+    assert model.predict([filler[0], texts[0]]) == [[], labels[0]]
+    # A model pickled before the attribute existed keeps always predicting a label.
+    del model.allows_no_label_
+    assert len(model.predict([filler[0]])[0]) == 1
+
+
 def test_tfidf_save_reload_same_predictions_batch_and_single(tmp_path, single_label_data, multi_label_data, tiny_params):
     for data in (single_label_data, multi_label_data):
         texts, _ = data

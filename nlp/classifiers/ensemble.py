@@ -88,6 +88,7 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if list(map(str, self.tfidf_.classes_)) != list(map(str, self.transformer_.classes_)):
             raise ValueError("the TF-IDF and transformer members were trained on different labels")
         self.classes_ = self.tfidf_.classes_
+        self.learn_whether_no_label(y)
         tfidf_proba = self.tfidf_.predict_proba(dev_texts)
         transformer_proba = self.transformer_.predict_proba(dev_texts)
         Y = self._targets(dev_y)

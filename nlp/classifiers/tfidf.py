@@ -6,8 +6,9 @@ fitted on out-of-fold margins (``CalibratedClassifierCV``): Platt scaling per cl
 scaling (``"temperature"``), which keeps the SVM's own argmax; the training command picks one on dev.
 
 Multi-label: one ``LinearSVC`` per label with Platt scaling (``method="sigmoid"``) on out-of-fold
-margins; a label is predicted when its probability reaches ``threshold`` (tuned on a dev split), and
-the most probable label is always predicted.
+margins; a label is predicted when its probability reaches ``threshold`` (tuned on a dev split); when
+none does, the most probable label is, unless the training data had documents without a label
+(:class:`~nlp.classifiers.base.DecisionMixin`).
 
 Every prediction can be explained: a linear model's margin for a label is the sum over terms of
 ``tfidf(term) * weight(label, term)``, so the terms with the largest products are exactly what pushed
@@ -150,6 +151,7 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                                            max_features=self.max_features, dtype=np.float32)
         self.tfidf_ = TfidfTransformer(sublinear_tf=True)
         X = self.tfidf_.fit_transform(self.vectorizer_.fit_transform(texts))
+        self.learn_whether_no_label(y)
         if self.multi_label:
             self.binarizer_ = MultiLabelBinarizer()
             Y = self.binarizer_.fit_transform(y)

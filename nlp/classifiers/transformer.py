@@ -189,6 +189,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             torch.set_num_threads(int(threads))
 
     def _encode_labels(self, y) -> np.ndarray:
+        self.learn_whether_no_label(y)
         if self.multi_label:
             self.binarizer_ = MultiLabelBinarizer()
             Y = self.binarizer_.fit_transform(y).astype(np.float32)
