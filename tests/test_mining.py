@@ -99,6 +99,20 @@ def test_sentence_roles_learn_position_and_words():
     assert model.predict([[]]) == [[]]
 
 
+def test_sentence_roles_sequence_stage_reads_roles_beyond_the_next_sentence():
+    # The last "Details follow." has the same words, neighbours and position in both kinds of abstract; only the
+    # first sentence, three away, says which role the run of details continues.
+    filler = ["Details follow.", "Details follow.", "Details follow."]
+    abstracts = [["Adults with asthma were enrolled."] + filler, ["Mortality fell sharply."] + filler] * 15
+    roles = [["population"] * 4, ["outcome"] * 4] * 15
+    test = [["Adults with asthma were enrolled."] + filler, ["Mortality fell sharply."] + filler]
+    sequence = SentenceRoleClassifier(sequence_width=3).fit(abstracts, roles)
+    assert [roles[-1] for roles in sequence.predict(test)] == ["population", "outcome"]
+    plain = SentenceRoleClassifier(sequence_width=0).fit(abstracts, roles)
+    last = [roles[-1] for roles in plain.predict(test)]
+    assert last[0] == last[1]  # without the sequence stage it cannot tell them apart
+
+
 def test_topic_names_prefer_distinctive_terms():
     from collections import Counter
 

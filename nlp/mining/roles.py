@@ -4,7 +4,11 @@ other (the NICTA-PIBOSO scheme), so a reader can pull out populations and outcom
 A sentence's role depends on its neighbours and its place in the abstract (backgrounds come first,
 outcomes last), so each sentence is represented by the TF-IDF of its own words, the TF-IDF of the
 previous and next sentences (down-weighted), and its relative position; a linear SVM with calibrated
-probabilities does the rest. Trained on the shared NICTA-PIBOSO corpus by ``clinnlp train-roles``
+probabilities gives each sentence's roles. A second stage reads the sequence (stacked sequential learning,
+Cohen and Carvalho 2005): a logistic regression over the first stage's probabilities for the sentence and its
+``sequence_width`` neighbours on each side, and the position, trained on out-of-fold first-stage
+probabilities so that it learns how roles follow each other ("population" before "intervention", outcomes
+after them) rather than how confident a model is on text it has seen. Trained on the shared NICTA-PIBOSO corpus by ``clinnlp train-roles``
 (:mod:`nlp.mining.roles_training`; regularization chosen by grouped cross-validation on the training
 abstracts; the dev split is only scored).
 
@@ -20,6 +24,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
 from sklearn.svm import LinearSVC
 
 ROLES = ("background", "population", "intervention", "outcome", "study design", "other")
@@ -33,11 +39,27 @@ class SentenceRoleClassifier(BaseEstimator):
     Args:
         C: SVM regularization.
         context_weight: Scale of the neighbours' TF-IDF features relative to the sentence's own.
+        sequence_width: Neighbours on each side whose first-stage probabilities the second stage reads
+            (0: no second stage).
+        sequence_C: Regularization of the second stage.
+        sequence_folds: Folds (of abstracts) for the out-of-fold probabilities the second stage learns from.
     """
 
-    def __init__(self, C: float = 0.3, context_weight: float = 0.5):
+    def __init__(self, C: float = 0.3, context_weight: float = 0.5, sequence_width: int = 3,
+                 sequence_C: float = 1.0, sequence_folds: int = 5):
         self.C = C
         self.context_weight = context_weight
+        self.sequence_width = sequence_width
+        self.sequence_C = sequence_C
+        self.sequence_folds = sequence_folds
+
+    def __setstate__(self, state):
+        # Models saved before the second stage existed have none.
+        state.setdefault("sequence_width", 0)
+        state.setdefault("sequence_C", 1.0)
+        state.setdefault("sequence_folds", 5)
+        state.setdefault("sequence_", None)
+        self.__dict__.update(state)
 
     def _features(self, abstracts: list[list[str]], fit: bool = False):
         sentences = [s for abstract in abstracts for s in abstract]
@@ -68,17 +90,54 @@ class SentenceRoleClassifier(BaseEstimator):
 
     def fit(self, abstracts: list[list[str]], roles: list[list[str]]):
         """Fit on abstracts (each a list of sentences) and their roles (a list per abstract)."""
+        self._fit_first_stage(abstracts, roles)
+        self.sequence_ = None
+        if self.sequence_width > 0:
+            folds = min(self.sequence_folds, len(abstracts))
+            if folds < 2:
+                raise ValueError("the sequence stage needs at least two abstracts to train on")
+            out_of_fold = [None] * len(abstracts)
+            for train, test in KFold(folds, shuffle=True, random_state=0).split(abstracts):
+                first = SentenceRoleClassifier(C=self.C, context_weight=self.context_weight, sequence_width=0)
+                first.fit([abstracts[i] for i in train], [roles[i] for i in train])
+                proba = _aligned(first, [abstracts[i] for i in test], self.classes_)
+                for i, part in zip(test, _per_abstract(proba, [abstracts[i] for i in test])):
+                    out_of_fold[i] = part
+            y = np.asarray([r for abstract in roles for r in abstract])
+            self.sequence_ = LogisticRegression(C=self.sequence_C, max_iter=2000).fit(
+                self._sequence_features(out_of_fold), y)
+        return self
+
+    def _fit_first_stage(self, abstracts, roles):
         X = self._features(abstracts, fit=True)
         y = np.asarray([r for abstract in roles for r in abstract])
         self.model_ = CalibratedClassifierCV(LinearSVC(C=self.C, random_state=0), method="sigmoid", cv=3,
                                              ensemble=False).fit(X, y)
         self.classes_ = self.model_.classes_
-        return self
+
+    def _sequence_features(self, proba_per_abstract: list[np.ndarray]) -> np.ndarray:
+        """Per sentence: the first-stage probabilities of it and ``sequence_width`` neighbours on each side
+        (zeros past either end), and its position."""
+        width, rows = self.sequence_width, []
+        for proba in proba_per_abstract:
+            n, classes = proba.shape
+            padded = np.vstack([np.zeros((width, classes)), proba, np.zeros((width, classes))])
+            for i in range(n):
+                place = np.zeros(POSITION_BINS + 2)
+                place[min(POSITION_BINS - 1, int(i / n * POSITION_BINS))] = 1
+                place[POSITION_BINS], place[POSITION_BINS + 1] = i == 0, i == n - 1
+                rows.append(np.concatenate([padded[i:i + 2 * width + 1].ravel(), place]))
+        return np.asarray(rows).reshape(len(rows), -1)
 
     def predict_proba(self, abstracts: list[list[str]]) -> np.ndarray:
         """Probabilities per sentence (all abstracts' sentences in order), columns in ``classes_`` order."""
         X = self._features(abstracts)
-        return self.model_.predict_proba(X) if X.shape[0] else np.zeros((0, len(self.classes_)))
+        if not X.shape[0]:
+            return np.zeros((0, len(self.classes_)))
+        proba = self.model_.predict_proba(X)
+        if getattr(self, "sequence_", None) is None:
+            return proba
+        return self.sequence_.predict_proba(self._sequence_features(_per_abstract(proba, abstracts)))
 
     def predict(self, abstracts: list[list[str]]) -> list[list[str]]:
         """A role per sentence, per abstract."""
@@ -89,3 +148,22 @@ class SentenceRoleClassifier(BaseEstimator):
             out.append(flat[row:row + len(abstract)])
             row += len(abstract)
         return out
+
+
+def _per_abstract(proba: np.ndarray, abstracts: list[list[str]]) -> list[np.ndarray]:
+    """Rows of ``proba`` (every sentence in order) cut back into one array per abstract."""
+    out, row = [], 0
+    for abstract in abstracts:
+        out.append(proba[row:row + len(abstract)])
+        row += len(abstract)
+    return out
+
+
+def _aligned(model: SentenceRoleClassifier, abstracts: list[list[str]], classes: np.ndarray) -> np.ndarray:
+    """``model``'s probabilities in the column order of ``classes`` (a fold may lack a rare role: zeros)."""
+    proba = model.predict_proba(abstracts)
+    out = np.zeros((len(proba), len(classes)))
+    column = {str(c): j for j, c in enumerate(classes)}
+    for k, c in enumerate(model.classes_):
+        out[:, column[str(c)]] = proba[:, k]
+    return out
