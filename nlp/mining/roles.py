@@ -121,13 +121,16 @@ class SentenceRoleClassifier(BaseEstimator):
         width, rows = self.sequence_width, []
         for proba in proba_per_abstract:
             n, classes = proba.shape
+            if not n:
+                continue
             padded = np.vstack([np.zeros((width, classes)), proba, np.zeros((width, classes))])
-            for i in range(n):
-                place = np.zeros(POSITION_BINS + 2)
-                place[min(POSITION_BINS - 1, int(i / n * POSITION_BINS))] = 1
-                place[POSITION_BINS], place[POSITION_BINS + 1] = i == 0, i == n - 1
-                rows.append(np.concatenate([padded[i:i + 2 * width + 1].ravel(), place]))
-        return np.asarray(rows).reshape(len(rows), -1)
+            windows = np.lib.stride_tricks.sliding_window_view(padded, (2 * width + 1, classes))
+            place = np.zeros((n, POSITION_BINS + 2))
+            index = np.arange(n)
+            place[index, np.minimum(POSITION_BINS - 1, (index / n * POSITION_BINS).astype(int))] = 1
+            place[0, POSITION_BINS] = place[n - 1, POSITION_BINS + 1] = 1
+            rows.append(np.hstack([windows.reshape(n, -1), place]))
+        return np.vstack(rows)
 
     def predict_proba(self, abstracts: list[list[str]]) -> np.ndarray:
         """Probabilities per sentence (all abstracts' sentences in order), columns in ``classes_`` order."""
