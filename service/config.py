@@ -17,7 +17,8 @@ class Settings:
             default: a SQLite file in ``state_dir``.
         auth: Require ``Authorization: Bearer <key>`` (turn off only for local development).
         classifiers: Model names (or directories) to load; empty: every model in the models folder.
-        default_classifier: The model used when a request names none (default: the first loaded, by name).
+        default_classifier: The model used when a request names none (default: the first loaded of
+            mtsamples-ensemble, mtsamples-tfidf, mtsamples-transformer, else the first loaded by name).
         summarizers: Summarization methods to offer.
         analyzer: Offer clinical analysis (``/v1/analyze``, ``"operation": "analyze"``); loads medspaCy's
             ConText and the packaged lexicon at start.

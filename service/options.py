@@ -68,6 +68,17 @@ class Options(BaseModel):
         return None
 
 
+# Without a configured default, a request that names no model gets a clinical-notes model (the service's main
+# job), else the first loaded by name: which models happen to be in the folder must not change the answer.
+CLINICAL_NOTES_DEFAULTS = ("mtsamples-ensemble", "mtsamples-tfidf", "mtsamples-transformer")
+
+
+def default_classifier(classifiers) -> str | None:
+    """The classifier a request that names none gets, when ``CLINNLP_DEFAULT_CLASSIFIER`` is not set."""
+    return next((name for name in CLINICAL_NOTES_DEFAULTS if name in classifiers), None) or \
+        next(iter(sorted(classifiers)), None)
+
+
 class ClassifyOptions(Options):
     """Options of ``classify``.
 
@@ -85,7 +96,7 @@ class ClassifyOptions(Options):
 
     def resolve(self, state) -> "ClassifyOptions":
         classifiers = state.registry.classifiers
-        name = self.model or state.settings.default_classifier or next(iter(sorted(classifiers)), None)
+        name = self.model or state.settings.default_classifier or default_classifier(classifiers)
         if name not in classifiers:
             raise ApiError(404, f"no model {name!r}", {"models": sorted(classifiers)})
         return self.model_copy(update={"model": name})

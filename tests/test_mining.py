@@ -113,6 +113,23 @@ def test_sentence_roles_sequence_stage_reads_roles_beyond_the_next_sentence():
     assert last[0] == last[1]  # without the sequence stage it cannot tell them apart
 
 
+def test_sentence_roles_fit_with_a_rare_role_and_refuse_a_role_seen_once():
+    abstracts = [["Adults with asthma were enrolled.", "Mortality fell sharply."]] * 40
+    roles = [["population", "outcome"]] * 40
+    rare = [list(r) for r in roles]
+    for i in (0, 1, 2):  # a role in 3 abstracts: some folds' training parts hold fewer than 2 of it
+        rare[i][1] = "other"
+    model = SentenceRoleClassifier().fit(abstracts, rare)
+    assert set(model.classes_) == {"population", "outcome", "other"}
+    assert model.predict([abstracts[0]])[0][0] == "population"
+    # Two abstracts: each fold trains on one, too few for calibration, so the sequence stage is left out.
+    assert SentenceRoleClassifier().fit(abstracts[:2], roles[:2]).sequence_ is None
+    once = [list(r) for r in roles]
+    once[0][1] = "other"
+    with pytest.raises(ValueError, match="at least 2 sentences"):
+        SentenceRoleClassifier().fit(abstracts, once)
+
+
 def test_topic_names_prefer_distinctive_terms():
     from collections import Counter
 
@@ -128,6 +145,27 @@ def test_association_rules_have_support_confidence_lift():
     rule = next(r for r in rules if r["if"] == "mesh: Sepsis" and r["then"] == "category: C01")
     assert rule["confidence"] == 1.0 and rule["support"] == round(30 / 70, 4)
     assert rule["lift"] == round(1.0 / (40 / 70), 3) and rule["documents"] == 30
+
+
+@pytest.mark.skipif(not (MODELS / "hoc-tfidf").is_dir(), reason="needs the committed default models")
+def test_mine_with_a_category_model_that_may_predict_no_label(collection, tmp_path):
+    """hoc-tfidf predicts no hallmark for most of these abstracts: they are mined with category "none", not
+    dropped as errors."""
+    import pyarrow.parquet as pq
+
+    from nlp.cli import main
+
+    out = tmp_path / "out"
+    assert main(["mine", str(collection), "-o", str(out), "--model", "hoc-tfidf", "--summarizer", "lead",
+                 "--no-progress"]) == 1  # the collection's two bad records
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert {e["reason"].split(":")[0] for e in errors} == {"malformed JSON", "no abstract text"}
+    documents = pq.read_table(out / "documents.parquet").to_pylist()
+    assert len(documents) == 60
+    unlabelled = [d for d in documents if d["category"] == "none"]
+    assert unlabelled and all(d["categories"] == [] and d["category_score"] is None for d in unlabelled)
+    categories = {row["category"] for row in csv.DictReader((out / "categories.csv").open())}
+    assert "none" in categories
 
 
 @pytest.mark.skipif(not (MODELS / "piboso-roles").is_dir(), reason="needs the committed default models")

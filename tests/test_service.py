@@ -54,6 +54,17 @@ def test_service_classify_json(client):
     assert ABSTRACT[span[0]:span[1]].lower().startswith(result["explanation"][0]["term"].split()[0])
 
 
+def test_service_default_model_is_a_clinical_notes_model_whatever_else_is_loaded(tmp_path):
+    # hoc-tfidf sorts first by name; a request without a model still gets the notes model, as before it existed.
+    registry = Registry.load(("hoc-tfidf", "mtsamples-tfidf"), ())
+    app = create_app({"state_dir": str(tmp_path), "auth": False}, registry=registry)
+    try:
+        response = app.test_client().post("/v1/classify", json={"documents": [{"id": "1", "text": "Cholecystectomy."}]})
+        assert response.status_code == 200 and response.json["model"]["name"] == "mtsamples-tfidf"
+    finally:
+        app.extensions["clinnlp"].jobs.stop()
+
+
 def test_service_classify_text_plain_and_no_explanation(client):
     response = client.post("/v1/classify?model=mtsamples-tfidf&explain=false", data="Laparoscopic cholecystectomy. "
                            "The gallbladder was removed.", content_type="text/plain")

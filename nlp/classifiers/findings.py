@@ -68,6 +68,8 @@ class FindingsClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     # It reads every report through the process's one shared clinical analyzer (spaCy and medspaCy objects),
     # so a service runs it on that analyzer's thread (service.batching), never beside it.
     uses_shared_analyzer = True
+    # Multi-label: a report may have no finding the model knows (and not be normal); decide() allows none.
+    allows_no_label_ = True
 
     """Multi-label chest X-ray findings from concepts and assertions (see the module docstring).
 

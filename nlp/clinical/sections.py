@@ -7,7 +7,8 @@ heading names, matched case-insensitively), and a heading is recognized in three
 1. at the start of a line, followed by a colon, in any case ("Assessment:", "FAMILY HISTORY:");
 2. alone on its line in capitals, without a colon ("PLAN", "HISTORY OF PRESENT ILLNESS");
 3. in capitals followed by a colon anywhere else after whitespace ("... stable.  PLAN: rest"), as dictated
-   notes and report headers run their sections together.
+   notes and report headers run their sections together; headings listed in ``line_start_only`` ("HABITS")
+   are too common after another word ("BOWEL HABITS:") to be taken there.
 
 A heading in lower case inside a sentence ("we discussed the plan: rest") is never one. Body-system
 sub-headings of an exam or a review of systems ("LUNGS:", "HEENT:") are not in the rules on purpose: they
@@ -72,16 +73,19 @@ def resolve_sections(requested: list[str]) -> set[str]:
 
 @cache
 def _heading_patterns() -> tuple[tuple[re.Pattern, ...], dict[str, str]]:
-    headings = section_rules()["headings"]
+    rules = section_rules()
+    headings = rules["headings"]
     category_of = {h.lower(): category for category, names in headings.items() for h in names}
     names = sorted(category_of, key=len, reverse=True)  # longest first: "assessment and plan" before "assessment"
     any_case = "|".join(re.escape(n) for n in names)
     capitals = "|".join(re.escape(n.upper()) for n in names)
+    line_start_only = {n.lower() for n in rules.get("line_start_only", [])}
+    inline = "|".join(re.escape(n.upper()) for n in names if n not in line_start_only)
     patterns = (
         re.compile(rf"(?im)^[ \t]*(?P<title>{any_case})[ \t]*:"),
         re.compile(rf"(?m)^[ \t]*(?P<title>{capitals})[ \t]*$"),
         # Inside a line, in capitals, after whitespace (dictated notes and report headers run on).
-        re.compile(rf"(?<=[ \t])(?P<title>{capitals})[ \t]*:"),
+        re.compile(rf"(?<=[ \t])(?P<title>{inline})[ \t]*:"),
     )
     return patterns, category_of
 

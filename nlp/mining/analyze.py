@@ -18,6 +18,7 @@ DEFAULT_CATEGORY_MODEL = "ohsumed-tfidf"
 # Key terms come from this TF-IDF model's vocabulary and IDF (fitted on OHSUMED abstracts).
 TERMS_MODEL = "ohsumed-tfidf"
 ROLE_FIELDS = ("population", "intervention", "outcome")
+NO_CATEGORY = "none"  # the category of an article for which the category model predicted no label
 
 
 def document_schema(with_embedding: bool):
@@ -105,6 +106,10 @@ class ArticleAnalyzer:
         out = []
         for row, chosen in zip(proba, picks):
             labels = [str(estimator.classes_[i]) for i in chosen]
+            if not labels:  # a multi-label model that may predict no label (e.g. hoc-tfidf) found none
+                out.append({"category": NO_CATEGORY, "category_name": "no label reached the model's threshold",
+                            "category_score": None, "categories": []})
+                continue
             out.append({"category": labels[0], "category_name": names.get(labels[0], labels[0]),
                         "category_score": round(float(row[chosen[0]]), 4), "categories": labels})
         return out

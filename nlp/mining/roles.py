@@ -19,6 +19,9 @@ abstracts (each a list of sentences) and its output a role per sentence, and it 
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
@@ -27,6 +30,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.svm import LinearSVC
+
+log = logging.getLogger(__name__)
 
 ROLES = ("background", "population", "intervention", "outcome", "study design", "other")
 DEFAULT_ROLES_MODEL = "piboso-roles"
@@ -95,9 +100,14 @@ class SentenceRoleClassifier(BaseEstimator):
         if self.sequence_width > 0:
             folds = min(self.sequence_folds, len(abstracts))
             if folds < 2:
-                raise ValueError("the sequence stage needs at least two abstracts to train on")
+                log.warning("the sequence stage is left out: it learns from at least two abstracts")
+                return self
             out_of_fold = [None] * len(abstracts)
             for train, test in KFold(folds, shuffle=True, random_state=0).split(abstracts):
+                if _rarest([roles[i] for i in train]) < 2:
+                    log.warning("the sequence stage is left out: a role has fewer than 2 sentences in the training "
+                                "part of one of its %d folds (give each role more examples)", folds)
+                    return self
                 first = SentenceRoleClassifier(C=self.C, context_weight=self.context_weight, sequence_width=0)
                 first.fit([abstracts[i] for i in train], [roles[i] for i in train])
                 proba = _aligned(first, [abstracts[i] for i in test], self.classes_)
@@ -109,10 +119,14 @@ class SentenceRoleClassifier(BaseEstimator):
         return self
 
     def _fit_first_stage(self, abstracts, roles):
+        rarest = _rarest(roles)
+        if rarest < 2:
+            raise ValueError("every role needs at least 2 sentences to calibrate its probabilities")
         X = self._features(abstracts, fit=True)
         y = np.asarray([r for abstract in roles for r in abstract])
-        self.model_ = CalibratedClassifierCV(LinearSVC(C=self.C, random_state=0), method="sigmoid", cv=3,
-                                             ensemble=False).fit(X, y)
+        # Platt scaling on out-of-fold margins: 3 folds, fewer where a role has fewer sentences.
+        self.model_ = CalibratedClassifierCV(LinearSVC(C=self.C, random_state=0), method="sigmoid",
+                                             cv=min(3, rarest), ensemble=False).fit(X, y)
         self.classes_ = self.model_.classes_
 
     def _sequence_features(self, proba_per_abstract: list[np.ndarray]) -> np.ndarray:
@@ -151,6 +165,12 @@ class SentenceRoleClassifier(BaseEstimator):
             out.append(flat[row:row + len(abstract)])
             row += len(abstract)
         return out
+
+
+def _rarest(roles: list[list[str]]) -> int:
+    """Sentences of the rarest role (0 when there are none)."""
+    counts = Counter(r for abstract in roles for r in abstract)
+    return min(counts.values(), default=0)
 
 
 def _per_abstract(proba: np.ndarray, abstracts: list[list[str]]) -> list[np.ndarray]:

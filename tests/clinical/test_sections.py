@@ -19,6 +19,16 @@ def test_sections_run_on_headings_in_capitals_inside_a_line():
                                                           "family_history"]
 
 
+def test_sections_habits_is_social_history_at_a_line_start_but_not_after_another_word():
+    def found(text):
+        return [(s.category, s.title) for s in find_sections(text)]
+
+    assert found("HABITS: No tobacco. No ethanol.") == [("social_history", "HABITS")]
+    assert found("Exam normal.  SOCIAL HABITS: denies alcohol.") == [("social_history", "SOCIAL HABITS")]
+    # A review of systems item, not a social history: its diarrhea must not become "historical".
+    assert found("REVIEW OF SYSTEMS: GI: BOWEL HABITS: diarrhea daily.") == [("review_of_systems", "REVIEW OF SYSTEMS")]
+
+
 def test_sections_a_heading_word_inside_a_longer_heading_is_not_its_own_section():
     sections = find_sections("PAST MEDICAL HISTORY: asthma.\nMEDICAL HISTORY: none.")
     assert [(s.category, s.title) for s in sections] == [("past_medical_history", "PAST MEDICAL HISTORY"),
