@@ -570,6 +570,8 @@ def _readable(result: dict) -> str:
             terms = dict.fromkeys(item["term"] for item in result.get("explanation", []) if item.get("label") == label)
             because = f"  because of: {', '.join(list(terms)[:5])}" if terms else ""
             lines.append(f"    {label_name} ({result['scores'][label]:.2f}){because}")
+        if not result["labels"]:  # a model that may predict no label found none
+            lines.append("    (no label reached the model's threshold)")
         return "\n".join(lines)
     if "concepts" in result:
         flags = ("negated", "historical", "hypothetical", "family", "uncertain")

@@ -130,6 +130,10 @@ def test_cli_show_lists_every_label_with_its_own_terms_and_errors_cleanly(tmp_pa
     lines = capsys.readouterr().out.splitlines()
     assert any("Cardiology (0.90)" in line and "troponin" in line and "polyp" not in line for line in lines)
     assert any("GI (0.70)" in line and "polyp" in line for line in lines)
+    none = write_jsonl(tmp_path / "none.jsonl", [{"id": "n2", "labels": [], "label_names": [],
+                                                 "scores": {"cardiology": 0.1}, "explanation": []}])
+    assert main(["show", str(none)]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[-2:] == ["n2:", "    (no label reached the model's threshold)"]
     run = subprocess.run([sys.executable, "-m", "nlp.cli", "show", str(tmp_path / "nonexistent.jsonl")],
                          capture_output=True, text=True)
     assert run.returncode == EXIT_ERROR and "Traceback" not in run.stderr
