@@ -160,11 +160,7 @@ class SentenceRoleClassifier(BaseEstimator):
         """A role per sentence, per abstract."""
         proba = self.predict_proba(abstracts)
         flat = [str(self.classes_[i]) for i in proba.argmax(axis=1)] if len(proba) else []
-        out, row = [], 0
-        for abstract in abstracts:
-            out.append(flat[row:row + len(abstract)])
-            row += len(abstract)
-        return out
+        return _per_abstract(flat, abstracts)
 
 
 def _rarest(roles: list[list[str]]) -> int:
@@ -173,11 +169,12 @@ def _rarest(roles: list[list[str]]) -> int:
     return min(counts.values(), default=0)
 
 
-def _per_abstract(proba: np.ndarray, abstracts: list[list[str]]) -> list[np.ndarray]:
-    """Rows of ``proba`` (every sentence in order) cut back into one array per abstract."""
+def _per_abstract(rows, abstracts: list[list[str]]) -> list:
+    """``rows`` (one per sentence, every abstract's in order: an array or a list) cut back into one part per
+    abstract."""
     out, row = [], 0
     for abstract in abstracts:
-        out.append(proba[row:row + len(abstract)])
+        out.append(rows[row:row + len(abstract)])
         row += len(abstract)
     return out
 
