@@ -104,7 +104,8 @@ class ClassifyPanel(Panel):
         return {"labels": [{"id": label, "name": names.get(label, label), "score": result["scores"][label],
                             "predicted": label in predicted, "style": style.get(label),
                             "terms": terms.get(label, [])} for label in shown],
-                "hidden": max(0, len(ranked) - len(shown)), "multi_label": model.multi_label if model else False}
+                "hidden": max(0, len(ranked) - len(shown)), "multi_label": model.multi_label if model else False,
+                "none_predicted": not predicted}
 
     def marks(self, result: dict, prefix: str, view: dict) -> list[Mark]:
         found = []
