@@ -67,7 +67,7 @@ models: $(STAMP)
 	$(BIN)/clinnlp train --corpus hallmarks --model tfidf --out models/hoc-tfidf
 	$(BIN)/clinnlp train-roles --out models/piboso-roles
 
-# The transformer and ensemble models (about 30 minutes on 2 cores; see each model card for its time).
+# The transformer and ensemble models (about 45 minutes on 2 cores; see each model card for its time).
 # The chest X-ray findings labeler (about a minute; needs openi_findings and indiana_cxr_reports).
 findings: $(STAMP)
 	$(BIN)/clinnlp train --corpus openi_findings --model findings --out models/openi-findings
@@ -83,6 +83,9 @@ transformers: $(STAMP)
 		--param transformer=models/ohsumed-transformer --param 'tfidf_params={"C": 1.0, "calibration": "sigmoid"}'
 	$(BIN)/clinnlp train --corpus mtsamples --model ensemble --out models/mtsamples-ensemble \
 		--param transformer=models/mtsamples-transformer --param 'tfidf_params={"C": 1.0}'
+	$(BIN)/clinnlp train --corpus hallmarks --model transformer --out models/hoc-transformer
+	$(BIN)/clinnlp train --corpus hallmarks --model ensemble --out models/hoc-ensemble \
+		--param transformer=models/hoc-transformer --param 'tfidf_params={"C": 0.3, "threshold": 0.25}'
 
 # Refit the extractive summarizer's sentence scorer (nlp/data/sentence_scorer.json) from the shared sets.
 summarizer: $(STAMP)

@@ -39,6 +39,18 @@ def test_default_mtsamples_predicts_several_specialties():
     assert {"Surgery", "Gastroenterology"} <= set(labels)
 
 
+def test_hallmarks_ensemble_may_find_no_hallmark_as_its_members_learned():
+    """The ensemble and its transformer member learned from the data that some abstracts name no hallmark."""
+    model = load_model("hoc-ensemble")
+    assert model.multi_label and model.meta["predicts_no_label"]
+    assert model.estimator.allows_no_label_ and model.estimator.transformer_.allows_no_label_
+    angiogenesis, none = model.estimator.predict([
+        "Tumour angiogenesis: VEGF expression and microvessel density rose with the new blood vessel formation "
+        "that the tumours induced; anti-angiogenic treatment reduced vascular endothelial growth.",
+        "A survey of hospital parking fees and visitor satisfaction in three regional clinics."])
+    assert "Inducing angiogenesis" in angiogenesis and none == []
+
+
 def test_default_hallmarks_model_may_find_no_hallmark():
     model = load_model("hoc-tfidf")
     assert model.multi_label and len(model.meta["labels"]) == 10
@@ -83,7 +95,8 @@ def test_default_model_is_reproducible_by_the_training_command(tmp_path, name, c
     assert agree >= 0.99
 
 
-TRANSFORMERS = ["ohsumed-transformer", "mtsamples-transformer", "ohsumed-ensemble", "mtsamples-ensemble"]
+TRANSFORMERS = ["ohsumed-transformer", "mtsamples-transformer", "ohsumed-ensemble", "mtsamples-ensemble",
+                "hoc-transformer", "hoc-ensemble"]
 
 
 @pytest.mark.parametrize("name", TRANSFORMERS + ["piboso-roles"])
@@ -102,7 +115,7 @@ def test_transformer_ensemble_and_roles_models_are_small_and_pin_their_base(name
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, corpus", [("ohsumed-transformer", "ohsumed"), ("mtsamples-transformer", "mtsamples"),
-                                          ("ohsumed-ensemble", "ohsumed")])
+                                          ("ohsumed-ensemble", "ohsumed"), ("hoc-ensemble", "hallmarks")])
 def test_committed_transformer_models_score_their_dev_split_as_their_card_says(name, corpus):
     """The weights on disk are the ones the card's dev figures came from (retraining takes 10-15 minutes
     each: `make transformers`)."""
