@@ -174,6 +174,32 @@ def test_a_damaged_onnx_export_in_the_cache_is_made_again(trained, tmp_path, mon
     assert export.stat().st_size > 5000
 
 
+def test_models_that_run_the_same_encoder_share_one_onnx_session(trained, tmp_path, monkeypatch):
+    # An ensemble and the transformer model whose weights it reused run one encoder: one session in memory, called
+    # from both models' threads at once with the results each would get alone.
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nlp.classifiers import transformer
+
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
+    model, texts, _ = trained
+    one, other = (clone_fitted(model, runtime="onnx", precision="fp32") for _ in range(2))
+    alone = one.predict_proba(texts)
+    (one_tokenizer, session), (other_tokenizer, other_session) = one._onnx_parts(), other._onnx_parts()
+    assert session is other_session and one_tokenizer is not other_tokenizer
+    assert clone_fitted(model, runtime="onnx", precision="int8")._onnx_parts()[1] is not session
+    with ThreadPoolExecutor(4) as pool:
+        for proba in pool.map(lambda m: m.predict_proba(texts), [one, other] * 4):
+            np.testing.assert_allclose(proba, alone, atol=1e-5)
+    keys = [key for key in transformer._SESSIONS.keys() if key[0] == one.fingerprint() and key[1] == "fp32"]
+    assert len(keys) == 1
+    del one, other, session, other_session
+    gc.collect()
+    assert keys[0] not in transformer._SESSIONS  # it went with the last model that used it
+
+
 def test_auto_runtime_is_torch_for_bfloat16_and_onnx_runtime_otherwise(trained, monkeypatch):
     from nlp.classifiers import transformer
 

@@ -33,8 +33,10 @@ import logging
 import math
 import os
 import tempfile
+import threading
 import time
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -572,11 +574,16 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         # Without its arena, ONNX Runtime frees each batch's buffers to the process's allocator (mimalloc in the
         # service) instead of keeping the largest batch's size for good.
         options.enable_cpu_mem_arena = False
+        key = (self.fingerprint(), precision, int(threads or 0))
         for attempt in (1, 2):
             path = self.export_onnx(directory, precision=precision)
             try:
-                session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
                 tokenizer = FastTokenizer.load(self._tokenizer_path(directory))
+                with _SESSIONS_LOCK:
+                    session = _SESSIONS.get(key)
+                    if session is None:
+                        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                        _SESSIONS[key] = session
                 return tokenizer, session
             except OSError:
                 raise
@@ -823,6 +830,15 @@ class DocumentVectors(np.ndarray):
 
     def __reduce__(self):  # pickled (for a worker pool), they are plain vectors
         return np.asarray(self).__reduce__()
+
+
+# One ONNX Runtime session per encoder (fingerprint), precision and thread count in a process: models that run the
+# same encoder, such as an ensemble and the transformer model whose weights it reused, share its weights in memory
+# (about 90 MB each for MiniLM) instead of loading them twice. A session's ``run`` may be called from several
+# threads at once (ONNX Runtime's contract); each model keeps its own tokenizer. An entry goes when the last model
+# that uses it does.
+_SESSIONS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_SESSIONS_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path | None:
