@@ -67,7 +67,6 @@ models: $(STAMP)
 	$(BIN)/clinnlp train --corpus hallmarks --model tfidf --out models/hoc-tfidf
 	$(BIN)/clinnlp train-roles --out models/piboso-roles
 
-# The transformer and ensemble models (about 45 minutes on 2 cores; see each model card for its time).
 # The chest X-ray findings labeler (about a minute; needs openi_findings and indiana_cxr_reports).
 findings: $(STAMP)
 	$(BIN)/clinnlp train --corpus openi_findings --model findings --out models/openi-findings
@@ -76,6 +75,7 @@ findings: $(STAMP)
 lexicon: $(STAMP)
 	$(BIN)/python -m nlp.clinical.lexicon_build
 
+# The transformer and ensemble models (about 45 minutes on 2 cores; see each model card for its time).
 transformers: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model transformer --out models/ohsumed-transformer
 	$(BIN)/clinnlp train --corpus mtsamples --model transformer --out models/mtsamples-transformer

@@ -22,8 +22,9 @@ def web_registry():
 def make_app(tmp_path, web_registry):
     apps = []
 
-    def make(**config):
-        app = create_app({"state_dir": str(tmp_path / "state"), "rate_limit": 0, **config}, registry=web_registry)
+    def make(registry=None, **config):
+        app = create_app({"state_dir": str(tmp_path / "state"), "rate_limit": 0, **config},
+                         registry=registry or web_registry)
         apps.append(app)
         return app
 

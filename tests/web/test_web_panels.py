@@ -146,28 +146,23 @@ def test_web_panels_stay_away_until_their_operation_is_loaded(make_app, web_regi
             operation != "analyze" or getattr(web_registry, "analyzer", None) is not None))
 
 
-def test_web_classify_panel_says_when_a_model_predicts_no_label(tmp_path):
+def test_web_classify_panel_says_when_a_model_predicts_no_label(make_app):
     """hoc-tfidf may predict no label (some Hallmarks abstracts have none): the panel says so in words instead of
     leaving a list of bars with nothing marked."""
-    from service.app import create_app
     from service.registry import Registry
 
-    app = create_app({"state_dir": str(tmp_path / "state"), "rate_limit": 0},
-                     registry=Registry.load(("hoc-tfidf",), ("lead",)))
-    try:
-        client = app.test_client()
-        csrf = sign_in(client, app.extensions["clinnlp"].keys.create("panels")[1])
+    app = make_app(registry=Registry.load(("hoc-tfidf",), ("lead",)))
+    client = app.test_client()
+    csrf = sign_in(client, app.extensions["clinnlp"].keys.create("panels")[1])
 
-        def page(text):
-            reply = client.post("/analyze", data={"csrf_token": csrf, "text": text, "run": ["classify"],
-                                                  "classify-model": "hoc-tfidf"}, content_type="multipart/form-data")
-            assert reply.status_code == 200
-            return reply.get_data(as_text=True)
+    def page(text):
+        reply = client.post("/analyze", data={"csrf_token": csrf, "text": text, "run": ["classify"],
+                                              "classify-model": "hoc-tfidf"}, content_type="multipart/form-data")
+        assert reply.status_code == 200
+        return reply.get_data(as_text=True)
 
-        quiet = page("Follow-up visit: blood pressure was stable and the patient walked without help.")
-        assert "No label reached the model's threshold" in quiet and '<span class="tag">predicted</span>' not in quiet
-        assert "hoc-tfidf" in quiet and 'class="label-score"' in quiet  # the scores are still shown
-        hallmark = page("Tumour cells evaded apoptosis and sustained proliferative signalling through EGFR.")
-        assert "No label reached" not in hallmark and '<span class="tag">predicted</span>' in hallmark
-    finally:
-        app.extensions["clinnlp"].jobs.stop()
+    quiet = page("Follow-up visit: blood pressure was stable and the patient walked without help.")
+    assert "No label reached the model's threshold" in quiet and '<span class="tag">predicted</span>' not in quiet
+    assert "hoc-tfidf" in quiet and 'class="label-score"' in quiet  # the scores are still shown
+    hallmark = page("Tumour cells evaded apoptosis and sustained proliferative signalling through EGFR.")
+    assert "No label reached" not in hallmark and '<span class="tag">predicted</span>' in hallmark
