@@ -155,6 +155,16 @@ def _dev_score(metrics: dict, multi_label: bool) -> float:
     return (metrics["micro_f1"] + metrics["macro_f1"]) / 2 if multi_label else metrics["accuracy"]
 
 
+def _thresholds(fixed: dict, grid: dict, multi_label: bool) -> list:
+    """The decision thresholds to try on dev for a multi-label model: the one the caller fixed, else the ones its
+    type's grid names (a threshold chosen by cross-validation), else :data:`THRESHOLDS`."""
+    if not multi_label:
+        return [None]
+    if "threshold" in fixed:
+        return [float(fixed["threshold"])]
+    return list(grid.get("threshold", THRESHOLDS))
+
+
 def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: int = 0,
          n_jobs: int | None = None, fixed: dict | None = None) -> tuple[dict, dict, list[dict], object]:
     """Try each parameter setting on a dev split carved from ``data``.
@@ -172,6 +182,8 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
     train_texts, dev_texts = _subset(data.texts, train_idx), _subset(data.texts, dev_idx)
     train_labels, dev_labels = _subset(data.labels, train_idx), _subset(data.labels, dev_idx)
     grid = {key: values for key, values in entry.param_grid(data.multi_label).items() if key not in fixed}
+    thresholds = _thresholds(fixed, grid, data.multi_label)
+    grid.pop("threshold", None)  # tried after each fit, on the same probabilities
     rows, best = [], None
     for values in itertools.product(*grid.values()):
         params = {**fixed, **dict(zip(grid.keys(), values))}
@@ -182,7 +194,7 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
         else:
             model.fit(train_texts, train_labels)
         proba = model.predict_proba(dev_texts)
-        for threshold in THRESHOLDS if data.multi_label else [None]:
+        for threshold in thresholds:
             if threshold is not None:
                 model.set_params(threshold=threshold)
             metrics = classification_metrics(dev_labels, proba, model.decide(proba), model.classes_, data.multi_label)

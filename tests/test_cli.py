@@ -258,3 +258,14 @@ def test_cli_loads_pickled_weights_from_outside_the_models_folder_only_when_trus
     error = capsys.readouterr().err
     assert "not in the models folder" in error and "--trust" in error and len(error.splitlines()) == 1
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_fixed_threshold_is_kept_and_not_tuned_on_dev(multi_label_data):
+    from nlp.training import THRESHOLDS, TrainingData, tune
+
+    texts, labels = multi_label_data
+    data = TrainingData([str(i) for i in range(len(texts))], texts, labels, True, {"file": "test"})
+    _, _, tried, _ = tune(data, "tfidf", fixed={"threshold": 0.45})
+    assert {row["params"]["threshold"] for row in tried} == {0.45}
+    _, _, tried, _ = tune(data, "tfidf")
+    assert {row["params"]["threshold"] for row in tried} == set(THRESHOLDS)
