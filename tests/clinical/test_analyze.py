@@ -29,6 +29,16 @@ FLAGS = set(ATTRIBUTES)
     ("No hx of stroke.", "stroke", {"negated", "historical"}),
     ("Likely pneumonia.", "pneumonia", {"uncertain"}),
     ("May be pneumonia.", "pneumonia", {"uncertain"}),
+    # Uncertainty stated after the finding, as radiology impressions put it.
+    ("Pneumonia is likely.", "pneumonia", {"uncertain"}),
+    ("Pneumonia is suspected.", "pneumonia", {"uncertain"}),
+    ("Pneumonia is less likely.", "pneumonia", {"uncertain"}),
+    ("Pneumonia is unlikely.", "pneumonia", {"negated"}),
+    ("Atelectasis vs pneumonia.", "atelectasis", {"uncertain"}),
+    ("Atelectasis vs pneumonia.", "pneumonia", {"uncertain"}),
+    # "vs" reaches three tokens each way: not the next clause.
+    ("Atelectasis versus aspiration; no pleural effusion.", "pleural effusion", {"negated"}),
+    ("Edema, likely cardiogenic.", "edema", set()),
 ])
 def test_analyze_assertions_of_hard_snippets(analyze_one, text, concept, expected):
     mention = only_mention(analyze_one(text), concept)
