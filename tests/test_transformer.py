@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nlp.classifiers import get_classifier_type
+from nlp.classifiers.onnx_export import EXPORT_VERSION
 from nlp.classifiers.ensemble import EnsembleClassifier
 from nlp.classifiers.transformer import TransformerClassifier
 from nlp.classifiers.windows import length_sorted_batches, split_windows, window_starts
@@ -154,7 +155,14 @@ def test_onnx_runtime_agrees_with_torch(trained, tmp_path, monkeypatch):
     fp32 = clone_fitted(model, runtime="onnx", precision="fp32")
     assert fp32.inference_runtime() == ("onnx", "fp32")
     np.testing.assert_allclose(fp32.predict_proba(texts), torch_proba, atol=1e-4)
-    assert [p.name.split(".", 1)[1] for p in tmp_path.glob("encoder-*.onnx")] == ["fp32.onnx"]
+    (export,) = tmp_path.glob("encoder-*.onnx")
+    assert export.name.split(".", 1)[1] == f"{EXPORT_VERSION}.fp32.onnx"
+    # BERT's attention is fused: one Attention operator per layer, the embeddings one operator.
+    import onnx
+
+    operators = [node.op_type for node in onnx.load(str(export)).graph.node]
+    assert operators.count("Attention") == model._components()[1].config.num_hidden_layers
+    assert operators.count("EmbedLayerNormalization") == 1
     # int8: quantized weights; close, not equal.
     onnx_proba = clone_fitted(model, runtime="onnx", precision="int8").predict_proba(texts)
     assert list(tmp_path.glob("encoder-*.int8-per-channel.onnx"))

@@ -17,8 +17,9 @@ Training methods (``method``), compared on dev splits in the model cards:
 Probabilities are calibrated by temperature scaling on a slice of the training data held apart for it
 (``calibration_fraction``). Inference sorts windows by length and pads each batch only to its longest
 window. Where it runs (``runtime="auto"``, the default): torch in bfloat16 on CPUs that multiply bfloat16
-natively (AVX512-BF16 or AMX); elsewhere ONNX Runtime in fp32, the same encoder exported once and cached, whose
-probabilities match torch's fp32 within float tolerance, which reads documents faster on such CPUs and starts
+natively (AVX512-BF16 or AMX); elsewhere ONNX Runtime in fp32, the same encoder exported once and cached (a BERT
+encoder with its attention fused: :mod:`nlp.classifiers.onnx_export`), whose probabilities match torch's fp32
+within float tolerance, which reads documents faster on such CPUs and starts
 without importing torch or transformers. ``runtime="onnx", precision="int8"`` quantizes the weights (faster
 still, 0.6 accuracy points lower on OHSUMED dev). Explanations are each token's share of the class's logit
 (``attribution="pooled"``) or gradient x input (``"gradient"``), summed per word, with character offsets.
@@ -48,6 +49,7 @@ from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.onnx_export import EXPORT_VERSION
 from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, split_windows
 from nlp.files import atomic_path
@@ -594,7 +596,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 path.unlink(missing_ok=True)
                 self._tokenizer_path(directory).unlink(missing_ok=True)
                 if precision == "int8":
-                    (directory / f"encoder-{self.fingerprint()}.fp32.onnx").unlink(missing_ok=True)
+                    (directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.fp32.onnx").unlink(missing_ok=True)
 
     def _tokenizer_path(self, directory: Path) -> Path:
         return Path(directory) / f"encoder-{self.fingerprint()}.tokenizer.json"
@@ -628,8 +630,9 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         directory = Path(directory) if directory else (cache_dir() or Path(tempfile.mkdtemp(prefix="clinnlp-onnx-")))
         directory.mkdir(parents=True, exist_ok=True)
-        plain = directory / f"encoder-{self.fingerprint()}.fp32.onnx"
-        target = directory / f"encoder-{self.fingerprint()}.int8-per-channel.onnx" if precision == "int8" else plain
+        plain = directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.fp32.onnx"
+        target = directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.int8-per-channel.onnx" \
+            if precision == "int8" else plain
         if not self._tokenizer_path(directory).is_file():
             FastTokenizer.from_transformers(self._base_tokenizer()).save(self._tokenizer_path(directory))
         if target.is_file():
@@ -641,36 +644,17 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
             with atomic_path(target) as partial:  # a concurrent reader never sees half a file
                 # Per-channel scales: on OHSUMED dev, per-tensor int8 lost 6.9 accuracy points, per-channel 0.6.
-                quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+                # The fused operators (Attention, ...) are outside ONNX's shape inference: their outputs are fp32.
+                quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                                 extra_options={"DefaultTensorType": 1})  # onnx.TensorProto.FLOAT
         return target
 
     def _export_fp32(self, path: Path) -> None:
-        import torch
+        from nlp.classifiers.onnx_export import export_encoder
 
         _, encoder = self._components()
-        encoder.set_attn_implementation("eager")  # the exporter cannot trace the SDPA mask code
-        ids = torch.ones((2, 16), dtype=torch.long)
-
-        class Hidden(torch.nn.Module):
-            def __init__(self, model):
-                super().__init__()
-                self.model = model
-
-            def forward(self, input_ids, attention_mask):
-                return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-        try:
-            with atomic_path(path) as partial, warnings.catch_warnings(), torch.autocast("cpu", enabled=False), \
-                    torch.inference_mode(False):
-                # The TorchScript exporter handles BERT with dynamic shapes and needs no onnxscript.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                torch.onnx.export(Hidden(encoder), (ids, ids), str(partial), input_names=["input_ids", "attention_mask"],
-                                  output_names=["hidden"], opset_version=17, dynamo=False,
-                                  dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                                                "attention_mask": {0: "batch", 1: "tokens"},
-                                                "hidden": {0: "batch", 1: "tokens"}})
-        finally:
-            encoder.set_attn_implementation("sdpa")
+        with atomic_path(path) as partial:
+            export_encoder(encoder, partial)
 
     # --------------------------------------------------------------------------------------- prediction
 

@@ -1,0 +1,119 @@
+"""Export a transformer encoder to ONNX (fp32) so that ONNX Runtime can fuse its attention.
+
+ONNX Runtime runs BERT much faster when each layer's attention is one ``Attention`` operator (and the
+embeddings one ``EmbedLayerNormalization``): its transformer optimizer (``onnxruntime.transformers``) finds those
+patterns in the graph the exporter wrote. The attention code of recent ``transformers`` releases (shared attention
+functions, boolean mask helpers) traces to a graph the optimizer no longer recognises, so a BERT encoder is traced
+here through the classic formulation instead: the same weights and arithmetic (scores divided by the square root of
+the head size, an additive mask of -10000 on padding, softmax, weighted values), which is the graph the optimizer was
+written for. On real tokens the fused export's hidden states match the unfused export within 1e-5; padded positions
+differ, and nothing reads them (pooling and explanations are masked). Other architectures are exported as they are,
+unfused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import warnings
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EXPORT_VERSION = "v2"  # in the export's file name: caches of an earlier export are not read as this one
+
+
+def export_encoder(encoder, path: Path) -> bool:
+    """Write ``encoder`` (a ``transformers`` model) to ``path`` as ONNX, inputs ``input_ids`` and ``attention_mask``,
+    output ``hidden`` (the last hidden states). Returns whether the attention was fused."""
+    import torch
+
+    classic = _is_bert(encoder)
+    module = _traced_module(encoder, classic)
+    ids = torch.ones((2, 16), dtype=torch.long)
+    previous = getattr(encoder.config, "_attn_implementation", None)
+    encoder.set_attn_implementation("eager")  # the exporter cannot trace the SDPA mask code
+    try:
+        with warnings.catch_warnings(), torch.autocast("cpu", enabled=False), torch.inference_mode(False), \
+                (_classic_attention() if classic else contextlib.nullcontext()):
+            # The TorchScript exporter handles BERT with dynamic shapes and needs no onnxscript.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(module, (ids, ids), str(path), input_names=["input_ids", "attention_mask"],
+                              output_names=["hidden"], opset_version=17, dynamo=False,
+                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                            "attention_mask": {0: "batch", 1: "tokens"},
+                                            "hidden": {0: "batch", 1: "tokens"}})
+    finally:
+        encoder.set_attn_implementation(previous or "sdpa")
+    return classic and _fuse(path, encoder.config)
+
+
+def _is_bert(encoder) -> bool:
+    from transformers import BertModel
+
+    return isinstance(encoder, BertModel)
+
+
+def _fuse(path: Path, config) -> bool:
+    """Replace ``path`` with its fused graph when every layer's attention fused; else leave it as exported."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(str(path), model_type="bert", num_heads=config.num_attention_heads,
+                               hidden_size=config.hidden_size, opt_level=0)
+    fused = optimized.get_fused_operator_statistics().get("Attention", 0)
+    if fused != config.num_hidden_layers:
+        log.info("ONNX export left unfused: %d of %d attention layers matched", fused, config.num_hidden_layers)
+        return False
+    optimized.save_model_to_file(str(path))
+    return True
+
+
+def _traced_module(encoder, classic: bool):
+    """What the exporter traces: the encoder's last hidden states; for BERT, layer by layer with the classic
+    additive mask."""
+    import torch
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    class ClassicBert(Hidden):
+        def forward(self, input_ids, attention_mask):
+            additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * -10000.0
+            hidden = self.model.embeddings(input_ids=input_ids)
+            for layer in self.model.encoder.layer:
+                output = layer(hidden, attention_mask=additive)
+                hidden = output[0] if isinstance(output, tuple) else output
+            return hidden
+
+    return (ClassicBert if classic else Hidden)(encoder)
+
+
+@contextlib.contextmanager
+def _classic_attention():
+    """BERT's self-attention written as ONNX Runtime's optimizer expects it, while the exporter traces it."""
+    import torch
+    from transformers.models.bert import modeling_bert
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        def heads(x):
+            return x.view(x.size()[:-1] + (self.num_attention_heads, self.attention_head_size)).permute(0, 2, 1, 3)
+
+        query, key, value = heads(self.query(hidden_states)), heads(self.key(hidden_states)), \
+            heads(self.value(hidden_states))
+        scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
+        probabilities = torch.nn.functional.softmax(scores + attention_mask, dim=-1)
+        context = torch.matmul(probabilities, value).permute(0, 2, 1, 3).contiguous()
+        return context.view(context.size()[:-2] + (self.all_head_size,)), None
+
+    original = modeling_bert.BertSelfAttention.forward
+    modeling_bert.BertSelfAttention.forward = forward
+    try:
+        yield
+    finally:
+        modeling_bert.BertSelfAttention.forward = original
