@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from nlp.classifiers import get_classifier_type
-from nlp.classifiers.onnx_export import EXPORT_VERSION
 from nlp.classifiers.ensemble import EnsembleClassifier
 from nlp.classifiers.transformer import TransformerClassifier
 from nlp.classifiers.windows import length_sorted_batches, split_windows, window_starts
 from nlp.model_store import load_model, save_model
+from nlp.onnx_export import EXPORT_VERSION
 
 pytest.importorskip("torch")
 

@@ -18,7 +18,7 @@ Probabilities are calibrated by temperature scaling on a slice of the training d
 (``calibration_fraction``). Inference sorts windows by length and pads each batch only to its longest
 window. Where it runs (``runtime="auto"``, the default): torch in bfloat16 on CPUs that multiply bfloat16
 natively (AVX512-BF16 or AMX); elsewhere ONNX Runtime in fp32, the same encoder exported once and cached (a BERT
-encoder with its attention fused: :mod:`nlp.classifiers.onnx_export`), whose probabilities match torch's fp32
+encoder with its attention fused: :mod:`nlp.onnx_export`), whose probabilities match torch's fp32
 within float tolerance, which reads documents faster on such CPUs and starts
 without importing torch or transformers. ``runtime="onnx", precision="int8"`` quantizes the weights (faster
 still, 0.6 accuracy points lower on OHSUMED dev). Explanations are each token's share of the class's logit
@@ -32,7 +32,6 @@ import hashlib
 import importlib.util
 import logging
 import math
-import os
 import tempfile
 import threading
 import time
@@ -49,10 +48,10 @@ from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
-from nlp.classifiers.onnx_export import EXPORT_VERSION
 from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, split_windows
-from nlp.files import atomic_path
+from nlp.files import atomic_path, cache_dir
+from nlp.onnx_export import EXPORT_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -650,7 +649,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return target
 
     def _export_fp32(self, path: Path) -> None:
-        from nlp.classifiers.onnx_export import export_encoder
+        from nlp.onnx_export import export_encoder
 
         _, encoder = self._components()
         with atomic_path(path) as partial:
@@ -823,24 +822,6 @@ class DocumentVectors(np.ndarray):
 # that uses it does.
 _SESSIONS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _SESSIONS_LOCK = threading.Lock()
-
-
-def cache_dir() -> Path | None:
-    """Where derived encoders are cached (merged adapters, ONNX exports): ``$CLINNLP_CACHE_DIR``, else
-    ``~/.cache/clinnlp``, made private to the user when it does not exist yet. ``None`` when it cannot be made, or
-    belongs to another user or is writable by others: whoever can write there could swap the weights a model
-    predicts with (safetensors and ONNX files run no code, but they decide every label)."""
-    try:
-        directory = Path(os.environ.get("CLINNLP_CACHE_DIR") or Path.home() / ".cache" / "clinnlp")
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = directory.stat()
-    except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
-        return None
-    if hasattr(os, "geteuid") and (info.st_uid != os.geteuid() or info.st_mode & 0o022):
-        log.warning("not using the cache folder %s: it must belong to this user and be writable by no one else",
-                    directory)
-        return None
-    return directory
 
 
 def _document_batches(windows: Windows, rows_of: list[list[int]], max_tokens: int) -> list[list[int]]:
