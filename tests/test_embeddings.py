@@ -45,3 +45,19 @@ def test_once_exported_the_encoder_runs_without_importing_torch(encoder):
     code = ("import sys; from nlp.embeddings import SentenceEncoder; v = SentenceEncoder().encode(['chest pain']); "
             "assert v.shape == (1, 384); assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_damaged_export_in_the_cache_is_made_again(encoder, tmp_path):
+    from nlp.embeddings import OnnxSentenceModel
+
+    OnnxSentenceModel._open_in(tmp_path, 1)
+    (export,) = tmp_path.glob("sentences-*.fp32.onnx")
+    export.write_bytes(b"not an ONNX graph")
+    tokenizer, session = OnnxSentenceModel._open_in(tmp_path, 1)
+    assert session.get_outputs()[0].name == "hidden" and export.stat().st_size > 1_000_000
+
+
+def test_max_tokens_outside_the_encoders_positions_is_refused():
+    for bad in (2, 513):
+        with pytest.raises(ValueError, match="max_tokens"):
+            SentenceEncoder(max_tokens=bad)

@@ -157,17 +157,39 @@ def test_onnx_runtime_agrees_with_torch(trained, tmp_path, monkeypatch):
     np.testing.assert_allclose(fp32.predict_proba(texts), torch_proba, atol=1e-4)
     (export,) = tmp_path.glob("encoder-*.onnx")
     assert export.name.split(".", 1)[1] == f"{EXPORT_VERSION}.fp32.onnx"
-    # BERT's attention is fused: one Attention operator per layer, the embeddings one operator.
-    import onnx
-
-    operators = [node.op_type for node in onnx.load(str(export)).graph.node]
-    assert operators.count("Attention") == model._components()[1].config.num_hidden_layers
-    assert operators.count("EmbedLayerNormalization") == 1
     # int8: quantized weights; close, not equal.
     onnx_proba = clone_fitted(model, runtime="onnx", precision="int8").predict_proba(texts)
     assert list(tmp_path.glob("encoder-*.int8-per-channel.onnx"))
     assert np.abs(onnx_proba - torch_proba).max() < 0.1
     assert (onnx_proba.argmax(1) == torch_proba.argmax(1)).mean() >= 0.95
+
+
+def test_a_bert_export_fuses_attention_and_gives_the_encoders_hidden_states(tiny_base, tmp_path):
+    import onnx
+    import onnxruntime
+    import torch
+    from transformers import AutoModel
+
+    from nlp.onnx_export import export_encoder
+
+    encoder = AutoModel.from_pretrained(tiny_base).eval()
+    attention = encoder.config._attn_implementation
+    assert export_encoder(encoder, tmp_path / "encoder.onnx")
+    assert not encoder.training and encoder.config._attn_implementation == attention  # a copy was traced
+    # One Attention operator per layer and one for the embeddings: what makes ONNX Runtime fast on BERT.
+    operators = [node.op_type for node in onnx.load(str(tmp_path / "encoder.onnx")).graph.node]
+    assert operators.count("Attention") == encoder.config.num_hidden_layers
+    assert operators.count("EmbedLayerNormalization") == 1
+    # The classic attention was this encoder's only while it was traced.
+    assert all("forward" not in layer.attention.self.__dict__ for layer in encoder.encoder.layer)
+    # A padded batch: the real tokens' hidden states are the encoder's.
+    ids = np.array([[101, 7592, 2088, 2003, 102, 0, 0], [101, 2054, 2003, 2023, 2005, 1029, 102]], dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    session = onnxruntime.InferenceSession(str(tmp_path / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    fused = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    with torch.inference_mode():
+        expected = encoder(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state
+    np.testing.assert_allclose(fused * mask[..., None], expected.numpy() * mask[..., None], atol=1e-5)
 
 
 def test_a_damaged_onnx_export_in_the_cache_is_made_again(trained, tmp_path, monkeypatch):
