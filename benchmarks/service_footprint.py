@@ -25,7 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.service_load import free_port  # noqa: E402
+# Not "from benchmarks.service_load": pysbd (medspaCy's sentence splitter) installs a package named "benchmarks",
+# and a regular package wins over this folder (a namespace package) whatever the order of sys.path.
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from service_load import free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # (label, job options, share of --documents): the slow operations get fewer documents, the same order of time.
