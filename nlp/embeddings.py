@@ -128,23 +128,17 @@ class OnnxSentenceModel:
 
     @staticmethod
     def _open_in(directory: Path, threads: int):
-        import onnxruntime
-
         from nlp.classifiers.windows import FastTokenizer
-        from nlp.onnx_export import EXPORT_VERSION
+        from nlp.onnx_export import EXPORT_VERSION, open_session
 
         stem = directory / f"sentences-{MINILM_SHA256[:24]}.{EXPORT_VERSION}"
         model, tokenizer_file = Path(f"{stem}.fp32.onnx"), Path(f"{stem}.tokenizer.json")
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.enable_cpu_mem_arena = False  # as the classifiers: each batch's buffers go back to the allocator
         for attempt in (1, 2):
             if not (model.is_file() and tokenizer_file.is_file()):
                 _export_default(model, tokenizer_file)
             try:
                 tokenizer = FastTokenizer.load(tokenizer_file)
-                return tokenizer, onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+                return tokenizer, open_session(model, threads)
             except OSError:
                 raise
             except Exception as error:  # truncated or from another version: export again, once
@@ -155,7 +149,7 @@ class OnnxSentenceModel:
                 tokenizer_file.unlink(missing_ok=True)
 
     def encode(self, sentences: list[str], batch_size: int) -> np.ndarray:
-        from nlp.classifiers.windows import encode_whole, length_sorted_batches
+        from nlp.classifiers.windows import encode_whole, length_sorted_batches, padded_batch
 
         vectors = np.zeros((len(sentences), self.dimension), dtype=np.float32)
         if not sentences:
@@ -163,12 +157,7 @@ class OnnxSentenceModel:
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         ids = [[cls, *tokens[:self.max_tokens - 2], sep] for tokens in encode_whole(self.tokenizer, sentences)[0]]
         for rows in length_sorted_batches([len(row) for row in ids], batch_size * self.max_tokens, batch_size):
-            width = max(len(ids[row]) for row in rows)
-            batch = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros_like(batch)
-            for slot, row in enumerate(rows.tolist()):
-                batch[slot, :len(ids[row])] = ids[row]
-                mask[slot, :len(ids[row])] = 1
+            batch, mask = padded_batch(ids, rows.tolist())
             hidden = self.session.run(None, {"input_ids": batch, "attention_mask": mask})[0]
             weights = mask.astype(np.float32)
             pooled = (hidden * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)

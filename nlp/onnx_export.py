@@ -1,4 +1,4 @@
-"""Export a transformer encoder to ONNX (fp32) so that ONNX Runtime can fuse its attention.
+"""Export a transformer encoder to ONNX (fp32) so that ONNX Runtime can fuse its attention, and open an export.
 
 ONNX Runtime runs BERT much faster when each layer's attention is one ``Attention`` operator (and the
 embeddings one ``EmbedLayerNormalization``): its transformer optimizer (``onnxruntime.transformers``) finds those
@@ -48,6 +48,19 @@ def export_encoder(encoder, path: Path) -> bool:
                                                       "attention_mask": {0: "batch", 1: "tokens"},
                                                       "hidden": {0: "batch", 1: "tokens"}})
     return classic and _fuse(path, encoder.config)
+
+
+def open_session(path: Path, threads: int):
+    """An ONNX Runtime session on the CPU for an export, ``threads`` intra-op threads (0: ONNX Runtime's default).
+    Without its memory arena, ONNX Runtime frees each batch's buffers to the process's allocator (mimalloc in the
+    service) instead of keeping the largest batch's size for good."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.enable_cpu_mem_arena = False
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _is_bert(encoder) -> bool:

@@ -50,9 +50,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
 from nlp.classifiers.registry import ClassifierType
-from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, split_windows
+from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, padded_batch, split_windows
 from nlp.files import atomic_path, cache_dir
-from nlp.onnx_export import EXPORT_VERSION
+from nlp.onnx_export import EXPORT_VERSION, open_session
 
 log = logging.getLogger(__name__)
 
@@ -464,22 +464,11 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         state.setdefault("attribution", "pooled")
         super().__setstate__(state)
 
-    @staticmethod
-    def _padded(windows, rows) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids and attention mask of windows ``rows``, padded to the longest (int64 arrays)."""
-        longest = max(len(windows.input_ids[i]) for i in rows)
-        ids = np.zeros((len(rows), longest), dtype=np.int64)
-        mask = np.zeros((len(rows), longest), dtype=np.int64)
-        for slot, i in enumerate(rows):
-            ids[slot, :len(windows.input_ids[i])] = windows.input_ids[i]
-            mask[slot, :len(windows.input_ids[i])] = 1
-        return ids, mask
-
     def _pool(self, encoder, windows, rows, owner, n_documents, inputs_embeds=None):
         """Document vectors (differentiable): mean-pooled windows ``rows``, token-weighted per ``owner``."""
         import torch
 
-        ids, mask = map(torch.from_numpy, self._padded(windows, rows))
+        ids, mask = map(torch.from_numpy, padded_batch(windows.input_ids, rows))
         if inputs_embeds is None:
             hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         else:
@@ -510,7 +499,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 torch_settings.enter_context(torch.inference_mode())
                 torch_settings.enter_context(self._autocast())
             for rows in length_sorted_batches(lengths, self.max_batch_tokens, 256):
-                ids, mask = self._padded(windows, rows.tolist())
+                ids, mask = padded_batch(windows.input_ids, rows.tolist())
                 hidden = self._hidden(encoder, ids, mask)
                 np.add.at(sums, windows.document[rows], (hidden * mask[..., None]).sum(axis=1))
                 np.add.at(counts, windows.document[rows], mask.sum(axis=1))
@@ -565,18 +554,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return self._onnx[1], self._onnx[2]
 
     def _load_onnx(self, directory: Path, precision: str):
-        import onnxruntime
-
         from nlp.parallel import inference_threads
 
-        options = onnxruntime.SessionOptions()
-        threads = self.n_jobs or inference_threads()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        # Without its arena, ONNX Runtime frees each batch's buffers to the process's allocator (mimalloc in the
-        # service) instead of keeping the largest batch's size for good.
-        options.enable_cpu_mem_arena = False
-        key = (self.fingerprint(), precision, int(threads or 0))
+        threads = int(self.n_jobs or inference_threads() or 0)
+        key = (self.fingerprint(), precision, threads)
         for attempt in (1, 2):
             path = self.export_onnx(directory, precision=precision)
             try:
@@ -584,7 +565,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 with _SESSIONS_LOCK:
                     session = _SESSIONS.get(key)
                     if session is None:
-                        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                        session = open_session(path, threads)
                         _SESSIONS[key] = session
                 return tokenizer, session
             except OSError:
@@ -751,7 +732,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         for documents in _document_batches(windows, rows_of, self.max_batch_tokens):
             rows = [row for index in documents for row in rows_of[index]]
             owner = np.repeat(np.arange(len(documents)), [len(rows_of[index]) for index in documents])
-            ids = torch.from_numpy(self._padded(windows, rows)[0])
+            ids = torch.from_numpy(padded_batch(windows.input_ids, rows)[0])
             embeddings = encoder.get_input_embeddings()(ids).detach().requires_grad_(True)
             with self._autocast():
                 vectors = self._pool(encoder, windows, rows, owner, len(documents), inputs_embeds=embeddings)

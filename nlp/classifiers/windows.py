@@ -116,6 +116,17 @@ def split_windows(tokenizer, texts: list[str], max_length: int, stride: int) -> 
     return Windows(input_ids, offsets, np.asarray(document, dtype=np.int64), len(texts))
 
 
+def padded_batch(sequences: list[list[int]], rows) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of ``sequences[rows]``, padded to the longest (int64 arrays)."""
+    longest = max(len(sequences[i]) for i in rows)
+    ids = np.zeros((len(rows), longest), dtype=np.int64)
+    mask = np.zeros((len(rows), longest), dtype=np.int64)
+    for slot, i in enumerate(rows):
+        ids[slot, :len(sequences[i])] = sequences[i]
+        mask[slot, :len(sequences[i])] = 1
+    return ids, mask
+
+
 def length_sorted_batches(lengths: list[int], max_tokens: int, max_batch: int) -> list[np.ndarray]:
     """Indices grouped into batches of similar length (longest first), each padded to at most
     ``max_tokens`` tokens in all and ``max_batch`` rows, so little compute is spent on padding."""
