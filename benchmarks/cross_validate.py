@@ -1,17 +1,21 @@
-"""K-fold cross-validation of a model type on a shared corpus, with the settings of a committed model.
+"""K-fold cross-validation of committed models' settings on a shared corpus, side by side.
 
-The committed default models report one dev split in their cards; this gives the spread over k folds
-(grouped where the corpus needs it, stratified for single-label corpora).
+Each model's settings (not its weights) are refitted on k-1 folds and scored on the k-th, k times, on the same
+folds for every model (grouped where the corpus needs it, stratified for single-label corpora: the folds
+``clinnlp train --cv`` chooses settings on). Frozen-encoder transformer models read each text once (training's
+vector memory, :mod:`nlp.classifiers.vector_cache`); an ensemble refits its members on inner folds too.
 
-    .venv/bin/python benchmarks/cross_validate.py --corpus ohsumed --model ohsumed-tfidf [--folds 5]
-    .venv/bin/python benchmarks/cross_validate.py --corpus mtsamples --model mtsamples-tfidf
+    .venv/bin/python benchmarks/cross_validate.py --corpus ohsumed --model ohsumed-tfidf --model ohsumed-transformer
+    .venv/bin/python benchmarks/cross_validate.py --corpus mtsamples --model mtsamples-tfidf [--folds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 from corpora import get_corpus, load_corpus
+from nlp.classifiers.vector_cache import remembering
 from nlp.model_store import load_model
 from nlp.training import TrainingData, cross_validate
 
@@ -19,7 +23,8 @@ from nlp.training import TrainingData, cross_validate
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", required=True)
-    parser.add_argument("--model", required=True, help="committed model whose settings are used")
+    parser.add_argument("--model", required=True, action="append", help="committed model whose settings are used "
+                                                                          "(repeat for several)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--data-dir")
     args = parser.parse_args()
@@ -27,13 +32,21 @@ def main() -> None:
     info = get_corpus(args.corpus)
     data = TrainingData.from_dataset(load_corpus(args.corpus, args.data_dir)["train"], {}, info.label_names,
                                      info.grouped_by)
-    estimator = load_model(args.model).estimator
-    print(f"{args.corpus}: {len(data.texts)} documents, {args.folds} folds, settings of {args.model}: "
-          f"{estimator.get_params()}")
-    result = cross_validate(data, estimator, args.folds, progress=lambda number, m: print(
-        f"fold {number}: accuracy {m['accuracy']:.4f}  micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}"))
-    summary = result.summary()
-    print("mean:   " + "  ".join(f"{key} {value['mean']:.4f}±{value['std']:.4f}" for key, value in summary.items()))
+    print(f"{args.corpus}: {len(data.texts)} documents, {args.folds} folds", flush=True)
+    rows = []
+    with remembering():
+        for name in args.model:
+            estimator = load_model(name).estimator
+            print(f"{name}: settings {estimator.get_params()}", flush=True)
+            started = time.perf_counter()
+            result = cross_validate(data, estimator, args.folds, progress=lambda number, m: print(
+                f"  fold {number}: accuracy {m['accuracy']:.4f}  micro-F1 {m['micro_f1']:.4f}  "
+                f"macro-F1 {m['macro_f1']:.4f}", flush=True))
+            rows.append((name, result.summary(), time.perf_counter() - started))
+    print("\n| model | accuracy | micro-F1 | macro-F1 | ECE | seconds |\n|---|---|---|---|---|---|")
+    for name, summary, seconds in rows:
+        print(f"| {name} | " + " | ".join(f"{summary[key]['mean']:.4f} ± {summary[key]['std']:.4f}"
+                                          for key in ("accuracy", "micro_f1", "macro_f1", "ece")) + f" | {seconds:.0f} |")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,8 @@ def time_ours(model, input_path: Path, explain: bool) -> float:
 
 
 def dev_accuracy(model, data_dir: str | None) -> float:
-    """Accuracy on the dev split the model card reports (carved again with the saved seed and fraction)."""
+    """Accuracy on the dev split the model card reports (carved again with the saved seed and fraction). A model
+    refitted on all its data has seen that split: the figure then compares runtimes, not the model's accuracy."""
     from corpora import get_corpus, load_corpus
     from nlp.training import TrainingData, carve_dev
 

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="model name (default: the --out folder's name)")
     train.add_argument("--model-version", help=f"model version (default: {nlp.__version__})")
     train.add_argument("--dev-fraction", type=float, default=0.15, help="share carved out for tuning (default: 0.15)")
+    train.add_argument("--cv", type=int, default=0, metavar="K",
+                       help="choose the setting by K-fold cross-validation on all the data instead of on the dev "
+                            "split (which still gives the dev figures); 5 is usual (default: 0, the dev split)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--jobs", type=int, default=None, help="parallel jobs for per-label models")
     train.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -265,11 +268,15 @@ def cmd_train(args) -> int:
     command = _command_line("train")
     out = train(data, args.model, args.out, name=args.name, version=args.model_version,
                 dev_fraction=args.dev_fraction, seed=args.seed, n_jobs=args.jobs, command=command,
-                fixed=_parameters(args.param))
+                fixed=_parameters(args.param), cv=args.cv)
     meta = json.loads((out / "model.json").read_text())
     dev = meta["dev_metrics"]
     logging.info("saved %s: dev accuracy %.4f, micro-F1 %.4f, macro-F1 %.4f (params %s)", out,
                  dev["accuracy"], dev["micro_f1"], dev["macro_f1"], meta["params"])
+    if "cross_validation" in dev:
+        cv = dev["cross_validation"]
+        logging.info("%d-fold cross-validation: accuracy %.4f, micro-F1 %.4f, macro-F1 %.4f", cv["folds"],
+                     cv["accuracy"]["mean"], cv["micro_f1"]["mean"], cv["macro_f1"]["mean"])
     return EXIT_OK
 
 
@@ -491,8 +498,12 @@ def cmd_evaluate(args) -> int:
                      "each scored on the fold it did not see")
         logging.info("%s was trained on this data: cross-validating its settings instead (%d refits)",
                      model.name, args.folds)
-        result = cross_validate(data, estimator, args.folds, progress=lambda number, m: logging.info(
-            "fold %d: accuracy %.4f micro-F1 %.4f macro-F1 %.4f", number, m["accuracy"], m["micro_f1"], m["macro_f1"]))
+        from nlp.classifiers.vector_cache import remembering
+
+        with remembering():  # refits on the same texts: a frozen encoder reads each once, as in training
+            result = cross_validate(data, estimator, args.folds, progress=lambda number, m: logging.info(
+                "fold %d: accuracy %.4f micro-F1 %.4f macro-F1 %.4f", number, m["accuracy"], m["micro_f1"],
+                m["macro_f1"]))
         gold, proba, picks = data.labels, result.proba, result.picks
     else:
         raise ValueError(f"{model.name} was trained on all of {where}/{split}: scoring it there measures memory, "

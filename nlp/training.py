@@ -1,4 +1,5 @@
-"""Train a classifier: carve a dev split, tune on it, refit on all the data, save with a model card."""
+"""Train a classifier: choose its setting on a dev split or by k-fold cross-validation, score it on the dev split,
+refit on all the data, save with a model card."""
 
 from __future__ import annotations
 
@@ -111,9 +112,9 @@ class CrossValidation:
     per_fold: list[dict]
 
     def summary(self) -> dict:
-        """Mean and standard deviation over folds of accuracy, micro- and macro-F1."""
-        keys = ("accuracy", "micro_f1", "macro_f1")
-        values = np.array([[fold[key] for key in keys] for fold in self.per_fold])
+        """Mean and standard deviation over folds of accuracy, micro- and macro-F1 and ECE."""
+        keys = ("accuracy", "micro_f1", "macro_f1", "ece")
+        values = np.array([[_ece(fold) if key == "ece" else fold[key] for key in keys] for fold in self.per_fold])
         return {key: {"mean": round(float(values[:, i].mean()), 4), "std": round(float(values[:, i].std()), 4)}
                 for i, key in enumerate(keys)}
 
@@ -146,6 +147,12 @@ def cross_validate(data: TrainingData, estimator, k: int = 5, seed: int = 0, pro
     return CrossValidation(proba, picks, classes, per_fold)
 
 
+def _ece(metrics: dict) -> float:
+    """Expected calibration error: of the top label's probability, or over every label's (multi-label)."""
+    calibration = metrics["calibration"]
+    return calibration["ece"] if "ece" in calibration else calibration["ece_per_label"]
+
+
 def _subset(values: list, indices: np.ndarray) -> list:
     return [values[i] for i in indices]
 
@@ -165,34 +172,85 @@ def _thresholds(fixed: dict, grid: dict, multi_label: bool) -> list:
     return list(grid.get("threshold", THRESHOLDS))
 
 
+def _settings(entry, fixed: dict, multi_label: bool) -> tuple[list[dict], list]:
+    """Every parameter setting of the type's grid (the caller's ``fixed`` ones left out of it), and the decision
+    thresholds to try on each fitted setting's probabilities."""
+    grid = {key: values for key, values in entry.param_grid(multi_label).items() if key not in fixed}
+    thresholds = _thresholds(fixed, grid, multi_label)
+    grid.pop("threshold", None)  # tried after each fit, on the same probabilities
+    return [{**fixed, **dict(zip(grid.keys(), values))} for values in itertools.product(*grid.values())], thresholds
+
+
+def _fitted(entry, data: TrainingData, params: dict, n_jobs, train_idx):
+    model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
+    return model.fit(_subset(data.texts, train_idx), _subset(data.labels, train_idx))
+
+
+def cross_validate_settings(data: TrainingData, model_type: str, k: int = 5, seed: int = 0,
+                            n_jobs: int | None = None, fixed: dict | None = None) -> list[dict]:
+    """Score each setting of the type's grid (and each threshold, for multi-label models) by k-fold
+    cross-validation on all of ``data``: one row per setting with the mean and standard deviation over folds of
+    accuracy, micro- and macro-F1 and ECE, and ``score``, the mean of what training maximizes."""
+    entry = get_classifier_type(model_type)
+    settings, thresholds = _settings(entry, dict(fixed or {}), data.multi_label)
+    splits = folds(data, k, seed)
+    rows = []
+    for number, params in enumerate(settings, start=1):
+        started = time.perf_counter()
+        scores: dict = {threshold: [] for threshold in thresholds}
+        for fold, (train_idx, test_idx) in enumerate(splits, start=1):
+            model = _fitted(entry, data, params, n_jobs, train_idx)
+            proba = model.predict_proba(_subset(data.texts, test_idx))
+            for threshold in thresholds:
+                if threshold is not None:
+                    model.set_params(threshold=threshold)
+                scores[threshold].append(classification_metrics(_subset(data.labels, test_idx), proba,
+                                                                model.decide(proba), model.classes_, data.multi_label))
+            log.info("cross-validation: setting %d/%d %s, fold %d/%d done", number, len(settings), params, fold, k)
+        for threshold, per_fold in scores.items():
+            row = {"params": {**params, **({"threshold": threshold} if threshold is not None else {})},
+                   "folds": k, "seconds": round(time.perf_counter() - started, 1)}
+            for key in ("accuracy", "micro_f1", "macro_f1", "ece"):
+                values = np.array([_ece(m) if key == "ece" else m[key] for m in per_fold])
+                row[key] = {"mean": round(float(values.mean()), 4), "std": round(float(values.std()), 4)}
+            row["score"] = round(float(np.mean([_dev_score(m, data.multi_label) for m in per_fold])), 4)
+            log.info("cv %s: accuracy %.4f micro-F1 %.4f macro-F1 %.4f", row["params"], row["accuracy"]["mean"],
+                     row["micro_f1"]["mean"], row["macro_f1"]["mean"])
+            rows.append(row)
+    return rows
+
+
 def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: int = 0,
-         n_jobs: int | None = None, fixed: dict | None = None) -> tuple[dict, dict, list[dict], object]:
-    """Try each parameter setting on a dev split carved from ``data``.
+         n_jobs: int | None = None, fixed: dict | None = None, cv: int = 0) -> tuple[dict, dict, list[dict], object]:
+    """Try each parameter setting on a dev split carved from ``data``, or choose it by ``cv``-fold
+    cross-validation on all of ``data`` and then score the chosen setting on the dev split.
 
     Args:
         fixed: Parameters set by the caller; they are not tuned.
+        cv: Folds of cross-validation that choose the setting (0: the dev split chooses). The dev metrics then
+            carry ``cross_validation``, the chosen setting's mean and spread over the folds.
 
     Returns:
         The best parameters, the dev metrics of the best setting, one row per setting tried, and the
         model of the best setting (fitted on the train part).
     """
+    if cv < 0 or cv == 1:
+        raise ValueError(f"cross-validation needs at least 2 folds (or 0 for the dev split), not {cv}")
     fixed = dict(fixed or {})
     entry = get_classifier_type(model_type)
     train_idx, dev_idx = carve_dev(data, dev_fraction, seed)
-    train_texts, dev_texts = _subset(data.texts, train_idx), _subset(data.texts, dev_idx)
-    train_labels, dev_labels = _subset(data.labels, train_idx), _subset(data.labels, dev_idx)
-    grid = {key: values for key, values in entry.param_grid(data.multi_label).items() if key not in fixed}
-    thresholds = _thresholds(fixed, grid, data.multi_label)
-    grid.pop("threshold", None)  # tried after each fit, on the same probabilities
+    dev_texts, dev_labels = _subset(data.texts, dev_idx), _subset(data.labels, dev_idx)
+    cross_validation = None
+    if cv:
+        cv_rows = cross_validate_settings(data, model_type, cv, seed, n_jobs, fixed)
+        chosen = max(cv_rows, key=lambda row: row["score"])  # the first of equals: grids list defaults first
+        cross_validation = {key: chosen[key] for key in ("folds", "accuracy", "micro_f1", "macro_f1", "ece")}
+        fixed = dict(chosen["params"])
+    settings, thresholds = _settings(entry, fixed, data.multi_label)
     rows, best = [], None
-    for values in itertools.product(*grid.values()):
-        params = {**fixed, **dict(zip(grid.keys(), values))}
+    for params in settings:
         started = time.perf_counter()
-        model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
-        if entry.fit_takes_dev:
-            model.fit(train_texts, train_labels, dev_texts, dev_labels, data)
-        else:
-            model.fit(train_texts, train_labels)
+        model = _fitted(entry, data, params, n_jobs, train_idx)
         proba = model.predict_proba(dev_texts)
         for threshold in thresholds:
             if threshold is not None:
@@ -212,22 +270,31 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
     if data.multi_label:
         best_model.set_params(threshold=best_params["threshold"])
     best_metrics = {**best_metrics, "train_documents": len(train_idx), "dev_fraction": dev_fraction, "seed": seed}
+    if cross_validation is not None:
+        best_metrics["cross_validation"] = cross_validation
+        rows = cv_rows
     return best_params, best_metrics, rows, best_model
 
 
 def train(data: TrainingData, model_type: str, out: str | Path, name: str | None = None,
           version: str | None = None, dev_fraction: float = 0.15, seed: int = 0,
-          n_jobs: int | None = None, command: str | None = None, fixed: dict | None = None) -> Path:
-    """Tune on a dev split, refit the best setting on all of ``data`` (when the type's registry entry says
-    so), and save it to ``out``."""
+          n_jobs: int | None = None, command: str | None = None, fixed: dict | None = None, cv: int = 0) -> Path:
+    """Tune on a dev split (or choose by ``cv``-fold cross-validation, see :func:`tune`), refit the best setting on
+    all of ``data`` (when the type's registry entry says so), and save it to ``out``.
+
+    Models that read texts through a frozen encoder remember each text's vector while they train here
+    (:mod:`nlp.classifiers.vector_cache`): the folds and settings read each text once."""
+    from nlp.classifiers.vector_cache import remembering
+
     out = Path(out)
     started = time.perf_counter()
     entry = get_classifier_type(model_type)
-    params, dev_metrics, tried, model = tune(data, model_type, dev_fraction, seed, n_jobs, fixed)
-    refit = entry.refit
-    if refit:
-        model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
-        model.fit(data.texts, data.labels)
+    with remembering():
+        params, dev_metrics, tried, model = tune(data, model_type, dev_fraction, seed, n_jobs, fixed, cv)
+        refit = entry.refit
+        if refit:
+            model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
+            model.fit(data.texts, data.labels)
     seconds = round(time.perf_counter() - started, 1)
     labels = [{"id": str(c), "name": data.label_names.get(str(c), str(c))} for c in model.classes_]
     meta = {
@@ -251,9 +318,26 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
     return out
 
 
+def _cross_validation_lines(cv: dict | None) -> list[str]:
+    if not cv:
+        return []
+    spread = " | ".join(f"{cv[key]['mean']} ± {cv[key]['std']}" for key in ("accuracy", "micro_f1", "macro_f1", "ece"))
+    return ["## Cross-validation",
+            f"{cv['folds']}-fold cross-validation on all the training documents"
+            ", mean ± standard deviation over folds "
+            "of the chosen setting (the figure to expect on unseen data of the same kind; ECE of the top label's "
+            "probability, or of every label's for a multi-label model):",
+            "",
+            "| accuracy | micro-F1 | macro-F1 | ECE |",
+            "|---|---|---|---|",
+            f"| {spread} |",
+            ""]
+
+
 def model_card(meta: dict) -> str:
     """A short Markdown model card from the metadata."""
     dev = meta["dev_metrics"]
+    cv = dev.get("cross_validation")
     training = meta["training"]
     source = training.get("corpus") or training.get("file")
     worst = sorted(dev["per_class"].items(), key=lambda item: item[1]["f1-score"])[:5]
@@ -269,11 +353,13 @@ def model_card(meta: dict) -> str:
         f"- Data: `{source}` ({training['documents']} documents), sha256 `{training['data_sha256'][:16]}...`",
         f"- Command: `{training.get('command') or 'clinnlp train'}`",
         f"- Time: {training['seconds']} s (training, tuning and dev scoring) on {training.get('machine', 'the machine that trained it')}",
-        f"- Parameters chosen on the dev split: `{json.dumps(meta['params'])}`",
+        (f"- Parameters chosen by {cv['folds']}-fold cross-validation on all {training['documents']} documents: "
+         if cv else "- Parameters chosen on the dev split: ") + f"`{json.dumps(meta['params'])}`",
         "",
+        *_cross_validation_lines(cv),
         "## Dev split",
         f"A {int(dev['dev_fraction'] * 100)}% dev split ({dev['documents']} documents, seed {dev['seed']}) was carved from the "
-        f"training data; the model tuned on the other {dev['train_documents']} documents scored:",
+        f"training data; the chosen setting, fitted on the other {dev['train_documents']} documents, scored:",
         "",
         "| accuracy | micro-F1 | macro-F1 | weighted-F1 | calibration |",
         "|---|---|---|---|---|",

@@ -269,3 +269,35 @@ def test_a_fixed_threshold_is_kept_and_not_tuned_on_dev(multi_label_data):
     assert {row["params"]["threshold"] for row in tried} == {0.45}
     _, _, tried, _ = tune(data, "tfidf")
     assert {row["params"]["threshold"] for row in tried} == set(THRESHOLDS)
+
+
+def test_cross_validation_chooses_the_setting_and_the_card_shows_it(tmp_path, single_label_data):
+    from nlp.training import TrainingData, cross_validate_settings, train
+
+    texts, labels = single_label_data
+    data = TrainingData([str(i) for i in range(len(texts))], texts, labels, False, {"file": "test"})
+    rows = cross_validate_settings(data, "tfidf", k=3, fixed={"min_df": 1, "max_df": 1.0})
+    assert len(rows) > 1 and all(row["folds"] == 3 and 0 <= row["accuracy"]["std"] <= row["accuracy"]["mean"] <= 1
+                                 for row in rows)
+    best = max(rows, key=lambda row: row["score"])
+    out = train(data, "tfidf", tmp_path / "m", fixed={"min_df": 1, "max_df": 1.0}, cv=3)
+    meta = json.loads((out / "model.json").read_text())
+    assert {k: meta["params"][k] for k in best["params"]} == best["params"]
+    assert meta["dev_metrics"]["cross_validation"]["accuracy"] == best["accuracy"]
+    timeless = [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in meta["tuning"]] == timeless
+    card = (out / "README.md").read_text()
+    assert "chosen by 3-fold cross-validation" in card and f"{best['accuracy']['mean']} ± {best['accuracy']['std']}" in card
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        train(data, "tfidf", tmp_path / "n", cv=1)
+
+
+def test_cross_validation_of_a_multi_label_model_reports_its_calibration(multi_label_data):
+    from nlp.training import TrainingData, cross_validate_settings
+
+    texts, labels = multi_label_data
+    data = TrainingData([str(i) for i in range(len(texts))], texts, labels, True, {"file": "test"})
+    rows = cross_validate_settings(data, "tfidf", k=3, fixed={"min_df": 1, "max_df": 1.0, "C": 1.0,
+                                                              "calibration": "sigmoid", "threshold": 0.5})
+    (row,) = rows
+    assert 0 <= row["ece"]["mean"] <= 1 and 0 <= row["micro_f1"]["mean"] <= 1

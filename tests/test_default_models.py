@@ -130,7 +130,39 @@ def test_committed_transformer_models_score_their_dev_split_as_their_card_says(n
     # accuracy by 0.002 but a rare class's F1, and so macro-F1, by up to 0.01.
     tolerance = {"accuracy": 0.01, "micro_f1": 0.01, "macro_f1": 0.02}
     for metric in ("accuracy", "micro_f1", "macro_f1"):
-        assert abs(metrics[metric] - model.meta["dev_metrics"][metric]) <= tolerance[metric], metric
+        if training["fitted_on"] == "all":
+            # The card's dev figure is the chosen setting fitted without the dev split; the saved model was then
+            # refitted on all the data, dev included, so it scores the dev split at least about as well.
+            assert metrics[metric] >= model.meta["dev_metrics"][metric] - tolerance[metric], metric
+        else:
+            assert abs(metrics[metric] - model.meta["dev_metrics"][metric]) <= tolerance[metric], metric
+
+
+@pytest.mark.slow
+def test_hoc_transformer_is_reproducible_by_its_training_command(tmp_path, monkeypatch):
+    """Its card's command (5-fold cross-validation of the head's C on the frozen encoder's vectors) chooses the same
+    setting and fits the same head (the vectors of 1,450 abstracts are read once: a few minutes)."""
+    _data_dir_or_skip()
+    monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path / "cache"))  # nothing remembered from another run
+    committed = load_model("hoc-transformer")
+    info = get_corpus("hallmarks")
+    data = TrainingData.from_dataset(load_corpus("hallmarks")["train"], {"corpus": "hallmarks", "split": "train"},
+                                     info.label_names, info.grouped_by)
+    assert data.sha256() == committed.meta["training"]["data_sha256"]
+    cv = committed.meta["dev_metrics"]["cross_validation"]
+    fixed = {key: committed.meta["params"][key] for key in ("method", "normalize")}
+    retrained = load_model(train(data, "transformer", tmp_path / "hoc", fixed=fixed, cv=cv["folds"]), trusted=True)
+    # Vectors read in bfloat16 (on CPUs that have it) differ from fp32 ones in the third digit, which can move a
+    # cross-validation mean by a few thousandths and so, between two close settings, the C chosen: compare what the
+    # models do, not the digits.
+    assert {k: v for k, v in retrained.meta["params"].items() if k != "C"} == \
+        {k: v for k, v in committed.meta["params"].items() if k != "C"}
+    for metric in ("micro_f1", "macro_f1"):
+        assert abs(retrained.meta["dev_metrics"]["cross_validation"][metric]["mean"] - cv[metric]["mean"]) <= 0.01
+    sample = data.texts[:300]
+    fresh, saved = retrained.estimator, committed.estimator
+    agree = np.mean([a == b for a, b in zip(fresh.predict(sample), saved.predict(sample))])
+    assert agree >= 0.95
 
 
 @pytest.mark.slow

@@ -18,8 +18,8 @@ pytest.importorskip("torch")
 
 
 def tiny(tiny_base, **params):
-    settings = {"base": tiny_base, "max_length": 32, "stride": 8, "epochs": 3, "learning_rate": 5e-3,
-                "batch_size": 8, "C": 10.0, "n_jobs": 1}
+    settings = {"base": tiny_base, "method": "lora", "normalize": False, "max_length": 32, "stride": 8, "epochs": 3,
+                "learning_rate": 5e-3, "batch_size": 8, "C": 10.0, "n_jobs": 1}
     return TransformerClassifier(**{**settings, **params})
 
 
@@ -451,13 +451,17 @@ def test_multi_label_and_frozen_method(tiny_base, multi_label_data):
     assert all(len(row) >= 1 for row in model.predict(texts))
 
 
-def test_ensemble_tunes_its_weight_on_dev(tiny_base, single_label_data):
+def test_ensemble_chooses_its_weight_and_temperature_on_out_of_fold_predictions(tiny_base, single_label_data):
+    from nlp.classifiers.vector_cache import remembering
+
     texts, labels = single_label_data
-    ensemble = EnsembleClassifier(tfidf_params={"min_df": 1, "max_df": 1.0},
+    ensemble = EnsembleClassifier(tfidf_params={"min_df": 1, "max_df": 1.0}, folds=3,
                                   transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
                                                       "method": "frozen", "n_jobs": 1})
-    ensemble.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
-    assert 0.0 <= ensemble.weight_ <= 1.0 and len(ensemble.dev_log_loss_) == 11
+    with remembering(None):
+        ensemble.fit(texts, labels)
+    assert 0.0 <= ensemble.weight_ <= 1.0 and len(ensemble.oof_log_loss_) == 11 and ensemble.temperature_ > 0
+    assert ensemble.oof_log_loss_[str(ensemble.weight_)] == min(ensemble.oof_log_loss_.values())
     proba = ensemble.predict_proba(texts)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     features = ensemble.transform(texts[:2])
@@ -466,15 +470,111 @@ def test_ensemble_tunes_its_weight_on_dev(tiny_base, single_label_data):
     assert get_classifier_type("ensemble").cls is EnsembleClassifier
 
 
+def test_an_ensemble_learns_a_label_too_rare_for_every_fold_to_see(tiny_base, multi_label_data):
+    # One note has a label no other note has: the fold that holds it out fits members without that label.
+    texts, labels = multi_label_data
+    texts, labels = list(texts) + ["a rare syndrome of the pineal gland"], list(labels) + [["endocrinology"]]
+    ensemble = EnsembleClassifier(multi_label=True, tfidf_params={"min_df": 1, "max_df": 1.0}, folds=3,
+                                  transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
+                                                      "method": "frozen", "n_jobs": 1}).fit(texts, labels)
+    assert "endocrinology" in list(ensemble.classes_)
+    assert ensemble.predict_proba(texts[-2:]).shape == (2, len(ensemble.classes_))
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_the_ensembles_temperature_undoes_over_and_under_confidence(multi_label):
+    # Members that are right 70% of the time but say 0.97 (over-confident) need a temperature above 1; members
+    # that are right 97% of the time but say 0.6 (under-confident) one below 1.
+    rng = np.random.default_rng(0)
+    n = 2000
+    for accuracy, said, above_one in ((0.7, 0.97, True), (0.97, 0.6, False)):
+        Y = (rng.random(n) < 0.5).astype(int)
+        right = rng.random(n) < accuracy
+        guess = np.where(right, Y, 1 - Y)
+        proba = np.where(guess[:, None] == np.arange(2)[None, :], said, 1 - said)
+        ensemble = EnsembleClassifier(multi_label=multi_label, tfidf_weight=0.5)
+        targets = np.eye(2)[Y] if multi_label else Y
+        ensemble._choose_weight(proba, proba, targets)
+        assert (ensemble.temperature_ > 1.2) if above_one else (ensemble.temperature_ < 0.8)
+
+
+def test_models_saved_before_the_ensemble_temperature_average_as_before(tiny_base, single_label_data):
+    import pickle
+
+    texts, labels = single_label_data
+    ensemble = EnsembleClassifier(tfidf_params={"min_df": 1, "max_df": 1.0}, folds=2,
+                                  transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
+                                                      "method": "frozen", "n_jobs": 1}).fit(texts, labels)
+    features = ensemble.transform(texts)
+    old = pickle.loads(pickle.dumps(ensemble))
+    del old.__dict__["temperature_"]
+    old = pickle.loads(pickle.dumps(old))
+    average = (old.weight_ * old.tfidf_.predict_proba_features(features[0])
+               + (1 - old.weight_) * old.transformer_.predict_proba_features(features[1]))
+    np.testing.assert_allclose(old.predict_proba_features(features), average / average.sum(axis=1, keepdims=True),
+                               atol=1e-9)
+
+
+def test_training_reads_each_text_through_the_encoder_once(tiny_base, single_label_data, tmp_path, monkeypatch):
+    # Cross-validation refits a frozen-encoder model on the same texts many times: while training remembers, each
+    # text is encoded once, and the next process finds the vectors on disk (hashes and numbers, no text).
+    from nlp.classifiers.vector_cache import remembering
+
+    texts, labels = single_label_data
+    encoded = []
+    original = TransformerClassifier._document_vectors
+
+    def counting(self, encoder, windows, *args, **kwargs):
+        encoded.append(windows.n_documents)
+        return original(self, encoder, windows, *args, **kwargs)
+
+    monkeypatch.setattr(TransformerClassifier, "_document_vectors", counting)
+    plain = tiny(tiny_base, method="frozen", normalize=True).fit(texts, labels)
+    expected = plain.predict_proba(texts)
+    encoded.clear()
+    with remembering(tmp_path):
+        first = tiny(tiny_base, method="frozen", normalize=True).fit(texts, labels)
+        first.predict_proba(texts[:5])
+        tiny(tiny_base, method="frozen", normalize=True, C=1.0).fit(texts[::2], labels[::2])
+    assert sum(encoded) == len(set(texts))
+    np.testing.assert_allclose(first.predict_proba(texts), expected, atol=1e-4)  # outside the block: encoded
+    encoded.clear()
+    with remembering(tmp_path):  # another process, the same folder
+        tiny(tiny_base, method="frozen", normalize=True).fit(texts, labels)
+    assert encoded == []
+    (stored,) = tmp_path.glob("vectors-*.npz")
+    assert oct(stored.stat().st_mode & 0o777) == "0o600"
+    assert texts[0].split()[0].encode() not in stored.read_bytes()
+    with remembering(tmp_path):  # vectors of the base are not those of a fine-tuned encoder
+        lora = tiny(tiny_base, epochs=1).fit(texts, labels)
+        encoded.clear()
+        remembered = lora.predict_proba(texts)
+    assert sum(encoded) > 0  # those its calibration slice did not read yet
+    np.testing.assert_allclose(remembered, lora.predict_proba(texts), atol=1e-4)
+
+
+def test_unit_vectors_keep_the_pooled_shares_exact(tiny_base, single_label_data):
+    texts, labels = single_label_data
+    model = tiny(tiny_base, method="frozen", normalize=True).fit(texts, labels)
+    X = model.transform([texts[0], " ".join(texts[1:9])], explain=True)  # the second has several windows
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(X), axis=1), 1.0, atol=1e-5)
+    head = model._attribution_head()
+    for index in range(2):
+        rows = np.flatnonzero(X.windows.document == index)
+        shares = sum(X.token_logits[row].sum(axis=0) for row in rows) / X.token_counts[index]
+        np.testing.assert_allclose(shares, np.asarray(X[index], dtype=np.float64) @ head, atol=1e-4)
+
+
 def test_cli_trains_and_classifies_with_a_transformer(tmp_path, tiny_base, labelled_csv):
     from nlp.cli import main
 
     out = tmp_path / "model"
     assert main(["train", "--train-file", str(labelled_csv), "--text-column", "note", "--label-column",
                  "specialty", "--model", "transformer", "--out", str(out), "--param", f"base={tiny_base}",
-                 "--param", "max_length=32", "--param", "stride=8", "--param", "epochs=2", "--param", "learning_rate=0.005"]) == 0
+                 "--param", "max_length=32", "--param", "stride=8", "--cv", "3"]) == 0
     meta = json.loads((out / "model.json").read_text())
-    assert meta["model_type"] == "transformer.v1" and meta["training"]["fitted_on"] == "train part"
+    assert meta["model_type"] == "transformer.v1" and meta["training"]["fitted_on"] == "all"
+    assert meta["params"]["method"] == "frozen" and len(meta["tuning"]) == 10  # unit vectors or not, five Cs
     assert meta["params"]["max_length"] == 32 and "cores" in meta["training"]["machine"]
     notes = tmp_path / "notes.jsonl"
     notes.write_text(json.dumps({"id": "a", "text": "troponin angina stent murmur"}) + "\n"

