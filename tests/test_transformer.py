@@ -553,6 +553,21 @@ def test_training_reads_each_text_through_the_encoder_once(tiny_base, single_lab
     np.testing.assert_allclose(remembered, lora.predict_proba(texts), atol=1e-4)
 
 
+def test_fine_tuning_with_unit_vectors_trains_the_head_on_what_it_reads_at_inference(tiny_base, single_label_data):
+    # The head starts from a probe fitted on unit vectors and predicts from unit vectors: the vectors it trains on
+    # in between (and gradient explanations differentiate) are unit vectors too, equal to inference's.
+    import torch
+
+    texts, labels = single_label_data
+    model = tiny(tiny_base, normalize=True, epochs=1).fit(texts, labels)
+    tokenizer, encoder = model._components()
+    windows = split_windows(tokenizer, texts[:3], model.max_length, model.stride)
+    with torch.no_grad():
+        pooled = model._pool(encoder, windows, list(range(len(windows))), windows.document, 3).numpy()
+    np.testing.assert_allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(pooled, np.asarray(model.transform(texts[:3])), atol=1e-4)
+
+
 def test_unit_vectors_keep_the_pooled_shares_exact(tiny_base, single_label_data):
     texts, labels = single_label_data
     model = tiny(tiny_base, method="frozen", normalize=True).fit(texts, labels)

@@ -503,7 +503,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def _pool(self, encoder, windows, rows, owner, n_documents, inputs_embeds=None):
-        """Document vectors (differentiable): mean-pooled windows ``rows``, token-weighted per ``owner``."""
+        """Document vectors (differentiable): mean-pooled windows ``rows``, token-weighted per ``owner``, divided by
+        their length when the model ``normalize``s."""
         import torch
 
         ids, mask = map(torch.from_numpy, padded_batch(windows.input_ids, rows))
@@ -517,7 +518,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         owner = torch.as_tensor(owner, dtype=torch.long)
         totals = torch.zeros((n_documents, summed.shape[1])).index_add(0, owner, summed)
         tokens = torch.zeros((n_documents, 1)).index_add(0, owner, counts)
-        return totals / tokens.clamp(min=1)
+        vectors = totals / tokens.clamp(min=1)
+        if self.normalize:  # as the head reads them at inference (and the probe was fitted on)
+            vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        return vectors
 
     def _document_vectors(self, encoder, windows, keep_tokens: bool = False, normalize: bool | None = None
                           ) -> "DocumentVectors":
