@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit, StratifiedKFold,
-                                     StratifiedShuffleSplit)
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
 import nlp
 from nlp.classifiers import get_classifier_type
 from nlp.evaluation import classification_metrics
+from nlp.folds import kfold_indices
 from nlp.model_store import save_model
 
 log = logging.getLogger(__name__)
@@ -90,16 +90,8 @@ def carve_dev(data: TrainingData, fraction: float, seed: int) -> tuple[np.ndarra
 
 
 def folds(data: TrainingData, k: int, seed: int = 0):
-    """k-fold (train, test) index pairs: grouped when the data has groups, stratified for single-label data."""
-    index = np.arange(len(data.texts))
-    if data.groups is not None:
-        return list(GroupKFold(k).split(index, groups=data.groups))
-    if not data.multi_label:
-        _, counts = np.unique(np.asarray(data.labels, dtype=str), return_counts=True)
-        if counts.min() >= k:
-            return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(
-                index, np.asarray(data.labels, dtype=str)))
-    return list(KFold(k, shuffle=True, random_state=seed).split(index))
+    """k-fold (train, test) index pairs of ``data`` (:func:`nlp.folds.kfold_indices`)."""
+    return kfold_indices(data.labels, k, multi_label=data.multi_label, groups=data.groups, seed=seed)
 
 
 @dataclass

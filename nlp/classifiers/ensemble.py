@@ -12,16 +12,17 @@ texts and predicts the k-th, k times, then both are refitted on all of them. Exp
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.calibration import fit_temperature
 from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.tfidf import TfidfClassifier
 from nlp.classifiers.transformer import TransformerClassifier
+from nlp.folds import kfold_indices
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.classes_ = np.array(labels, dtype=object)
         tfidf_proba = np.zeros((len(texts), len(labels)))
         transformer_proba = np.zeros_like(tfidf_proba)
-        for number, (train_idx, test_idx) in enumerate(self._splits(y), start=1):
+        if self.folds < 2:
+            raise ValueError(f"the ensemble needs at least 2 folds, not {self.folds}")
+        splits = kfold_indices(y, self.folds, multi_label=self.multi_label, seed=self.seed)
+        for number, (train_idx, test_idx) in enumerate(splits, start=1):
             part_texts, part_y = [texts[i] for i in train_idx], [y[i] for i in train_idx]
             held_out = [texts[i] for i in test_idx]
             tfidf, transformer = self._members(part_texts, part_y, transformer_params)
@@ -104,19 +108,6 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         spread = np.zeros((len(proba), len(self.classes_)))
         spread[:, [column[str(label)] for label in member.classes_]] = proba
         return spread
-
-    def _splits(self, y) -> list:
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        index = np.arange(len(y))
-        if self.folds < 2:
-            raise ValueError(f"the ensemble needs at least 2 folds, not {self.folds}")
-        if not self.multi_label:
-            _, counts = np.unique(np.asarray(y, dtype=str), return_counts=True)
-            if counts.min() >= self.folds:
-                return list(StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
-                            .split(index, np.asarray(y, dtype=str)))
-        return list(KFold(self.folds, shuffle=True, random_state=self.seed).split(index))
 
     def _members(self, texts, y, transformer_params) -> tuple[TfidfClassifier, TransformerClassifier]:
         tfidf = TfidfClassifier(multi_label=self.multi_label, n_jobs=self.n_jobs, **(self.tfidf_params or {}))
@@ -142,14 +133,12 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def _choose_weight(self, tfidf_proba: np.ndarray, transformer_proba: np.ndarray, Y: np.ndarray) -> None:
         """The weight and temperature with the lowest log-loss on the out-of-fold probabilities."""
-        from scipy.optimize import minimize_scalar
-
         results = {}
         for weight in ([self.tfidf_weight] if self.tfidf_weight is not None else WEIGHTS):
             average = weight * tfidf_proba + (1 - weight) * transformer_proba
-            fitted = minimize_scalar(lambda t: log_loss(self._tempered(average, math.exp(t)), Y, self.multi_label),
-                                     bounds=(-3, 3), method="bounded")
-            results[weight] = (float(fitted.fun), round(math.exp(fitted.x), 4))
+            temperature, loss = fit_temperature(
+                lambda t: log_loss(self._tempered(average, t), Y, self.multi_label))
+            results[weight] = (loss, temperature)
         self.weight_ = min(results, key=lambda weight: results[weight][0])
         self.temperature_ = results[self.weight_][1]
         self.oof_log_loss_ = {str(w): round(loss, 4) for w, (loss, _) in results.items()}

@@ -53,6 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers import vector_cache
 from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.calibration import fit_temperature
 from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, padded_batch, split_windows
 from nlp.files import atomic_path, cache_dir
@@ -318,21 +319,19 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def _fit_temperature(self, vectors: np.ndarray, Y: np.ndarray) -> float:
         """The temperature that minimizes log-loss on the held-apart slice's document vectors (1.0 without one)."""
-        from scipy.optimize import minimize_scalar
-
         if not len(vectors) or not self.calibration_fraction:
             return 1.0
         logits = self._logits(np.asarray(vectors, dtype=np.float64), 1.0)
 
-        def loss(log_temperature: float) -> float:
-            scaled = logits / math.exp(log_temperature)
+        def loss(temperature: float) -> float:
+            scaled = logits / temperature
             if self.multi_label:
                 return float(np.mean(np.logaddexp(0, scaled) - Y * scaled))
             scaled = scaled - scaled.max(axis=1, keepdims=True)
             log_proba = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
             return float(-log_proba[np.arange(len(Y)), Y].mean())
 
-        return round(math.exp(minimize_scalar(loss, bounds=(-3, 3), method="bounded").x), 4)
+        return fit_temperature(loss)[0]
 
     # ------------------------------------------------------------------------------------------ runtime
 
@@ -480,15 +479,22 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def _base_vectors(self, tokenizer, encoder, texts: list[str]) -> np.ndarray:
         """The untrained encoder's document vectors of ``texts`` (not normalized), remembered while training
-        (:mod:`nlp.classifiers.vector_cache`)."""
+        (a hub id has no weights hash to name its vectors by)."""
+        space = self._vector_space(f"base {self.base_sha256_}", self._autocast_precision()) if self.base_sha256_ \
+            else None
+        return self._raw_vectors(tokenizer, encoder, texts, space)
+
+    def _raw_vectors(self, tokenizer, encoder, texts: list[str], space: str | None) -> np.ndarray:
+        """``encoder``'s document vectors of ``texts``, not normalized; while training remembers vectors
+        (:mod:`nlp.classifiers.vector_cache`), those of ``space`` read before are not read again."""
         def encode(chunk: list[str]) -> np.ndarray:
             return np.asarray(self._document_vectors(encoder, split_windows(tokenizer, chunk, self.max_length,
                                                                              self.stride), normalize=False))
 
         cache = vector_cache.active()
-        if cache is None or not self.base_sha256_:  # a hub id has no weights hash to name its vectors by
+        if cache is None or space is None:
             return encode(texts)
-        return cache.vectors(self._vector_space(f"base {self.base_sha256_}", self._autocast_precision()), texts, encode)
+        return cache.vectors(space, texts, encode)
 
     def _vector_space(self, encoder: str, precision: str) -> str:
         """What makes a document vector: the encoder, how documents are cut into windows, and the precision."""
@@ -705,9 +711,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             # Training: vectors of texts read before (cross-validation refits on the same texts).
             space = self._vector_space(f"trained {self.fingerprint()}" if trained else f"base {self.base_sha256_}",
                                        "int8" if precision == "int8" else self._autocast_precision())
-            raw = cache.vectors(space, texts, lambda chunk: self._document_vectors(
-                encoder, split_windows(tokenizer, chunk, self.max_length, self.stride), normalize=False))
-            return DocumentVectors(self._normalized(raw))
+            return DocumentVectors(self._normalized(self._raw_vectors(tokenizer, encoder, texts, space)))
         windows = split_windows(tokenizer, texts, self.max_length, self.stride)
         vectors = self._document_vectors(encoder, windows, explain and self.attribution == "pooled")
         vectors.texts = texts if vectors.token_logits is not None else None
