@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import tempfile
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -112,41 +111,28 @@ class OnnxSentenceModel:
 
     @staticmethod
     def _open(threads: int):
-        """The tokenizer and session, from the export cached in :func:`nlp.files.cache_dir` (made there on first
-        use). A cache folder that cannot be written costs an export per process in a temporary folder; a cached
-        export that does not load is made again, once."""
-        from nlp.files import cache_dir
+        """The tokenizer and session, from the export cache (:func:`nlp.onnx_export.in_export_cache`; made there
+        on first use)."""
+        from nlp.onnx_export import in_export_cache
 
-        directory = cache_dir()
-        if directory is not None:
-            try:
-                return OnnxSentenceModel._open_in(directory, threads)
-            except OSError as error:
-                log.warning("cannot cache the sentence encoder's export in %s (%s)", directory, type(error).__name__)
-        with tempfile.TemporaryDirectory(prefix="clinnlp-onnx-") as scratch:
-            return OnnxSentenceModel._open_in(Path(scratch), threads)  # the session has read the file
+        return in_export_cache("the sentence encoder's export", lambda directory: OnnxSentenceModel._open_in(
+            directory, threads))
 
     @staticmethod
     def _open_in(directory: Path, threads: int):
         from nlp.classifiers.windows import FastTokenizer
-        from nlp.onnx_export import EXPORT_VERSION, open_session
+        from nlp.onnx_export import EXPORT_VERSION, open_session, read_export
 
         stem = directory / f"sentences-{MINILM_SHA256[:24]}.{EXPORT_VERSION}"
         model, tokenizer_file = Path(f"{stem}.fp32.onnx"), Path(f"{stem}.tokenizer.json")
-        for attempt in (1, 2):
+
+        def make() -> Path:
             if not (model.is_file() and tokenizer_file.is_file()):
                 _export_default(model, tokenizer_file)
-            try:
-                tokenizer = FastTokenizer.load(tokenizer_file)
-                return tokenizer, open_session(model, threads)
-            except OSError:
-                raise
-            except Exception as error:  # truncated or from another version: export again, once
-                if attempt == 2:
-                    raise
-                log.warning("ignoring the cached sentence encoder export %s (%s)", model.name, type(error).__name__)
-                model.unlink(missing_ok=True)
-                tokenizer_file.unlink(missing_ok=True)
+            return model
+
+        return read_export(make, lambda path: (FastTokenizer.load(tokenizer_file), open_session(path, threads)),
+                           (tokenizer_file,))
 
     def encode(self, sentences: list[str], batch_size: int) -> np.ndarray:
         from nlp.classifiers.windows import encode_whole, length_sorted_batches, padded_batch

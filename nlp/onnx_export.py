@@ -16,12 +16,48 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable, TypeVar
 
 log = logging.getLogger(__name__)
 
 EXPORT_VERSION = "v2"  # in the export's file name: caches of an earlier export are not read as this one
+
+T = TypeVar("T")
+
+
+def in_export_cache(what: str, open_in: Callable[[Path], T]) -> T:
+    """``open_in(folder)`` on the export cache (:func:`nlp.files.cache_dir`). Where there is none, or it cannot be
+    written (``OSError``), on a temporary folder instead, gone once ``open_in`` returns (its sessions have read
+    their files by then): that costs an export per process."""
+    from nlp.files import cache_dir
+
+    directory = cache_dir()
+    if directory is not None:
+        try:
+            return open_in(directory)
+        except OSError as error:
+            log.warning("cannot cache %s in %s (%s)", what, directory, type(error).__name__)
+    with tempfile.TemporaryDirectory(prefix="clinnlp-onnx-") as scratch:
+        return open_in(Path(scratch))
+
+
+def read_export(make: Callable[[], Path], read: Callable[[Path], T], also: tuple[Path, ...] = ()) -> T:
+    """``read(make())``, where ``make`` returns the cached export's path, exporting it first when it is not there.
+    A cached export that does not read (truncated, or from another version) is removed with the files ``also``
+    names and made again, once. ``OSError`` is the folder's failure, not the file's: it is raised."""
+    path = make()
+    try:
+        return read(path)
+    except OSError:
+        raise
+    except Exception as error:
+        log.warning("ignoring the cached ONNX export %s (%s)", path.name, type(error).__name__)
+        for file in (path, *also):
+            file.unlink(missing_ok=True)
+    return read(make())
 
 
 def export_encoder(encoder, path: Path) -> bool:

@@ -57,7 +57,7 @@ from nlp.classifiers.calibration import fit_temperature
 from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, padded_batch, split_windows
 from nlp.files import atomic_path, cache_dir
-from nlp.onnx_export import EXPORT_VERSION, open_session
+from nlp.onnx_export import EXPORT_VERSION, in_export_cache, open_session, read_export
 
 log = logging.getLogger(__name__)
 
@@ -589,21 +589,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def _onnx_parts(self) -> tuple[FastTokenizer, object]:
         """The saved tokenizer and the ONNX Runtime session of this model's export in the precision it runs,
-        made once (again when the precision changes). The export is cached in :func:`cache_dir`; where there is
-        none, or it cannot be written, it is made in a temporary folder that is gone once the session has
-        read it. A cached file that does not load is exported again."""
+        made once (again when the precision changes), from the export cache (:func:`in_export_cache`)."""
         precision = self.inference_runtime()[1]
         if getattr(self, "_onnx", None) is None or self._onnx[0] != precision:
-            directory = cache_dir()
-            parts = None
-            if directory is not None:
-                try:
-                    parts = self._load_onnx(directory, precision)
-                except OSError as error:  # a full or read-only cache folder costs an export per process
-                    log.warning("cannot cache the ONNX export in %s (%s)", directory, type(error).__name__)
-            if parts is None:
-                with tempfile.TemporaryDirectory(prefix="clinnlp-onnx-") as scratch:
-                    parts = self._load_onnx(Path(scratch), precision)
+            parts = in_export_cache("the ONNX export", lambda directory: self._load_onnx(directory, precision))
             self._onnx = (precision, *parts)
             if self.inference_runtime()[0] == "onnx":
                 self._runtime = None  # the torch encoder that made the export is not needed again
@@ -614,26 +603,20 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
         threads = int(self.n_jobs or inference_threads() or 0)
         key = (self.fingerprint(), precision, threads)
-        for attempt in (1, 2):
-            path = self.export_onnx(directory, precision=precision)
-            try:
-                tokenizer = FastTokenizer.load(self._tokenizer_path(directory))
-                with _SESSIONS_LOCK:
-                    session = _SESSIONS.get(key)
-                    if session is None:
-                        session = open_session(path, threads)
-                        _SESSIONS[key] = session
-                return tokenizer, session
-            except OSError:
-                raise
-            except Exception as error:  # truncated or from another version: export again, once
-                if attempt == 2:
-                    raise
-                log.warning("ignoring the cached ONNX export %s (%s)", path.name, type(error).__name__)
-                path.unlink(missing_ok=True)
-                self._tokenizer_path(directory).unlink(missing_ok=True)
-                if precision == "int8":
-                    (directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.fp32.onnx").unlink(missing_ok=True)
+
+        def read(path: Path):
+            tokenizer = FastTokenizer.load(self._tokenizer_path(directory))
+            with _SESSIONS_LOCK:
+                session = _SESSIONS.get(key)
+                if session is None:
+                    session = open_session(path, threads)
+                    _SESSIONS[key] = session
+            return tokenizer, session
+
+        also = [self._tokenizer_path(directory)]
+        if precision == "int8":  # the int8 export is made from the fp32 one, which may be what is broken
+            also.append(directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.fp32.onnx")
+        return read_export(lambda: self.export_onnx(directory, precision=precision), read, tuple(also))
 
     def _tokenizer_path(self, directory: Path) -> Path:
         return Path(directory) / f"encoder-{self.fingerprint()}.tokenizer.json"
