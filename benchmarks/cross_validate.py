@@ -7,6 +7,9 @@ vector memory, :mod:`nlp.classifiers.vector_cache`); an ensemble refits its memb
 
     .venv/bin/python benchmarks/cross_validate.py --corpus ohsumed --model ohsumed-tfidf --model ohsumed-transformer
     .venv/bin/python benchmarks/cross_validate.py --corpus mtsamples --model mtsamples-tfidf [--folds 5]
+    .venv/bin/python benchmarks/cross_validate.py --corpus hallmarks --model hoc-ensemble --set combine=features
+
+``--set NAME=VALUE`` changes a setting of every model named (a setting not yet tried, beside the committed one).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 
 from corpora import get_corpus, load_corpus
 from nlp.classifiers.vector_cache import remembering
+from nlp.cli import parse_params
 from nlp.model_store import load_model
 from nlp.training import TrainingData, cross_validate
 
@@ -26,8 +30,11 @@ def main() -> None:
     parser.add_argument("--model", required=True, action="append", help="committed model whose settings are used "
                                                                           "(repeat for several)")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting changed on every model (JSON value, else text)")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
+    changes = parse_params(args.set)
 
     info = get_corpus(args.corpus)
     data = TrainingData.from_dataset(load_corpus(args.corpus, args.data_dir)["train"], {}, info.label_names,
@@ -36,7 +43,8 @@ def main() -> None:
     rows = []
     with remembering():
         for name in args.model:
-            estimator = load_model(name).estimator
+            estimator = load_model(name).estimator.set_params(**changes)
+            name = name + "".join(f" {key}={value}" for key, value in changes.items())
             print(f"{name}: settings {estimator.get_params()}", flush=True)
             started = time.perf_counter()
             result = cross_validate(data, estimator, args.folds, progress=lambda number, m: print(

@@ -268,7 +268,7 @@ def cmd_train(args) -> int:
     command = _command_line("train")
     out = train(data, args.model, args.out, name=args.name, version=args.model_version,
                 dev_fraction=args.dev_fraction, seed=args.seed, n_jobs=args.jobs, command=command,
-                fixed=_parameters(args.param), cv=args.cv)
+                fixed=parse_params(args.param), cv=args.cv)
     meta = json.loads((out / "model.json").read_text())
     dev = meta["dev_metrics"]
     logging.info("saved %s: dev accuracy %.4f, micro-F1 %.4f, macro-F1 %.4f (params %s)", out,
@@ -280,7 +280,7 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
-def _parameters(pairs: list[str]) -> dict:
+def parse_params(pairs: list[str]) -> dict:
     """``NAME=VALUE`` pairs as a dict; VALUE is JSON when it parses (numbers, true), else text."""
     parameters = {}
     for pair in pairs:

@@ -470,15 +470,68 @@ def test_ensemble_chooses_its_weight_and_temperature_on_out_of_fold_predictions(
     assert get_classifier_type("ensemble").cls is EnsembleClassifier
 
 
-def test_an_ensemble_learns_a_label_too_rare_for_every_fold_to_see(tiny_base, multi_label_data):
+@pytest.mark.parametrize("combine", ["average", "features"])
+def test_an_ensemble_learns_a_label_too_rare_for_every_fold_to_see(tiny_base, multi_label_data, combine):
     # One note has a label no other note has: the fold that holds it out fits members without that label.
     texts, labels = multi_label_data
     texts, labels = list(texts) + ["a rare syndrome of the pineal gland"], list(labels) + [["endocrinology"]]
-    ensemble = EnsembleClassifier(multi_label=True, tfidf_params={"min_df": 1, "max_df": 1.0}, folds=3,
-                                  transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
-                                                      "method": "frozen", "n_jobs": 1}).fit(texts, labels)
+    ensemble = EnsembleClassifier(multi_label=True, combine=combine, tfidf_params={"min_df": 1, "max_df": 1.0},
+                                  folds=3, transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
+                                                               "method": "frozen", "n_jobs": 1}).fit(texts, labels)
     assert "endocrinology" in list(ensemble.classes_)
     assert ensemble.predict_proba(texts[-2:]).shape == (2, len(ensemble.classes_))
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_an_ensemble_of_joint_features_holds_the_joint_weights_in_its_transformer_head(tiny_base, multi_label,
+                                                                                        single_label_data,
+                                                                                        multi_label_data):
+    from nlp.classifiers.ensemble import VECTOR_WEIGHTS
+    from nlp.classifiers.tfidf import TfidfClassifier
+    from nlp.classifiers.vector_cache import remembering
+
+    texts, labels = multi_label_data if multi_label else single_label_data
+    ensemble = EnsembleClassifier(multi_label=multi_label, combine="features", folds=3,
+                                  tfidf_params={"min_df": 1, "max_df": 1.0},
+                                  transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
+                                                      "method": "frozen", "n_jobs": 1})
+    with remembering(None):
+        ensemble.fit(texts, labels)
+    assert ensemble.weight_ in VECTOR_WEIGHTS and len(ensemble.oof_log_loss_) == len(VECTOR_WEIGHTS)
+    assert ensemble.oof_log_loss_[str(ensemble.weight_)] == min(ensemble.oof_log_loss_.values())
+    terms, vectors = ensemble.transform(texts)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(vectors), axis=1), 1.0, atol=1e-5)
+    proba = ensemble.predict_proba_features((terms, vectors))
+    assert proba.shape == (len(texts), len(ensemble.classes_)) and ((proba >= 0) & (proba <= 1)).all()
+    if not multi_label:
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    # The joint linear model's margin from the vectors is what the transformer member's head gives them: so its
+    # token shares are the vectors' exact part of the margin, beside the TF-IDF terms' part.
+    weights = ensemble.tfidf_._weight_matrix()
+    joint = TfidfClassifier.with_vectors(terms, ensemble.weight_ * np.asarray(vectors)).toarray() @ weights.T
+    from_terms = terms.toarray() @ weights[:, :terms.shape[1]].T
+    np.testing.assert_allclose(joint - from_terms, np.asarray(vectors) @ ensemble.transformer_.head_weight_.T,
+                               atol=1e-4)
+    explained = ensemble.transform(texts[:2], explain=True)
+    np.testing.assert_allclose(ensemble.predict_proba_features(explained), proba[:2], atol=1e-5)
+    items = ensemble.explain(texts[:2], explained, ensemble.decide(proba[:2]))
+    assert all(items) and {item["source"] for row in items for item in row} <= {"tfidf", "transformer"}
+
+
+def test_an_ensemble_saved_before_joint_features_averages(tiny_base, single_label_data):
+    import pickle
+
+    texts, labels = single_label_data
+    ensemble = EnsembleClassifier(tfidf_params={"min_df": 1, "max_df": 1.0}, folds=2,
+                                  transformer_params={"base": tiny_base, "max_length": 32, "stride": 8,
+                                                      "method": "frozen", "n_jobs": 1}).fit(texts, labels)
+    old = pickle.loads(pickle.dumps(ensemble))
+    for name in ("combine", "vector_weight"):
+        del old.__dict__[name]
+    del old.tfidf_.__dict__["vector_columns_"]
+    old = pickle.loads(pickle.dumps(old))
+    assert old.combine == "average" and old.tfidf_.vector_columns_ == 0
+    np.testing.assert_allclose(old.predict_proba(texts), ensemble.predict_proba(texts), atol=1e-9)
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
@@ -494,7 +547,7 @@ def test_the_ensembles_temperature_undoes_over_and_under_confidence(multi_label)
         proba = np.where(guess[:, None] == np.arange(2)[None, :], said, 1 - said)
         ensemble = EnsembleClassifier(multi_label=multi_label, tfidf_weight=0.5)
         targets = np.eye(2)[Y] if multi_label else Y
-        ensemble._choose_weight(proba, proba, targets)
+        ensemble._choose_weight({0.5: proba}, targets)
         assert (ensemble.temperature_ > 1.2) if above_one else (ensemble.temperature_ < 0.8)
 
 

@@ -139,18 +139,27 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
         self.n_jobs = n_jobs
 
-    def fit(self, texts, y):
-        """Fit on ``texts`` and labels (``y``: a label per text, or a list of labels per text)."""
+    def fit(self, texts, y, vectors=None):
+        """Fit on ``texts`` and labels (``y``: a label per text, or a list of labels per text).
+
+        Args:
+            vectors: Dense features appended to each text's TF-IDF terms, shape ``(n_texts, d)`` (an ensemble's
+                document vectors, :class:`~nlp.classifiers.ensemble.EnsembleClassifier`); the features predicted
+                on must then carry them too (:meth:`with_vectors`).
+        """
         texts = list(texts)
         if len(texts) != len(y):
             raise ValueError(f"got {len(texts)} texts and {len(y)} labels")
+        if vectors is not None and len(vectors) != len(texts):
+            raise ValueError(f"got {len(texts)} texts and {len(vectors)} vectors")
         if not self.multi_label and len(set(map(str, y))) < 2:
             raise ValueError("single-label training needs at least two classes")
         self.analyzer_ = TermAnalyzer(self.ngram_range)
         self.vectorizer_ = CountVectorizer(analyzer=self.analyzer_, min_df=self.min_df, max_df=self.max_df,
                                            max_features=self.max_features, dtype=np.float32)
         self.tfidf_ = TfidfTransformer(sublinear_tf=True)
-        X = self.tfidf_.fit_transform(self.vectorizer_.fit_transform(texts))
+        X = self.with_vectors(self.tfidf_.fit_transform(self.vectorizer_.fit_transform(texts)), vectors)
+        self.vector_columns_ = 0 if vectors is None else int(np.shape(vectors)[1])
         self.learn_whether_no_label(y)
         if self.multi_label:
             self.binarizer_ = MultiLabelBinarizer()
@@ -164,6 +173,17 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             self.classes_ = self.estimator_.classes_
         self._compact()
         return self
+
+    @staticmethod
+    def with_vectors(X, vectors):
+        """TF-IDF features ``X`` with dense ``vectors`` appended as columns (``X`` itself when there are none)."""
+        if vectors is None:
+            return X
+        return sp.hstack([X, sp.csr_matrix(np.asarray(vectors, dtype=np.float32))], format="csr")
+
+    def vector_weights(self) -> np.ndarray:
+        """The linear weights of the appended vectors' columns, one row per class (``classes x d``)."""
+        return self._weight_matrix()[:, len(self.vectorizer_.vocabulary_):]
 
     def _calibrated(self, y, method):
         smallest = int(np.unique(y, return_counts=True)[1].min())
@@ -225,7 +245,8 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             for index in range(len(self.classes_)):
                 if self.multi_label:
                     model = self.estimators_[index]
-                    rows.append(np.zeros(len(self.vectorizer_.vocabulary_), dtype=np.float32) if isinstance(model, float)
+                    columns = len(self.vectorizer_.vocabulary_) + self.vector_columns_
+                    rows.append(np.zeros(columns, dtype=np.float32) if isinstance(model, float)
                                 else model.calibrated_classifiers_[0].estimator.coef_[0])
                 else:
                     coef = self.estimator_.calibrated_classifiers_[0].estimator.coef_
@@ -238,6 +259,10 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if getattr(self, "_names_cache", None) is None:
             self._names_cache = self.vectorizer_.get_feature_names_out()
         return self._names_cache
+
+    def __setstate__(self, state):
+        state.setdefault("vector_columns_", 0)  # models saved before vectors could be appended had none
+        super().__setstate__(state)
 
     def __getstate__(self):
         # Caches are rebuilt on first use, never pickled: they would double the model on disk.
