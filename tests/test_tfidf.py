@@ -145,3 +145,26 @@ def test_classifier_registry_lists_known_names():
     assert get_classifier_type("tfidf").cls is TfidfClassifier
     with pytest.raises(ValueError, match="known: " + ", ".join(entry.name for entry in classifier_types())):
         get_classifier_type("bert-huge")
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_tfidf_with_appended_vectors_learns_from_them_and_explains_only_terms(single_label_data, multi_label_data,
+                                                                           tiny_params, multi_label):
+    texts, labels = multi_label_data if multi_label else single_label_data
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(texts), 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="vectors"):
+        TfidfClassifier(multi_label=multi_label, **tiny_params).fit(texts, labels, vectors=vectors[:-1])
+    model = TfidfClassifier(multi_label=multi_label, **tiny_params).fit(texts, labels, vectors=vectors)
+    terms = model.transform(texts)
+    assert TfidfClassifier.with_vectors(terms, None) is terms
+    features = TfidfClassifier.with_vectors(terms, vectors)
+    assert features.shape == (len(texts), terms.shape[1] + 4)
+    assert model.vector_weights().shape == (len(model.classes_), 4) and np.abs(model.vector_weights()).sum() > 0
+    proba = model.predict_proba_features(features)
+    assert proba.shape == (len(texts), len(model.classes_))
+    with pytest.raises(ValueError):  # the vectors are part of what the model reads
+        model.predict_proba_features(terms)
+    explained = model.explain(texts, terms, model.decide(proba))
+    vocabulary = set(model.vectorizer_.vocabulary_)
+    assert all(item["term"] in vocabulary for row in explained for item in row)
