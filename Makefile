@@ -77,6 +77,8 @@ lexicon: $(STAMP)
 
 # The transformer and ensemble models, their settings chosen by 5-fold cross-validation (about 50 minutes on 2 cores
 # from an empty cache: reading the three corpora through MiniLM is most of it; see each model card for its time).
+# The OHSUMED ensemble chooses how to combine its members (an average, or joint features) by that CV; the other two
+# average: joint features measured no better on their corpora (docs/benchmarks.md) and cost four times the fits.
 transformers: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model transformer --cv 5 --out models/ohsumed-transformer
 	$(BIN)/clinnlp train --corpus mtsamples --model transformer --cv 5 --out models/mtsamples-transformer
@@ -84,9 +86,9 @@ transformers: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model ensemble --cv 5 --out models/ohsumed-ensemble \
 		--param transformer=models/ohsumed-transformer --param 'tfidf_params={"C": 1.0, "calibration": "sigmoid"}'
 	$(BIN)/clinnlp train --corpus mtsamples --model ensemble --cv 5 --out models/mtsamples-ensemble \
-		--param transformer=models/mtsamples-transformer --param 'tfidf_params={"C": 1.0}'
+		--param transformer=models/mtsamples-transformer --param 'tfidf_params={"C": 1.0}' --param combine=average
 	$(BIN)/clinnlp train --corpus hallmarks --model ensemble --cv 5 --out models/hoc-ensemble \
-		--param transformer=models/hoc-transformer --param 'tfidf_params={"C": 0.3}'
+		--param transformer=models/hoc-transformer --param 'tfidf_params={"C": 0.3}' --param combine=average
 
 # Refit the extractive summarizer's sentence scorer (nlp/data/sentence_scorer.json) from the shared sets.
 summarizer: $(STAMP)
