@@ -25,7 +25,7 @@ from nlp.classifiers.base import DecisionMixin
 from nlp.classifiers.calibration import fit_temperature
 from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.tfidf import TfidfClassifier
-from nlp.classifiers.transformer import TransformerClassifier
+from nlp.classifiers.transformer import TransformerClassifier, unit_rows
 from nlp.folds import kfold_indices
 
 log = logging.getLogger(__name__)
@@ -255,8 +255,7 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
 
 def _unit(vectors) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float64)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return unit_rows(np.asarray(vectors, dtype=np.float64))
 
 
 ENSEMBLE = ClassifierType(

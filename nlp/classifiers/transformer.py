@@ -92,6 +92,11 @@ def bf16_supported() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row divided by its length (a zero row stays zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     """Transformer encoder + linear head over whole documents.
 
@@ -504,9 +509,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return "bf16" if self.precision == "bf16" or (self.precision == "auto" and bf16_supported()) else "fp32"
 
     def _normalized(self, vectors: np.ndarray) -> np.ndarray:
-        if not self.normalize:
-            return vectors
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return unit_rows(vectors) if self.normalize else vectors
 
     def _pool(self, encoder, windows, rows, owner, n_documents, inputs_embeds=None):
         """Document vectors (differentiable): mean-pooled windows ``rows``, token-weighted per ``owner``, divided by
