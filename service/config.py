@@ -16,7 +16,8 @@ class Settings:
         database: Any SQLAlchemy URL for keys and jobs (e.g. ``postgresql+psycopg://user@host/clinnlp``);
             default: a SQLite file in ``state_dir``.
         auth: Require ``Authorization: Bearer <key>`` (turn off only for local development).
-        classifiers: Model names (or directories) to load; empty: every model in the models folder.
+        classifiers: Model names (or directories) to load; empty: every model in the models folder that is served
+            by default (a model trained `--not-served-by-default` is loaded only when named here).
         default_classifier: The model used when a request names none (default: the first loaded of
             mtsamples-ensemble, mtsamples-tfidf, mtsamples-transformer, else the first loaded by name).
         summarizers: Summarization methods to offer.

@@ -29,9 +29,11 @@ class Registry:
             registry.analyzer = ClinicalAnalyzer.shared()  # the findings model shares it
             registry.analyzer.analyze(["Warm-up: no fever."])
             log.info("loaded clinical analysis")
-        # Every document classifier in the models folder (not helper models such as sentence roles).
+        # Every document classifier in the models folder that is served by default (not helper models such as
+        # sentence roles, nor the slow ones trained --not-served-by-default).
         names = classifiers or tuple(meta["name"] for meta in list_models()
-                                     if meta.get("task") in ("single_label", "multi_label"))
+                                     if meta.get("task") in ("single_label", "multi_label")
+                                     and meta.get("served_by_default", True))
         for name in names:
             model = load_model(name)
             model.estimator.predict_proba(["Warm-up text."])  # loads lazy parts (a transformer's encoder) now

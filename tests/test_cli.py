@@ -301,3 +301,25 @@ def test_cross_validation_of_a_multi_label_model_reports_its_calibration(multi_l
                                                               "calibration": "sigmoid", "threshold": 0.5})
     (row,) = rows
     assert 0 <= row["ece"]["mean"] <= 1 and 0 <= row["micro_f1"]["mean"] <= 1
+
+
+def test_a_model_not_served_by_default_is_classified_by_the_cli_and_served_only_when_named(
+        tmp_path, trained, labelled_csv, monkeypatch, capsys):
+    from service.registry import Registry
+
+    slow = tmp_path / "models" / "specialty-slow"
+    assert main(["train", "--train-file", str(labelled_csv), "--text-column", "note", "--id-column", "note_id",
+                 "--label-column", "specialty", "--out", str(slow), "--not-served-by-default"]) == EXIT_OK
+    assert json.loads((slow / "model.json").read_text())["served_by_default"] is False
+    assert json.loads((trained / "model.json").read_text())["served_by_default"] is True
+    assert "only when `CLINNLP_CLASSIFIERS` names it" in (slow / "README.md").read_text()
+    monkeypatch.setenv("CLINNLP_MODELS_DIR", str(tmp_path / "models"))
+    assert main(["models"]) == EXIT_OK
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "served only when named" in listed["specialty-slow"] and "served" not in listed["specialty"]
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "x1", "text": "Troponin up, angina and chest pain."}])
+    assert main(["classify", "--model", "specialty-slow", str(source), "-o", str(tmp_path / "out.jsonl")]) == EXIT_OK
+    assert read_jsonl(tmp_path / "out.jsonl")[0]["labels"] == ["cardiology"]
+    assert set(Registry.load((), (), analyzer=False).classifiers) == {"specialty"}
+    assert set(Registry.load(("specialty", "specialty-slow"), (), analyzer=False).classifiers) == \
+        {"specialty", "specialty-slow"}

