@@ -18,7 +18,7 @@ from service.observability import count_work
 from service.openapi import (ANALYSIS, CLASSIFICATION, DEIDENTIFIED, FHIR, JOB, JOB_DOCUMENTS, JSON_LINES,
                              MODEL, SUMMARY, UPLOAD, describe, documents_schema, options_schema)
 from service.options import (OPERATIONS, AnalyzeOptions, ClassifyOptions, DeidentifyOptions, Options, SummarizeOptions,
-                             read_options)
+                             read_options, unknown_model)
 from service.storage import ERRORS, RESULTS
 
 operations_bp = Blueprint("operations", __name__, url_prefix="/v1")
@@ -119,7 +119,7 @@ def get_model(name: str):
     """One loaded classifier."""
     registry = _state().registry
     if name not in registry.classifiers:
-        raise ApiError(404, f"no model {name!r}", {"models": sorted(registry.classifiers)})
+        raise unknown_model(name, registry.classifiers)
     return jsonify(registry.describe(registry.classifiers[name]))
 
 

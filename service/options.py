@@ -79,6 +79,20 @@ def default_classifier(classifiers) -> str | None:
         next(iter(sorted(classifiers)), None)
 
 
+def unknown_model(name: str, classifiers) -> ApiError:
+    """The 404 for a classifier this service does not hold; it says so when the model is in the models folder but
+    not loaded (one trained ``--not-served-by-default``, or left out of ``CLINNLP_CLASSIFIERS``)."""
+    from nlp.model_store import ModelError, list_models
+
+    try:
+        in_folder = any(meta["name"] == name for meta in list_models())
+    except ModelError:  # an unreadable model.json elsewhere in the folder: no hint, still a 404
+        in_folder = False
+    reason = " (it is in the models folder but this service does not load it: name it in CLINNLP_CLASSIFIERS)" \
+        if in_folder else ""
+    return ApiError(404, f"no model {name!r}{reason}", {"models": sorted(classifiers)})
+
+
 class ClassifyOptions(Options):
     """Options of ``classify``.
 
@@ -98,7 +112,7 @@ class ClassifyOptions(Options):
         classifiers = state.registry.classifiers
         name = self.model or state.settings.default_classifier or default_classifier(classifiers)
         if name not in classifiers:
-            raise ApiError(404, f"no model {name!r}", {"models": sorted(classifiers)})
+            raise unknown_model(name, classifiers)
         return self.model_copy(update={"model": name})
 
     def writer(self, registry):

@@ -42,6 +42,17 @@ def send(client, kind, query="", form=None, text=NOTE):
 KINDS = ["json", "text", "fhir", "upload"]
 
 
+def test_a_model_in_the_folder_that_is_not_served_gets_a_404_that_says_how_to_serve_it(client):
+    """This module's service loads two models; ohsumed-ensemble-mpnet (trained --not-served-by-default) and
+    ohsumed-ensemble are in the models folder all the same."""
+    for name in ("ohsumed-ensemble-mpnet", "ohsumed-ensemble"):
+        for response in (send(client, "json", f"?model={name}"), client.get(f"/v1/models/{name}")):
+            assert response.status_code == 404
+            assert "name it in CLINNLP_CLASSIFIERS" in response.json["error"]["message"]
+    missing = send(client, "json", "?model=nosuch")
+    assert missing.json["error"]["message"] == "no model 'nosuch'"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_options_in_the_query_string_apply_to_every_input_kind(client, kind):
     response = send(client, kind, "?model=mtsamples-tfidf&explain=false")
