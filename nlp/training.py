@@ -342,8 +342,8 @@ def model_card(meta: dict) -> str:
     lines = [
         f"# {meta['name']} (version {meta['version']})",
         "",
-        f"{'An' if entry.name[0] in 'aeiou' else 'A'} {entry.name} classifier ({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): "
-        + entry.description,
+        f"{'An' if entry.name[0] in 'aeiou' else 'A'} {entry.name} classifier "
+        f"({meta['task'].replace('_', '-')}, {len(meta['labels'])} labels): " + entry.description,
         "",
         "## Training",
         f"- Data: `{source}` ({training['documents']} documents), sha256 `{training['data_sha256'][:16]}...`",

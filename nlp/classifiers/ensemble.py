@@ -263,7 +263,7 @@ def _card_section(meta: dict) -> list[str]:
     if "base" not in meta:  # saved before the metadata named the member's encoder
         return []
     how = {"features": "one linear model over TF-IDF terms and the transformer's unit document vectors",
-           "average": "a weighted average of the two models' probabilities"}.get(meta["params"].get("combine"), "set")
+           "average": "a weighted average of the two models' probabilities"}[meta["params"]["combine"]]
     return ["## Members",
             f"TF-IDF (`{json.dumps(meta['params'].get('tfidf_params'))}`) and a transformer on `{meta['base']}` "
             f"(weights sha256 `{meta['base_sha256'][:16]}...`), combined as {how}.", ""]

