@@ -58,7 +58,7 @@ def flops_per_document(estimator, texts: list[str]) -> float:
     tokenizer, encoder = estimator._components()
     config = encoder.config
     d, layers, ff = config.hidden_size, config.num_hidden_layers, config.intermediate_size
-    windows = split_windows(tokenizer, texts, estimator.max_length, estimator.stride)
+    windows = split_windows(tokenizer, texts, estimator.max_length, estimator.stride, estimator.balance_windows)
     total = 0.0
     for ids in windows.input_ids:
         n = len(ids)

@@ -13,7 +13,7 @@ operating system's file cache and clinnlp's merged-encoder cache, as any second 
 - the same with ``--runtime torch`` (what ``auto`` was before ONNX Runtime became the choice without bfloat16);
 - with ``--int8``, also ``--precision int8`` (ONNX Runtime, quantized weights).
 
-    .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2] [--int8]
+    .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2] [--int8] [--model M ...]
 """
 
 from __future__ import annotations
@@ -67,40 +67,39 @@ def best_seconds(command: list[str], repeats: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="ohsumed-transformer")
+    parser.add_argument("--model", action="append", help="a model to time (repeat to compare models in one run; "
+                        "the first one's encoder is the pipeline's); default ohsumed-transformer")
     parser.add_argument("--documents", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--data-dir")
     parser.add_argument("--int8", action="store_true", help="also time --precision int8")
     args = parser.parse_args()
+    models = args.model or ["ohsumed-transformer"]
 
     import corpora
 
     texts = corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:args.documents]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        save_pipeline_model(args.model, folder / "pipeline-model")
+        save_pipeline_model(models[0], folder / "pipeline-model")
         inputs = {}
         for name, chosen in (("one", texts[:1]), ("all", texts)):
             inputs[name] = folder / f"{name}.jsonl"
             inputs[name].write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(chosen)))
         script = folder / "pipeline_script.py"
         script.write_text(PIPELINE_SCRIPT)
-        commands = {
-            "pipeline script": lambda i: [sys.executable, str(script), str(folder / "pipeline-model"), str(i),
-                                          str(folder / "out.jsonl")],
-            "clinnlp classify --no-explain": lambda i: [CLINNLP, "classify", str(i), "-o", str(folder / "out.jsonl"),
-                                                        "--model", args.model, "--no-explain", "--no-progress"],
-            "clinnlp classify (explanations)": lambda i: [CLINNLP, "classify", str(i), "-o",
-                                                          str(folder / "out.jsonl"), "--model", args.model,
-                                                          "--no-progress"],
-        }
-        for name, extra in (("clinnlp classify --runtime torch --no-explain", ["--runtime", "torch", "--no-explain"]),
-                            ("clinnlp classify --precision int8 --no-explain", ["--precision", "int8", "--no-explain"])):
-            if "int8" in name and not args.int8:
-                continue
-            commands[name] = lambda i, extra=extra: [CLINNLP, "classify", str(i), "-o", str(folder / "out.jsonl"),
-                                                     "--model", args.model, "--no-progress", *extra]
+        commands = {"pipeline script": lambda i: [sys.executable, str(script), str(folder / "pipeline-model"), str(i),
+                                                  str(folder / "out.jsonl")]}
+        variants = [("--no-explain", ["--no-explain"]), ("(explanations)", []),
+                    ("--runtime torch --no-explain", ["--runtime", "torch", "--no-explain"])]
+        if args.int8:
+            variants.append(("--precision int8 --no-explain", ["--precision", "int8", "--no-explain"]))
+        for model in models:
+            for label, extra in variants:
+                name = f"clinnlp classify {label}" + (f" [{model}]" if len(models) > 1 else "")
+                commands[name] = lambda i, model=model, extra=extra: [
+                    CLINNLP, "classify", str(i), "-o", str(folder / "out.jsonl"), "--model", model, "--no-progress",
+                    *extra]
         rows = {}
         for name, command in commands.items():
             rows[name] = {size: best_seconds(command(path), args.repeats) for size, path in inputs.items()}

@@ -10,7 +10,7 @@ import pytest
 from nlp.classifiers import get_classifier_type
 from nlp.classifiers.ensemble import EnsembleClassifier
 from nlp.classifiers.transformer import TransformerClassifier
-from nlp.classifiers.windows import length_sorted_batches, split_windows, window_starts
+from nlp.classifiers.windows import balanced_windows, length_sorted_batches, split_windows, window_starts
 from nlp.model_store import load_model, save_model
 from nlp.onnx_export import EXPORT_VERSION
 
@@ -47,6 +47,21 @@ def test_windows_cover_every_token_and_overlap():
         assert all(b - a <= 22 for a, b in zip(starts, starts[1:]))  # neighbours share 8 tokens
     with pytest.raises(ValueError):
         window_starts(100, 8, 8)
+
+
+def test_balanced_windows_are_the_fewest_of_one_length_that_cover_and_overlap():
+    for body, stride in [(30, 8), (254, 32), (10, 1)]:
+        for n_tokens in range(0, 12 * body):
+            starts, length = balanced_windows(n_tokens, body, stride)
+            assert length <= body and starts[0] == 0 and starts[-1] + length == n_tokens
+            assert all(later - earlier <= length - stride for earlier, later in zip(starts, starts[1:]))
+            fixed = window_starts(n_tokens, body, stride)
+            assert len(starts) <= len(fixed)  # never more windows than fixed ones, each no longer
+            if len(starts) > 1:  # one window fewer would not fit the tokens and the overlaps
+                assert (len(starts) - 1) * body < n_tokens + (len(starts) - 2) * stride
+    assert balanced_windows(300, 254, 32) == ([0, 134], 166)
+    with pytest.raises(ValueError):
+        balanced_windows(100, 8, 8)
 
 
 def test_a_100000_character_note_is_read_to_its_last_word(tiny_base):
@@ -534,6 +549,37 @@ def test_an_ensemble_of_joint_features_holds_the_joint_weights_in_its_transforme
     assert all(items) and {item["source"] for row in items for item in row} <= {"tfidf", "transformer"}
 
 
+def test_a_model_saved_before_balanced_windows_reads_fixed_windows(tiny_base, single_label_data):
+    import pickle
+
+    texts, labels = single_label_data
+    model = tiny(tiny_base, method="frozen").fit(texts, labels)
+    assert model.balance_windows
+    old = pickle.loads(pickle.dumps(model))
+    del old.__dict__["balance_windows"]
+    old = pickle.loads(pickle.dumps(old))
+    assert old.balance_windows is False
+    long_text = [" ".join(texts[:6])]
+    tokenizer = model._components()[0]
+    balanced, fixed = model._windows(tokenizer, long_text), old._windows(tokenizer, long_text)
+    assert len({len(ids) for ids in balanced.input_ids}) == 1  # one length
+    assert sum(map(len, balanced.input_ids)) < sum(map(len, fixed.input_ids))
+    assert balanced.covered(0)[-1][1] == fixed.covered(0)[-1][1] == len(long_text[0])  # both read to the end
+    assert old._vector_space("e", "fp32") == "e windows 32/8 fp32"  # vectors remembered before stay valid
+    assert model._vector_space("e", "fp32") == "e windows 32/8 balanced fp32"
+
+
+def test_an_ensemble_takes_a_named_transformers_setting_with_its_own_overrides(trained, tmp_path):
+    model, _, _ = trained
+    save_model(model, tmp_path / "t", {"name": "t", "version": "0", "task": "single_label",
+                                       "model_type": "transformer", "labels": []}, "card")
+    named = EnsembleClassifier(transformer=str(tmp_path / "t"))._transformer_params()
+    assert named["method"] == "lora" and named["max_length"] == 32 and named["balance_windows"] is True
+    pinned = EnsembleClassifier(transformer=str(tmp_path / "t"), transformer_params={"balance_windows": False})
+    assert pinned._transformer_params() == {**named, "balance_windows": False}
+    assert EnsembleClassifier(transformer_params={"C": 3.0})._transformer_params() == {"C": 3.0}
+
+
 def test_an_ensemble_saved_before_joint_features_averages(tiny_base, single_label_data):
     import pickle
 
@@ -630,7 +676,7 @@ def test_fine_tuning_with_unit_vectors_trains_the_head_on_what_it_reads_at_infer
     texts, labels = single_label_data
     model = tiny(tiny_base, normalize=True, epochs=1).fit(texts, labels)
     tokenizer, encoder = model._components()
-    windows = split_windows(tokenizer, texts[:3], model.max_length, model.stride)
+    windows = model._windows(tokenizer, texts[:3])
     with torch.no_grad():
         pooled = model._pool(encoder, windows, list(range(len(windows))), windows.document, 3).numpy()
     np.testing.assert_allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-5)

@@ -52,9 +52,11 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             document vectors appended to the TF-IDF terms of one linear model).
         transformer: A transformer model directory (``clinnlp train --model transformer``) whose parameters the
             transformer member takes (its setting, chosen by its own training); the member is fitted here, on each
-            fold and then on all the texts. None: ``transformer_params``.
+            fold and then on all the texts. None: ``transformer_params`` alone.
         tfidf_params: Parameters of the TF-IDF member (default: the TF-IDF defaults).
-        transformer_params: Parameters of the transformer member when no ``transformer`` model is named.
+        transformer_params: Parameters of the transformer member; with a ``transformer`` model named, they override
+            what it takes from that model (``{"balance_windows": false}`` keeps the windows an ensemble was
+            trained with).
         tfidf_weight: The TF-IDF member's weight in an average; None chooses it on out-of-fold predictions.
         vector_weight: The document vectors' scale beside the TF-IDF terms; None chooses it the same way.
         folds: Folds of the out-of-fold predictions.
@@ -176,15 +178,16 @@ class EnsembleClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return tfidf, transformer
 
     def _transformer_params(self) -> dict:
-        """The transformer member's parameters: the named model's, else ``transformer_params``."""
+        """The transformer member's parameters: the named model's, overridden by ``transformer_params``."""
+        overrides = dict(self.transformer_params or {})
         if not self.transformer:
-            return dict(self.transformer_params or {})
+            return overrides
         from nlp.model_store import load_model
 
         model = load_model(self.transformer, trusted=True)  # named by whoever runs the training, as its input
         if not isinstance(model.estimator, TransformerClassifier):
             raise ValueError(f"{self.transformer} is not a transformer model")
-        params = {k: v for k, v in model.estimator.get_params().items() if k != "n_jobs"}
+        params = {**{k: v for k, v in model.estimator.get_params().items() if k != "n_jobs"}, **overrides}
         log.info("ensemble: the transformer member takes the setting of %s: %s", Path(self.transformer), params)
         return params
 

@@ -106,7 +106,11 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             folder, or a hub id.
         method: ``"lora"``, ``"frozen"`` or ``"finetune"`` (see the module docstring).
         max_length: Tokens per window, special tokens included (at most the encoder's limit).
-        stride: Tokens shared by neighbouring windows.
+        stride: Tokens shared by neighbouring windows (at least).
+        balance_windows: Cut each document into the fewest windows that cover it, all of one length (a
+            300-token abstract: two windows of about 166 tokens), instead of ``max_length``-token windows with the
+            last ending at the last token (two of 256: about 510 tokens read). Models saved before it read fixed
+            windows and keep them.
         epochs: Passes over the training documents (``lora``/``finetune``).
         learning_rate: For the adapters (or the whole encoder with ``finetune``); the head gets 10x.
             None: 5e-4 for ``lora``, 5e-5 for ``finetune`` (a LoRA rate diverges when every weight trains).
@@ -136,7 +140,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     threaded_inference = True
 
     def __init__(self, *, multi_label=False, base=DEFAULT_BASE, method="frozen", max_length=256, stride=32,
-                 epochs=2, learning_rate=None, batch_size=16, train_windows=1, lora_r=8, C=10.0,
+                 balance_windows=True, epochs=2, learning_rate=None, batch_size=16, train_windows=1, lora_r=8, C=10.0,
                  threshold=0.5, calibration_fraction=0.1, precision="auto", runtime="auto",
                  attribution="pooled", normalize=True, max_batch_tokens=8192, seed=0, n_jobs=None):
         self.multi_label = multi_label
@@ -144,6 +148,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         self.method = method
         self.max_length = max_length
         self.stride = stride
+        self.balance_windows = balance_windows
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -187,7 +192,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             vectors = self._normalized(self._base_vectors(tokenizer, encoder, texts))
             probe, windows = vectors[fit_idx], None
         else:
-            windows = split_windows(tokenizer, fit_texts, self.max_length, self.stride)
+            windows = self._windows(tokenizer, fit_texts)
             probe = self._normalized(self._base_vectors(tokenizer, encoder, fit_texts))
         log.info("linear probe on %d documents", len(fit_texts))
         self.head_weight_, self.head_bias_ = self._linear_probe(probe, Y[fit_idx])
@@ -481,6 +486,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         # Models saved before explanations had a choice of attribution, or unit vectors, get what they had.
         state.setdefault("attribution", "pooled")
         state.setdefault("normalize", False)
+        state.setdefault("balance_windows", False)
         super().__setstate__(state)
 
     def _base_vectors(self, tokenizer, encoder, texts: list[str]) -> np.ndarray:
@@ -494,8 +500,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         """``encoder``'s document vectors of ``texts``, not normalized; while training remembers vectors
         (:mod:`nlp.classifiers.vector_cache`), those of ``space`` read before are not read again."""
         def encode(chunk: list[str]) -> np.ndarray:
-            return np.asarray(self._document_vectors(encoder, split_windows(tokenizer, chunk, self.max_length,
-                                                                             self.stride), normalize=False))
+            return np.asarray(self._document_vectors(encoder, self._windows(tokenizer, chunk), normalize=False))
 
         cache = vector_cache.active()
         if cache is None or space is None:
@@ -504,7 +509,11 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def _vector_space(self, encoder: str, precision: str) -> str:
         """What makes a document vector: the encoder, how documents are cut into windows, and the precision."""
-        return f"{encoder} windows {self.max_length}/{self.stride} {precision}"
+        balanced = " balanced" if self.balance_windows else ""
+        return f"{encoder} windows {self.max_length}/{self.stride}{balanced} {precision}"
+
+    def _windows(self, tokenizer, texts: list[str]) -> Windows:
+        return split_windows(tokenizer, texts, self.max_length, self.stride, balanced=self.balance_windows)
 
     def _autocast_precision(self) -> str:
         return "bf16" if self.precision == "bf16" or (self.precision == "auto" and bf16_supported()) else "fp32"
@@ -699,7 +708,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             space = self._vector_space(f"trained {self.fingerprint()}" if trained else f"base {self.base_sha256_}",
                                        "int8" if precision == "int8" else self._autocast_precision())
             return DocumentVectors(self._normalized(self._raw_vectors(tokenizer, encoder, texts, space)))
-        windows = split_windows(tokenizer, texts, self.max_length, self.stride)
+        windows = self._windows(tokenizer, texts)
         vectors = self._document_vectors(encoder, windows, explain and self.attribution == "pooled")
         vectors.texts = texts if vectors.token_logits is not None else None
         return vectors
@@ -777,7 +786,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
         tokenizer, encoder = self._components()
         head_weight = torch.from_numpy(self.head_weight_)
-        windows = split_windows(tokenizer, list(texts), self.max_length, self.stride)
+        windows = self._windows(tokenizer, list(texts))
         rows_of = [np.flatnonzero(windows.document == index).tolist() for index in range(len(texts))]
         explanations: list[list[dict]] = [[] for _ in texts]
         for documents in _document_batches(windows, rows_of, self.max_batch_tokens):
@@ -879,7 +888,9 @@ def _card_section(meta: dict) -> list[str]:
     params = meta["params"]
     return ["## Method",
             f"`{params.get('method')}` on `{params.get('base')}` (weights sha256 `{str(meta.get('base_sha256'))[:16]}...`), "
-            f"windows of {params.get('max_length')} tokens overlapping by {params.get('stride')}, "
+            + ("the fewest windows of one length up to " if params.get("balance_windows") else "windows of ")
+            + f"{params.get('max_length')} tokens overlapping by {params.get('stride')}"
+            + (" or more" if params.get("balance_windows") else "") + ", "
             + ("unit " if params.get("normalize") else "") + "document vectors. The method was chosen by comparison "
             "(frozen probe, LoRA, full fine-tuning): see the README section 'Transformer classifier'.", ""]
 

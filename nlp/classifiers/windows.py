@@ -1,9 +1,11 @@
 """Overlapping token windows, so a transformer reads all of a long document instead of its first 512 tokens.
 
-A document is tokenized once, without truncation. Its tokens are cut into windows of ``max_length``
-tokens (special tokens included) that overlap by ``stride`` tokens; every token falls in at least one
-window. Each window remembers its document and the character offsets of its tokens, so attributions can
-point back into the text.
+A document is tokenized once, without truncation. Its tokens are cut into windows of at most ``max_length``
+tokens (special tokens included) that overlap by at least ``stride`` tokens; every token falls in at least one
+window. Fixed windows are all ``max_length`` long, the last one ending at the last token; balanced windows are
+the fewest that cover the document, all of one length, spread evenly (a 300-token document is read as two
+windows of about 166 tokens, where fixed 256-token windows read about 510). Each window remembers its document
+and the character offsets of its tokens, so attributions can point back into the text.
 """
 
 from __future__ import annotations
@@ -54,6 +56,21 @@ def window_starts(n_tokens: int, body: int, stride: int) -> list[int]:
     return starts
 
 
+def balanced_windows(n_tokens: int, body: int, stride: int) -> tuple[list[int], int]:
+    """Start positions and the one length of the fewest windows of at most ``body`` tokens that cover
+    ``n_tokens`` with neighbours sharing at least ``stride`` tokens, spread evenly from the first token to the
+    last."""
+    if stride >= body:
+        raise ValueError(f"stride ({stride}) must be smaller than the window body ({body})")
+    if n_tokens <= body:
+        return [0], n_tokens
+    count = -(-(n_tokens - stride) // (body - stride))
+    length = -(-(n_tokens + (count - 1) * stride) // count)  # count * length covers the tokens and the overlaps
+    # Floored even spacing: neighbours start at most ceil(rest / (count - 1)) apart, so they share >= stride.
+    rest = n_tokens - length
+    return [index * rest // (count - 1) for index in range(count)], length
+
+
 @dataclass
 class FastTokenizer:
     """The ``tokenizers`` object a ``transformers`` fast tokenizer runs (normalizer, pre-tokenizer and vocabulary
@@ -102,16 +119,21 @@ def encode_whole(tokenizer, texts: list[str]) -> tuple[list[list[int]], list[lis
     return encoded["input_ids"], encoded["offset_mapping"]
 
 
-def split_windows(tokenizer, texts: list[str], max_length: int, stride: int) -> Windows:
-    """Tokenize ``texts`` whole and cut them into overlapping windows of at most ``max_length`` tokens."""
+def split_windows(tokenizer, texts: list[str], max_length: int, stride: int, balanced: bool = False) -> Windows:
+    """Tokenize ``texts`` whole and cut them into overlapping windows of at most ``max_length`` tokens
+    (``balanced``: the fewest windows of one length; see the module docstring)."""
     all_ids, all_offsets = encode_whole(tokenizer, texts)
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     body = max_length - 2
     input_ids, offsets, document = [], [], []
     for index, (ids, spans) in enumerate(zip(all_ids, all_offsets)):
-        for start in window_starts(len(ids), body, stride):
-            input_ids.append([cls, *ids[start:start + body], sep])
-            offsets.append([(0, 0), *map(tuple, spans[start:start + body]), (0, 0)])
+        if balanced:
+            starts, length = balanced_windows(len(ids), body, stride)
+        else:
+            starts, length = window_starts(len(ids), body, stride), body
+        for start in starts:
+            input_ids.append([cls, *ids[start:start + length], sep])
+            offsets.append([(0, 0), *map(tuple, spans[start:start + length]), (0, 0)])
             document.append(index)
     return Windows(input_ids, offsets, np.asarray(document, dtype=np.int64), len(texts))
 
