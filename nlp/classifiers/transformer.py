@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE = MINILM.name
 LORA_TARGETS = ["query", "key", "value", "dense"]
+# ONNX Runtime's padded tokens per inference batch at most: it ran about 20% faster at 1,024-2,048 than at the 8,192
+# that suits torch in bfloat16 (AMD EPYC, 2 threads, fp32; docs/benchmarks.md "Balanced windows").
+ONNX_BATCH_TOKENS = 2048
 WORD_CHARACTERS = str.isalnum
 # Explanations leave out words that carry no topic of their own (the gradient often lands on them).
 UNINFORMATIVE = ENGLISH_STOP_WORDS
@@ -131,7 +134,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             See :meth:`explain`.
         normalize: Divide each document vector by its length before the head (unit vectors: the head then reads
             the direction of the document, not how strongly the encoder responded; better for a frozen encoder).
-        max_batch_tokens: Padded tokens per inference batch.
+        max_batch_tokens: Padded tokens per inference batch on torch (ONNX Runtime takes at most
+            ``ONNX_BATCH_TOKENS``).
         seed: Seeds data order, window draws, dropout and the calibration slice.
         n_jobs: Torch or ONNX Runtime threads (default: :func:`nlp.parallel.inference_threads`).
     """
@@ -561,7 +565,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
                 torch_settings.enter_context(torch.inference_mode())
                 torch_settings.enter_context(self._autocast())
-            for rows in length_sorted_batches(lengths, self.max_batch_tokens, 256):
+            budget = self.max_batch_tokens if encoder is not None else min(self.max_batch_tokens, ONNX_BATCH_TOKENS)
+            for rows in length_sorted_batches(lengths, budget, 256):
                 ids, mask = padded_batch(windows.input_ids, rows.tolist())
                 hidden = self._hidden(encoder, ids, mask)
                 np.add.at(sums, windows.document[rows], (hidden * mask[..., None]).sum(axis=1))
