@@ -53,12 +53,10 @@ def peak_gflops(dtype, size: int = 2048, repeats: int = 10) -> float:
 
 def flops_per_document(estimator, texts: list[str]) -> float:
     """Linear layers (24 n d^2 per layer with a 4d feed-forward) and attention (4 n^2 d) of every window."""
-    from nlp.classifiers.windows import split_windows
-
     tokenizer, encoder = estimator._components()
     config = encoder.config
     d, layers, ff = config.hidden_size, config.num_hidden_layers, config.intermediate_size
-    windows = split_windows(tokenizer, texts, estimator.max_length, estimator.stride, estimator.balance_windows)
+    windows = estimator._windows(tokenizer, texts)
     total = 0.0
     for ids in windows.input_ids:
         n = len(ids)

@@ -891,11 +891,12 @@ def _document_batches(windows: Windows, rows_of: list[list[int]], max_tokens: in
 
 def _card_section(meta: dict) -> list[str]:
     params = meta["params"]
+    windows = (f"the fewest windows of one length up to {params.get('max_length')} tokens overlapping by "
+               f"{params.get('stride')} or more" if params.get("balance_windows") else
+               f"windows of {params.get('max_length')} tokens overlapping by {params.get('stride')}")
     return ["## Method",
             f"`{params.get('method')}` on `{params.get('base')}` (weights sha256 `{str(meta.get('base_sha256'))[:16]}...`), "
-            + ("the fewest windows of one length up to " if params.get("balance_windows") else "windows of ")
-            + f"{params.get('max_length')} tokens overlapping by {params.get('stride')}"
-            + (" or more" if params.get("balance_windows") else "") + ", "
+            f"{windows}, "
             + ("unit " if params.get("normalize") else "") + "document vectors. The method was chosen by comparison "
             "(frozen probe, LoRA, full fine-tuning): see the README section 'Transformer classifier'.", ""]
 

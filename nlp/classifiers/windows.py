@@ -60,11 +60,9 @@ def balanced_windows(n_tokens: int, body: int, stride: int) -> tuple[list[int], 
     """Start positions and the one length of the fewest windows of at most ``body`` tokens that cover
     ``n_tokens`` with neighbours sharing at least ``stride`` tokens, spread evenly from the first token to the
     last."""
-    if stride >= body:
-        raise ValueError(f"stride ({stride}) must be smaller than the window body ({body})")
-    if n_tokens <= body:
+    count = len(window_starts(n_tokens, body, stride))  # fixed windows are already the fewest that fit
+    if count == 1:
         return [0], n_tokens
-    count = -(-(n_tokens - stride) // (body - stride))
     length = -(-(n_tokens + (count - 1) * stride) // count)  # count * length covers the tokens and the overlaps
     # Floored even spacing: neighbours start at most ceil(rest / (count - 1)) apart, so they share >= stride.
     rest = n_tokens - length
