@@ -80,8 +80,7 @@ lexicon: $(STAMP)
 # from an empty cache: reading the three corpora through MiniLM is most of it; see each model card for its time).
 # The OHSUMED ensemble chooses how to combine its members (an average, or joint features) by that CV; the other two
 # average: joint features measured no better on their corpora (docs/benchmarks.md) and cost four times the fits.
-# The transformers read balanced windows (the default since 2026-11-30: level by CV, fewer tokens); the MiniLM
-# ensembles pinned to fixed windows were trained before that and keep them until they are retrained (30 minutes each).
+# Every MiniLM model reads balanced windows (the default since 2026-11-30: level with fixed windows by CV, fewer tokens).
 transformers: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model transformer --cv 5 --out models/ohsumed-transformer
 	$(BIN)/clinnlp train --corpus mtsamples --model transformer --cv 5 --out models/mtsamples-transformer
@@ -89,11 +88,9 @@ transformers: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model ensemble --cv 5 --out models/ohsumed-ensemble \
 		--param transformer=models/ohsumed-transformer --param 'tfidf_params={"C": 1.0, "calibration": "sigmoid"}'
 	$(BIN)/clinnlp train --corpus mtsamples --model ensemble --cv 5 --out models/mtsamples-ensemble \
-		--param transformer=models/mtsamples-transformer --param 'tfidf_params={"C": 1.0}' --param combine=average \
-		--param 'transformer_params={"balance_windows": false}'
+		--param transformer=models/mtsamples-transformer --param 'tfidf_params={"C": 1.0}' --param combine=average
 	$(BIN)/clinnlp train --corpus hallmarks --model ensemble --cv 5 --out models/hoc-ensemble \
-		--param transformer=models/hoc-transformer --param 'tfidf_params={"C": 0.3}' --param combine=average \
-		--param 'transformer_params={"balance_windows": false}'
+		--param transformer=models/hoc-transformer --param 'tfidf_params={"C": 0.3}' --param combine=average
 
 # The accurate OHSUMED model: joint features of TF-IDF and all-mpnet-base-v2 (requirements-mpnet.txt), served only when
 # CLINNLP_CLASSIFIERS names it (mpnet reads about 7x slower than MiniLM). Its member's C (10) is what 5-fold CV chose
