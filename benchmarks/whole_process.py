@@ -13,6 +13,14 @@ operating system's file cache and clinnlp's merged-encoder cache, as any second 
 - the same with ``--runtime torch`` (what ``auto`` was before ONNX Runtime became the choice without bfloat16);
 - with ``--int8``, also ``--precision int8`` (ONNX Runtime, quantized weights).
 
+It also prints the arithmetic behind the figures: the tokens each command's encoder reads (the pipeline truncates
+at 512 tokens; clinnlp reads every token in its windows), the floating-point operations that costs (per token and
+layer: 24 d^2 for the projections and the feed-forward block, 4 n d for attention over n tokens; layer norms,
+softmax and activations left out, so it is a lower bound), and this machine's fp32 matrix-multiply rate on the
+encoder's own shapes (torch, all cores, best of several runs). The ratio of the two is the fastest any fp32
+runtime could read these abstracts here: a whole command cannot beat the pipeline script by more than the
+pipeline's time over that.
+
     .venv/bin/python benchmarks/whole_process.py [--documents 400] [--repeats 2] [--int8] [--model M ...]
 """
 
@@ -54,6 +62,40 @@ def save_pipeline_model(model_name: str, folder: Path) -> None:
     model.bert.load_state_dict(encoder.state_dict(), strict=False)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+
+
+def encoder_arithmetic(model_name: str, texts: list[str]) -> dict[str, tuple[int, float]]:
+    """Tokens read and GFLOP (lower bound) of the pipeline script and of clinnlp's windows on ``texts``."""
+    from nlp.model_store import load_model
+
+    estimator = load_model(model_name).estimator
+    tokenizer, encoder = estimator._components()
+    hidden, layers = encoder.config.hidden_size, encoder.config.num_hidden_layers
+
+    def gflop(lengths: list[int]) -> float:
+        return sum(n * (24 * hidden * hidden + 4 * n * hidden) * layers for n in lengths) / 1e9
+
+    pipeline = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=512)["input_ids"]]
+    windows = [len(ids) for ids in estimator._windows(tokenizer, texts).input_ids]
+    return {"pipeline script": (sum(pipeline), gflop(pipeline)), "clinnlp": (sum(windows), gflop(windows)),
+            "hidden": (hidden, float(layers))}
+
+
+def matmul_gflops(hidden: int, rows: int = 2048, repeats: int = 20) -> float:
+    """This machine's fp32 matrix-multiply rate (GFLOP/s) on an encoder's feed-forward shapes, all cores."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    tokens = torch.randn(rows, hidden)
+    up, down = torch.randn(hidden, 4 * hidden), torch.randn(4 * hidden, hidden)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.matmul(torch.matmul(tokens, up), down)
+        best = min(best, time.perf_counter() - started)
+    return 2 * 2 * rows * hidden * 4 * hidden / best / 1e9
 
 
 def best_seconds(command: list[str], repeats: int) -> float:
@@ -110,6 +152,16 @@ def main() -> int:
     print("|---|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['one']:.1f} | {row['all']:.1f} | {baseline['all'] / row['all']:.2f}x |")
+
+    arithmetic = encoder_arithmetic(models[0], texts)
+    hidden, _ = arithmetic.pop("hidden")
+    rate = matmul_gflops(hidden)
+    print(f"\nArithmetic ({models[0]}'s encoder; fp32 matrix multiply here: {rate:.0f} GFLOP/s on its shapes):")
+    for name, (tokens, work) in arithmetic.items():
+        print(f"  {name}: {tokens} tokens, {work:.0f} GFLOP, at least {work / rate:.1f} s of encoder time in fp32")
+    floor = arithmetic["clinnlp"][1] / rate
+    print(f"  so in fp32 no clinnlp command can beat the pipeline script by more than "
+          f"{baseline['all'] / floor:.2f}x here (its {baseline['all']:.1f} s over that floor, start-up not counted)")
     return 0
 
 
