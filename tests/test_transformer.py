@@ -757,3 +757,20 @@ def test_service_serves_a_transformer_model_with_explanations(tmp_path, trained,
                                              for item in result["explanation"] for s, e in item["spans"])
     finally:
         app.extensions["clinnlp"].jobs.stop()
+
+
+def test_onnx_batches_hold_a_fixed_number_of_padded_tokens_per_thread(monkeypatch):
+    """A service worker with one thread runs half the tokens a batch that a two-thread command does, and no
+    batch passes max_batch_tokens."""
+    from nlp import parallel
+    from nlp.classifiers import transformer
+
+    per_thread = transformer.ONNX_BATCH_TOKENS_PER_THREAD
+    assert TransformerClassifier(n_jobs=1)._onnx_batch_tokens() == per_thread
+    assert TransformerClassifier(n_jobs=2)._onnx_batch_tokens() == 2 * per_thread
+    assert TransformerClassifier(n_jobs=64, max_batch_tokens=4096)._onnx_batch_tokens() == 4096
+    monkeypatch.setattr(parallel, "_inference_threads", 1)  # what the service sets: CPUs / workers
+    assert TransformerClassifier()._onnx_batch_tokens() == per_thread
+    monkeypatch.setattr(parallel, "_inference_threads", 0)  # nothing set: ONNX Runtime's default, one per CPU
+    monkeypatch.setattr(parallel, "available_cpus", lambda: 3)
+    assert TransformerClassifier()._onnx_batch_tokens() == 3 * per_thread

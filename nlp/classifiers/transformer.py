@@ -65,9 +65,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE = MINILM.name
 LORA_TARGETS = ["query", "key", "value", "dense"]
-# ONNX Runtime's padded tokens per inference batch at most: it ran about 20% faster at 1,024-2,048 than at the 8,192
-# that suits torch in bfloat16 (AMD EPYC, 2 threads, fp32; docs/benchmarks.md "Balanced windows").
-ONNX_BATCH_TOKENS = 2048
+# ONNX Runtime's padded tokens per inference batch, per thread of its session, at most: one process with 2 threads
+# ran about 20% faster at 2,048 than at the 8,192 that suits torch in bfloat16, and the service's two workers with
+# one thread each served about 24% more at 1,024 than at 2,048 (AMD EPYC, fp32; docs/benchmarks.md "Balanced
+# windows"): each session's batches stay in its share of the cache.
+ONNX_BATCH_TOKENS_PER_THREAD = 1024
 WORD_CHARACTERS = str.isalnum
 # Explanations leave out words that carry no topic of their own (the gradient often lands on them).
 UNINFORMATIVE = ENGLISH_STOP_WORDS
@@ -134,8 +136,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             See :meth:`explain`.
         normalize: Divide each document vector by its length before the head (unit vectors: the head then reads
             the direction of the document, not how strongly the encoder responded; better for a frozen encoder).
-        max_batch_tokens: Padded tokens per inference batch on torch (ONNX Runtime takes at most
-            ``ONNX_BATCH_TOKENS``).
+        max_batch_tokens: Padded tokens per inference batch (ONNX Runtime takes at most
+            ``ONNX_BATCH_TOKENS_PER_THREAD`` times its threads).
         seed: Seeds data order, window draws, dropout and the calibration slice.
         n_jobs: Torch or ONNX Runtime threads (default: :func:`nlp.parallel.inference_threads`).
     """
@@ -565,7 +567,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
                 torch_settings.enter_context(torch.inference_mode())
                 torch_settings.enter_context(self._autocast())
-            budget = self.max_batch_tokens if encoder is not None else min(self.max_batch_tokens, ONNX_BATCH_TOKENS)
+            budget = self.max_batch_tokens if encoder is not None else self._onnx_batch_tokens()
             for rows in length_sorted_batches(lengths, budget, 256):
                 ids, mask = padded_batch(windows.input_ids, rows.tolist())
                 hidden = self._hidden(encoder, ids, mask)
@@ -616,10 +618,21 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 self._runtime = None  # the torch encoder that made the export is not needed again
         return self._onnx[1], self._onnx[2]
 
-    def _load_onnx(self, directory: Path, precision: str):
+    def _onnx_threads(self) -> int:
+        """The threads of this model's ONNX Runtime session (0: ONNX Runtime's default, one per core)."""
         from nlp.parallel import inference_threads
 
-        threads = int(self.n_jobs or inference_threads() or 0)
+        return int(self.n_jobs or inference_threads() or 0)
+
+    def _onnx_batch_tokens(self) -> int:
+        """Padded tokens per ONNX Runtime batch: ``ONNX_BATCH_TOKENS_PER_THREAD`` for each thread of the session,
+        at most ``max_batch_tokens``."""
+        from nlp.parallel import available_cpus
+
+        return min(self.max_batch_tokens, ONNX_BATCH_TOKENS_PER_THREAD * (self._onnx_threads() or available_cpus()))
+
+    def _load_onnx(self, directory: Path, precision: str):
+        threads = self._onnx_threads()
         key = (self.fingerprint(), precision, threads)
 
         def read(path: Path):
