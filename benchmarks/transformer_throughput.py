@@ -51,17 +51,18 @@ def peak_gflops(dtype, size: int = 2048, repeats: int = 10) -> float:
     return 2 * size ** 3 * repeats / (time.perf_counter() - started) / 1e9
 
 
-def flops_per_document(estimator, texts: list[str]) -> float:
-    """Linear layers (24 n d^2 per layer with a 4d feed-forward) and attention (4 n^2 d) of every window."""
-    tokenizer, encoder = estimator._components()
-    config = encoder.config
+def encoder_flops(config, lengths: list[int]) -> float:
+    """FLOPs of an encoder reading sequences of ``lengths`` tokens: its linear layers (24 n d^2 per layer with a
+    4d feed-forward) and attention (4 n^2 d); layer norms, softmax and activations left out (a lower bound)."""
     d, layers, ff = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    return float(sum(layers * (8 * n * d * d + 4 * n * d * ff + 4 * n * n * d) for n in lengths))
+
+
+def flops_per_document(estimator, texts: list[str]) -> float:
+    """:func:`encoder_flops` of every window of ``texts``, per document."""
+    tokenizer, encoder = estimator._components()
     windows = estimator._windows(tokenizer, texts)
-    total = 0.0
-    for ids in windows.input_ids:
-        n = len(ids)
-        total += layers * (8 * n * d * d + 4 * n * d * ff + 4 * n * n * d)
-    return total / len(texts)
+    return encoder_flops(encoder.config, [len(ids) for ids in windows.input_ids]) / len(texts)
 
 
 def time_pipeline(estimator, texts: list[str], batch_size: int) -> float:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLINNLP = str(Path(sys.executable).with_name("clinnlp"))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # sibling benchmarks (pysbd installs a package named `benchmarks`)
 
 PIPELINE_SCRIPT = """
 import json, sys
@@ -64,21 +65,19 @@ def save_pipeline_model(model_name: str, folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def encoder_arithmetic(model_name: str, texts: list[str]) -> dict[str, tuple[int, float]]:
-    """Tokens read and GFLOP (lower bound) of the pipeline script and of clinnlp's windows on ``texts``."""
+def encoder_arithmetic(model_name: str, texts: list[str]) -> tuple[dict[str, tuple[int, float]], int]:
+    """Tokens read and GFLOP (lower bound, :func:`transformer_throughput.encoder_flops`) of the pipeline script and
+    of clinnlp's windows on ``texts``, and the encoder's hidden size."""
+    from transformer_throughput import encoder_flops
+
     from nlp.model_store import load_model
 
     estimator = load_model(model_name).estimator
     tokenizer, encoder = estimator._components()
-    hidden, layers = encoder.config.hidden_size, encoder.config.num_hidden_layers
-
-    def gflop(lengths: list[int]) -> float:
-        return sum(n * (24 * hidden * hidden + 4 * n * hidden) * layers for n in lengths) / 1e9
-
-    pipeline = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=512)["input_ids"]]
-    windows = [len(ids) for ids in estimator._windows(tokenizer, texts).input_ids]
-    return {"pipeline script": (sum(pipeline), gflop(pipeline)), "clinnlp": (sum(windows), gflop(windows)),
-            "hidden": (hidden, float(layers))}
+    lengths = {"pipeline script": [len(ids) for ids in tokenizer(texts, truncation=True, max_length=512)["input_ids"]],
+               "clinnlp": [len(ids) for ids in estimator._windows(tokenizer, texts).input_ids]}
+    return ({name: (sum(sizes), encoder_flops(encoder.config, sizes) / 1e9) for name, sizes in lengths.items()},
+            encoder.config.hidden_size)
 
 
 def matmul_gflops(hidden: int, rows: int = 2048, repeats: int = 20) -> float:
@@ -153,8 +152,7 @@ def main() -> int:
     for name, row in rows.items():
         print(f"| {name} | {row['one']:.1f} | {row['all']:.1f} | {baseline['all'] / row['all']:.2f}x |")
 
-    arithmetic = encoder_arithmetic(models[0], texts)
-    hidden, _ = arithmetic.pop("hidden")
+    arithmetic, hidden = encoder_arithmetic(models[0], texts)
     rate = matmul_gflops(hidden)
     print(f"\nArithmetic ({models[0]}'s encoder; fp32 matrix multiply here: {rate:.0f} GFLOP/s on its shapes):")
     for name, (tokens, work) in arithmetic.items():
