@@ -153,12 +153,38 @@ def _first_token_from(token_starts: np.ndarray, offset: int) -> int:
     return int(np.searchsorted(token_starts, offset, side="left"))
 
 
+def _list_item_starts(doc) -> list[int]:
+    """Token indices of numbered list items written inline ("1) Severe esophagitis s/p biopsy 2) Large hiatal
+    hernia"): each item is a sentence of its own, so a trigger in one item does not reach into the next. A number
+    of one or two digits glued to a ")" starts an item unless that ")" closes an open bracket ("(2)", "(tumor
+    grade 2)")."""
+    from spacy.attrs import ORTH
+
+    if len(doc) < 2:
+        return []
+    forms = doc.to_array(ORTH)
+    opens = np.flatnonzero(forms == doc.vocab.strings["("])
+    closes = np.flatnonzero(forms == doc.vocab.strings[")"])
+    items = []
+    for bracket in closes.tolist():
+        number = doc[bracket - 1] if bracket else None
+        if number is None or not (number.is_digit and len(number) <= 2) or number.whitespace_:
+            continue
+        opened = int(np.searchsorted(opens, bracket))  # "(" before this ")"
+        closed = int(np.searchsorted(closes, bracket))  # ")" before it
+        if opened <= closed:
+            items.append(bracket - 1)
+    return items
+
+
 def _sentence_starts(doc, token_starts: np.ndarray, text: str, sections: list[Section]) -> list[int]:
     """Token indices where sentences start: the segmenter's, plus every heading's start and the token after
-    a heading's colon, and a cut every :data:`MAX_SENTENCE_TOKENS` tokens of a longer sentence."""
+    a heading's colon, each inline numbered item, and a cut every :data:`MAX_SENTENCE_TOKENS` tokens of a
+    longer sentence."""
     marks = doc.to_array("SENT_START")
     starts = set(np.flatnonzero(marks == 1).tolist())
     starts.add(0)
+    starts.update(_list_item_starts(doc))
     for section in sections:
         starts.add(_token_at(token_starts, section.start))
         after = _first_token_from(token_starts, _heading_end(text, section) + 1)

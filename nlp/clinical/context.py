@@ -12,7 +12,8 @@ slower: 7.8k against 33k words/s on 400 MTSamples notes), feeds ConText one sent
 - Scopes end at sentence and section boundaries: a sentence never runs across a heading, and a heading's
   own words ("PAST MEDICAL HISTORY:", "FAMILY HISTORY:") are not triggers; neither are a target's own words.
 - The section is context: a mention under "Family history" is family, under "Past medical history" or
-  "Social history" historical, as medspaCy's sectionizer sets them (the ``context`` table of ``sections.json``).
+  "Social history" historical, as medspaCy's sectionizer sets them, and under "Allergies" historical, as the
+  ConText kit's guideline has it (the ``context`` table of ``sections.json``).
 - Triggers match across runs of whitespace and line breaks ("no  evidence\\nof"), as the concepts do.
 - A trigger inside brackets reaches forward no further than their closing bracket, and ends no scope past it:
   "(slides not submitted) indicates HAIRY CELL LEUKEMIA" and "{Not Entered} History: X" leave what follows

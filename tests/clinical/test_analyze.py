@@ -117,6 +117,38 @@ def test_analyze_social_history_is_historical_as_in_medspacy(analyze_one):
     assert [c.concept for c in present] == ["tobacco use", "cough"] and all(c.affirmed for c in present)
 
 
+@pytest.mark.parametrize("text, concept, expected", [
+    # What the patient presents with now is not part of the history before it.
+    ("A 60-year-old with a history of coronary artery disease who presented with chest pain.", "chest pain",
+     set()),
+    ("History significant for depression who presented with a two-day history of abdominal pain.",
+     "abdominal pain", set()),
+    ("A 60-year-old with a history of coronary artery disease who presented with chest pain.",
+     "coronary artery disease", {"historical"}),
+    # A dated day (an admission, an exam) is not a cue to the past; a year alone still is.
+    ("She was admitted on Dec 9 2007 with chest pain.", "chest pain", set()),
+    ("Seen **DATE[Feb 13 2008], for chest pain.", "chest pain", set()),
+    ("Myocardial infarction in 2005.", "myocardial infarction", {"historical"}),
+    ("Myocardial infarction Jan 2005.", "myocardial infarction", {"historical"}),
+    # Inline numbered items are sentences of their own; bracketed numbers are not items.
+    ("Diagnosis: 1) Esophagitis s/p biopsy 2) Hiatal hernia.", "hernia", set()),
+    ("Denies (1) fever (2) chills.", "chills", {"negated"}),
+    ("Impression: 1) No pneumothorax 2) Pleural effusion.", "pleural effusion", set()),
+    ("Lymph nodes, the sequelae of chronic kidney disease.", "chronic kidney disease", {"historical"}),
+])
+def test_analyze_historical_scope(analyze_one, text, concept, expected):
+    assert flags_of(only_mention(analyze_one(text), concept)) == expected
+
+
+def test_analyze_allergies_are_history_not_current_medications(analyze_one):
+    text = "ALLERGIES: Penicillin.\nMEDICATIONS: Aspirin daily."
+    result = analyze_one(text, (Term("penicillin", category="medication"),))
+    by_concept = {c.concept: c for c in result.concepts}
+    assert by_concept["penicillin"].section == "allergies" and by_concept["penicillin"].assertion.historical
+    assert not by_concept["penicillin"].affirmed
+    assert by_concept["aspirin"].section == "medications" and by_concept["aspirin"].affirmed
+
+
 def test_analyze_scope_ends_at_the_sentence_and_at_but(analyze_one):
     result = analyze_one("No fever. Cough is present. No rash but wheezing.")
     flags = {c.concept: c.assertion.negated for c in result.concepts}
