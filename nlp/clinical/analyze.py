@@ -9,6 +9,7 @@ packaged lexicon plus the caller's terms (:mod:`nlp.clinical.concepts`), and Con
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,28 +154,47 @@ def _first_token_from(token_starts: np.ndarray, offset: int) -> int:
     return int(np.searchsorted(token_starts, offset, side="left"))
 
 
-def _list_item_starts(doc) -> list[int]:
-    """Token indices of numbered list items written inline ("1) Severe esophagitis s/p biopsy 2) Large hiatal
-    hernia"): each item is a sentence of its own, so a trigger in one item does not reach into the next. A number
-    of one or two digits glued to a ")" starts an item unless that ")" closes an open bracket ("(2)", "(tumor
-    grade 2)")."""
+def _list_item_starts(doc, starts: set[int]) -> list[int]:
+    """Token indices of the items of inline numbered lists ("DIAGNOSIS: 1) Esophagitis s/p biopsy 2) Hiatal
+    hernia"), each to be a sentence of its own so that a trigger in one item does not reach into the next.
+
+    A list is an item "1)" that opens a sentence (in ``starts``: after a heading's colon or a sentence's end)
+    followed by "2)", "3)", ... in order. A list after a lead-in in its own sentence ("Denies: 1) fever 2)
+    chills") is left whole: the lead-in's trigger governs every item. A number whose ")" closes a "(" opened
+    since the sentence started ("(series 2)") is not an item, nor is a number out of order ("take 2) tablets").
+    """
     from spacy.attrs import ORTH
 
-    if len(doc) < 2:
-        return []
     forms = doc.to_array(ORTH)
-    opens = np.flatnonzero(forms == doc.vocab.strings["("])
-    closes = np.flatnonzero(forms == doc.vocab.strings[")"])
-    items = []
-    for bracket in closes.tolist():
-        number = doc[bracket - 1] if bracket else None
-        if number is None or not (number.is_digit and len(number) <= 2) or number.whitespace_:
+    opening, closing = doc.vocab.strings["("], doc.vocab.strings[")"]
+    sentence_starts = sorted(starts)
+    items: list[int] = []
+    depth, expected, last = 0, None, -1
+    for index in np.flatnonzero((forms == opening) | (forms == closing)).tolist():
+        # Brackets left open in an earlier sentence do not reach into this one.
+        if bisect.bisect_right(sentence_starts, index) != bisect.bisect_right(sentence_starts, last):
+            depth = 0
+        last = index
+        if forms[index] == opening:
+            depth += 1
             continue
-        opened = int(np.searchsorted(opens, bracket))  # "(" before this ")"
-        closed = int(np.searchsorted(closes, bracket))  # ")" before it
-        if opened <= closed:
-            items.append(bracket - 1)
+        number = doc[index - 1] if index > 0 else None
+        if number is None or not (number.is_digit and len(number) <= 2) or number.whitespace_ or depth > 0:
+            depth = max(0, depth - 1)
+            continue
+        value = int(number.text)
+        if value == 1:
+            expected = 2 if _opens_sentence(doc, index - 1, sentence_starts) else None
+        elif expected is not None and value == expected:
+            items.append(index - 1)
+            expected += 1
     return items
+
+
+def _opens_sentence(doc, position: int, sentence_starts: list[int]) -> bool:
+    """Whether only whitespace stands between the start of its sentence and token ``position``."""
+    start = sentence_starts[bisect.bisect_right(sentence_starts, position) - 1]
+    return all(doc[i].is_space for i in range(start, position))
 
 
 def _sentence_starts(doc, token_starts: np.ndarray, text: str, sections: list[Section]) -> list[int]:
@@ -184,12 +204,12 @@ def _sentence_starts(doc, token_starts: np.ndarray, text: str, sections: list[Se
     marks = doc.to_array("SENT_START")
     starts = set(np.flatnonzero(marks == 1).tolist())
     starts.add(0)
-    starts.update(_list_item_starts(doc))
     for section in sections:
         starts.add(_token_at(token_starts, section.start))
         after = _first_token_from(token_starts, _heading_end(text, section) + 1)
         if after < len(doc):
             starts.add(after)
+    starts.update(_list_item_starts(doc, starts))
     ordered = sorted(starts)
     capped = []
     for start, end in zip(ordered, ordered[1:] + [len(doc)]):

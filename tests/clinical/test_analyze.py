@@ -125,16 +125,22 @@ def test_analyze_social_history_is_historical_as_in_medspacy(analyze_one):
      "abdominal pain", set()),
     ("A 60-year-old with a history of coronary artery disease who presented with chest pain.",
      "coronary artery disease", {"historical"}),
-    # A dated day (an admission, an exam) is not a cue to the past; a year alone still is.
+    # A year dates what comes before it, not what follows (an admission's date).
     ("She was admitted on Dec 9 2007 with chest pain.", "chest pain", set()),
     ("Seen **DATE[Feb 13 2008], for chest pain.", "chest pain", set()),
     ("Myocardial infarction in 2005.", "myocardial infarction", {"historical"}),
     ("Myocardial infarction Jan 2005.", "myocardial infarction", {"historical"}),
-    # Inline numbered items are sentences of their own; bracketed numbers are not items.
+    ("Myocardial infarction on March 3, 2005.", "myocardial infarction", {"historical"}),
+    # The items of a numbered list that opens its sentence are sentences of their own...
     ("Diagnosis: 1) Esophagitis s/p biopsy 2) Hiatal hernia.", "hernia", set()),
-    ("Denies (1) fever (2) chills.", "chills", {"negated"}),
     ("Impression: 1) No pneumothorax 2) Pleural effusion.", "pleural effusion", set()),
-    ("Lymph nodes, the sequelae of chronic kidney disease.", "chronic kidney disease", {"historical"}),
+    # ...a lead-in's trigger governs every item of its list...
+    ("Denies: 1) fever 2) chills.", "chills", {"negated"}),
+    ("History of: 1) stroke 2) hypertension.", "hypertension", {"historical"}),
+    # ...and a bracketed or out-of-order number is not an item.
+    ("Denies (1) fever (2) chills.", "chills", {"negated"}),
+    ("Impression: 1) No pneumonia (series 2) or pleural effusion.", "pleural effusion", {"negated"}),
+    ("No fever, take 2) tablets for chills.", "chills", {"negated"}),
 ])
 def test_analyze_historical_scope(analyze_one, text, concept, expected):
     assert flags_of(only_mention(analyze_one(text), concept)) == expected
