@@ -194,7 +194,10 @@ def _list_item_starts(doc, starts: set[int]) -> list[int]:
 def _opens_sentence(doc, position: int, sentence_starts: list[int]) -> bool:
     """Whether only whitespace stands between the start of its sentence and token ``position``."""
     start = sentence_starts[bisect.bisect_right(sentence_starts, position) - 1]
-    return all(doc[i].is_space for i in range(start, position))
+    before = position - 1
+    while before >= start and doc[before].is_space:
+        before -= 1
+    return before < start
 
 
 def _sentence_starts(doc, token_starts: np.ndarray, text: str, sections: list[Section]) -> list[int]:

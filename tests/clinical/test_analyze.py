@@ -208,6 +208,8 @@ def test_analyze_as_dict_has_the_documented_fields(analyze_one):
     pytest.param("No fever, " * 5_000, id="one-long-sentence"),
     pytest.param("PLAN: no edema.\n" * 5_000, id="headings"),
     pytest.param("\n" * 50_000 + "chest pain", id="line-breaks"),
+    pytest.param("fever 1) " * 10_000, id="list-items-in-one-sentence"),
+    pytest.param("IMPRESSION: " + "".join(f"{i % 99 + 1}) no fever " for i in range(10_000)), id="long-list"),
 ])
 def test_analyze_hostile_input_finishes_in_linear_time(analyzer, hostile):
     started = time.perf_counter()
