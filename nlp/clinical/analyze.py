@@ -17,7 +17,7 @@ import numpy as np
 from nlp.clinical.concepts import TermTrie, resolve, token_forms
 from nlp.clinical.context import ATTRIBUTES, MAX_SENTENCE_TOKENS, Assertion, ContextEngine
 from nlp.clinical.lexicon import Term, packaged_terms
-from nlp.clinical.sections import Section, find_sections, section_at
+from nlp.clinical.sections import Section, context_end, find_sections, section_at
 from nlp.segmentation import tokenizer_safe
 
 
@@ -128,7 +128,9 @@ class ClinicalAnalyzer:
         char_spans = [(span.start_char, span.end_char) for span in spans]
         in_sections = [section_at(sections, start) for start, _ in char_spans]
         categories = [s.category if s else None for s in in_sections]
-        assertions = self.context.assert_mentions(doc, spans, starts, headings, categories, (lower, positions))
+        reach = {s: context_end(text, s) for s in set(in_sections) if s is not None}
+        contexts = [s.category if s and start < reach[s] else None for s, (start, _) in zip(in_sections, char_spans)]
+        assertions = self.context.assert_mentions(doc, spans, starts, headings, contexts, (lower, positions))
         concepts = [Concept(text[start:end], start, end, mention.term.concept, mention.term.category, category,
                             assertion)
                     for mention, (start, end), category, assertion

@@ -105,6 +105,31 @@ def find_sections(text: str) -> list[Section]:
             for i, m in enumerate(found)]
 
 
+# A heading the rules do not list, in capitals at the start of a paragraph ("WORK STATUS:", "O:"): not a section of
+# its own (sub-headings such as "LUNGS:" must not cut a physical exam), but the end of the context before it.
+_UNLISTED_HEADING = re.compile(r"\n[ \t]*\n[ \t]*[A-Z][A-Z /&,'()-]{0,60}:")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_AFTER_HEADING = re.compile(r"[ \t]*:?\s*")
+
+
+def context_end(text: str, section: Section) -> int:
+    """Where ``section`` stops being the context of the concepts in it (the ``context`` table of
+    ``sections.json``: family history makes a mention a relative's, past history historical, ...).
+
+    By default that is the section's end, or a paragraph that opens with a heading in capitals the rules do not
+    list, if one comes sooner ("ALLERGIES: None.\\n\\nLABORATORY AT PRESENTATION: ...": the labs are not an
+    allergy). A context's ``reach`` changes it: ``"section"`` ignores unlisted headings (a family history's
+    "MOTHER:" is still family history), ``"paragraph"`` stops at the first paragraph break after the text under
+    the heading begins (an allergy list is one paragraph; what follows it is not an allergy).
+    """
+    reach = section_rules().get("context", {}).get(section.category, {}).get("reach")
+    if reach == "section":
+        return section.end
+    body = _AFTER_HEADING.match(text, section.start + len(section.title), section.end).end()
+    found = (_PARAGRAPH_BREAK if reach == "paragraph" else _UNLISTED_HEADING).search(text, body, section.end)
+    return found.start() if found else section.end
+
+
 def section_at(sections: list[Section], offset: int) -> Section | None:
     """The section that holds character ``offset`` (sections are in order), or None before the first."""
     low, high = 0, len(sections)

@@ -155,6 +155,20 @@ def test_analyze_allergies_are_history_not_current_medications(analyze_one):
     assert by_concept["aspirin"].section == "medications" and by_concept["aspirin"].affirmed
 
 
+def test_analyze_a_section_is_context_only_as_far_as_it_reaches(analyze_one):
+    text = ("ALLERGIES: Penicillin.\n\nShe presents today with fever.\n\n"
+            "FAMILY HISTORY: Stroke.\n\nMOTHER: Breast cancer.\n\n"
+            "PAST MEDICAL HISTORY: Asthma.\n\nLABORATORY AT PRESENTATION: Anemia.")
+    result = analyze_one(text, (Term("penicillin", category="medication"),))
+    by_concept = {c.concept: c for c in result.concepts}
+    assert by_concept["penicillin"].assertion.historical
+    # The mentions keep the section they are in; only its context stops.
+    assert by_concept["fever"].section == "allergies" and by_concept["fever"].affirmed
+    assert by_concept["stroke"].assertion.family and by_concept["breast cancer"].assertion.family
+    assert by_concept["asthma"].assertion.historical
+    assert by_concept["anemia"].section == "past_medical_history" and by_concept["anemia"].affirmed
+
+
 def test_analyze_scope_ends_at_the_sentence_and_at_but(analyze_one):
     result = analyze_one("No fever. Cough is present. No rash but wheezing.")
     flags = {c.concept: c.assertion.negated for c in result.concepts}

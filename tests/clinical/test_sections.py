@@ -1,6 +1,6 @@
 import pytest
 
-from nlp.clinical.sections import find_sections, resolve_sections, section_at, section_names
+from nlp.clinical.sections import context_end, find_sections, resolve_sections, section_at, section_names
 
 
 def test_sections_headings_in_capitals_without_colons_on_their_own_line():
@@ -27,6 +27,39 @@ def test_sections_habits_is_social_history_at_a_line_start_but_not_after_another
     assert found("Exam normal.  SOCIAL HABITS: denies alcohol.") == [("social_history", "SOCIAL HABITS")]
     # A review of systems item, not a social history: its diarrhea must not become "historical".
     assert found("REVIEW OF SYSTEMS: GI: BOWEL HABITS: diarrhea daily.") == [("review_of_systems", "REVIEW OF SYSTEMS")]
+
+
+def test_sections_headings_of_dictated_history_and_physicals():
+    text = ("ALLERGIES TO MEDICINES: None.\n\nCURRENT MEDICINES: Aspirin.\n\nSYSTEMS REVIEW: No fever.\n\n"
+            "HISTORY OF PRESENT COMPLAINT: Cough.\n\nSURGERIES: Appendectomy.\n\nHEART RATE AFTER MEDICATION: 64.")
+    assert [(s.category, s.title) for s in find_sections(text)] == [
+        ("allergies", "ALLERGIES TO MEDICINES"), ("medications", "CURRENT MEDICINES"),
+        ("review_of_systems", "SYSTEMS REVIEW"), ("history_of_present_illness", "HISTORY OF PRESENT COMPLAINT"),
+        # "MEDICATION:" after another word in capitals is part of a longer heading, not a medication list.
+        ("past_surgical_history", "SURGERIES")]
+
+
+def test_sections_context_ends_at_an_unlisted_heading_that_opens_a_paragraph():
+    text = "PAST MEDICAL HISTORY: Asthma.\nCOPD.\n\nWORK STATUS: Working.\n\nPLAN: Rest."
+    history = find_sections(text)[0]
+    assert history.end == text.index("PLAN")  # the section itself still runs to the next listed heading
+    assert context_end(text, history) == text.index("\n\nWORK")
+    # Inside a paragraph, or in lower case, a word before a colon is the section's own text.
+    text = "PAST MEDICAL HISTORY:\n\nCARDIAC: CAD.\nLUNG: asthma.\n\nNote: seen by Dr. B.\nPLAN: Rest."
+    history = find_sections(text)[0]
+    assert context_end(text, history) == history.end
+
+
+def test_sections_a_context_reach_of_section_or_paragraph():
+    # A family history's own sub-headings stay family history.
+    text = "FAMILY HISTORY:\n\nMOTHER: Breast cancer.\n\nFATHER: Stroke.\n\nPLAN: Rest."
+    family = find_sections(text)[0]
+    assert context_end(text, family) == family.end == text.index("PLAN")
+    # An allergy list is one paragraph, however it is laid out.
+    for text in ("ALLERGIES: Penicillin.\nSulfa.\n\nHe was seen today for fever.",
+                 "ALLERGIES\n\n1. Penicillin.\n2. Sulfa.\n\nHe was seen today for fever."):
+        allergies = find_sections(text)[0]
+        assert context_end(text, allergies) == text.index("\n\nHe")
 
 
 def test_sections_a_heading_word_inside_a_longer_heading_is_not_its_own_section():
