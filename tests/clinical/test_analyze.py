@@ -137,6 +137,10 @@ def test_analyze_social_history_is_historical_as_in_medspacy(analyze_one):
     # ...a lead-in's trigger governs every item of its list...
     ("Denies: 1) fever 2) chills.", "chills", {"negated"}),
     ("History of: 1) stroke 2) hypertension.", "hypertension", {"historical"}),
+    # Repeated admissions for a problem are its history; one admission for it is the present.
+    ("She is admitted quite frequently for abdominal pain.", "abdominal pain", {"historical"}),
+    ("Several hospitalizations for pneumonia.", "pneumonia", {"historical"}),
+    ("She was admitted for pneumonia.", "pneumonia", set()),
     # ...and a bracketed or out-of-order number is not an item.
     ("Denies (1) fever (2) chills.", "chills", {"negated"}),
     ("Impression: 1) No pneumonia (series 2) or pleural effusion.", "pleural effusion", {"negated"}),
