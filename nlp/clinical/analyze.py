@@ -17,7 +17,7 @@ import numpy as np
 from nlp.clinical.concepts import TermTrie, resolve, token_forms
 from nlp.clinical.context import ATTRIBUTES, MAX_SENTENCE_TOKENS, Assertion, ContextEngine
 from nlp.clinical.lexicon import Term, packaged_terms
-from nlp.clinical.sections import Section, context_end, find_sections, section_at
+from nlp.clinical.sections import Section, find_sections, heading_end, section_at
 from nlp.segmentation import tokenizer_safe
 
 
@@ -113,7 +113,7 @@ class ClinicalAnalyzer:
         if len(doc) == 0:
             return Analysis(sections, [])
         token_starts = doc.to_array("IDX").astype(np.int64)
-        headings = [(_token_at(token_starts, s.start), _first_token_from(token_starts, _heading_end(text, s) + 1))
+        headings = [(_token_at(token_starts, s.start), _first_token_from(token_starts, heading_end(text, s) + 1))
                     for s in sections]
         starts = _sentence_starts(doc, token_starts, text, sections)
         lower, exact, positions = token_forms(doc)
@@ -128,22 +128,12 @@ class ClinicalAnalyzer:
         char_spans = [(span.start_char, span.end_char) for span in spans]
         in_sections = [section_at(sections, start) for start, _ in char_spans]
         categories = [s.category if s else None for s in in_sections]
-        reach = {s: context_end(text, s) for s in set(in_sections) if s is not None}
-        contexts = [s.category if s and start < reach[s] else None for s, (start, _) in zip(in_sections, char_spans)]
-        assertions = self.context.assert_mentions(doc, spans, starts, headings, contexts, (lower, positions))
+        assertions = self.context.assert_mentions(doc, spans, starts, headings, categories, (lower, positions))
         concepts = [Concept(text[start:end], start, end, mention.term.concept, mention.term.category, category,
                             assertion)
                     for mention, (start, end), category, assertion
                     in zip(mentions, char_spans, categories, assertions)]
         return Analysis(sections, concepts)
-
-
-def _heading_end(text: str, section: Section) -> int:
-    """The last character of a heading (its colon when it has one)."""
-    end = section.start + len(section.title)
-    while end < len(text) and text[end] in " \t":
-        end += 1
-    return end if end < len(text) and text[end] == ":" else section.start + len(section.title) - 1
 
 
 def _token_at(token_starts: np.ndarray, offset: int) -> int:
@@ -211,7 +201,7 @@ def _sentence_starts(doc, token_starts: np.ndarray, text: str, sections: list[Se
     starts.add(0)
     for section in sections:
         starts.add(_token_at(token_starts, section.start))
-        after = _first_token_from(token_starts, _heading_end(text, section) + 1)
+        after = _first_token_from(token_starts, heading_end(text, section) + 1)
         if after < len(doc):
             starts.add(after)
     starts.update(_list_item_starts(doc, starts))

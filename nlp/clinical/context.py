@@ -240,7 +240,7 @@ class ContextEngine:
                             setattr(assertions[position[id(target)]], attribute, True)
         for assertion, section in zip(assertions, sections):
             for attribute, value in self.section_context.get(section, {}).items():
-                if attribute in ATTRIBUTES and value:  # "reach" says where the section is context, not a flag
+                if value:
                     setattr(assertion, attribute, True)
         return assertions
 

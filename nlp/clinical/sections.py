@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
@@ -91,7 +91,9 @@ def _heading_patterns() -> tuple[tuple[re.Pattern, ...], dict[str, str]]:
 
 
 def find_sections(text: str) -> list[Section]:
-    """Sections of ``text`` in order; each runs from its heading to the next heading (or the end)."""
+    """Sections of ``text`` in order; each runs from its heading to the next heading (or the end), or, for the
+    categories in ``sections.json``'s ``end_at_unlisted_heading``, to a paragraph that opens with a heading in
+    capitals the rules do not list, if one comes first."""
     patterns, category_of = _heading_patterns()
     matches = sorted((m for pattern in patterns for m in pattern.finditer(text)),
                      key=lambda m: (m.start("title"), -len(m.group("title"))))
@@ -100,38 +102,37 @@ def find_sections(text: str) -> list[Section]:
         if match.start("title") >= covered:
             found.append(match)
             covered = match.end("title")
-    return [Section(category_of[m.group("title").lower()], m.group("title"), m.start("title"),
-                    found[i + 1].start("title") if i + 1 < len(found) else len(text))
-            for i, m in enumerate(found)]
+    sections = [Section(category_of[m.group("title").lower()], m.group("title"), m.start("title"),
+                        found[i + 1].start("title") if i + 1 < len(found) else len(text))
+                for i, m in enumerate(found)]
+    short = set(section_rules().get("end_at_unlisted_heading", []))
+    return [_end_at_unlisted_heading(text, s) if s.category in short else s for s in sections]
 
 
-# A heading the rules do not list, in capitals at the start of a paragraph ("WORK STATUS:", "O:"): not a section of
-# its own (sub-headings such as "LUNGS:" must not cut a physical exam), but the end of the context before it.
-_UNLISTED_HEADING = re.compile(r"\n[ \t]*\n[ \t]*[A-Z][A-Z /&,'()-]{0,60}:")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-_AFTER_HEADING = re.compile(r"[ \t]*:?\s*")
+# A heading the rules do not list, in capitals at the start of a paragraph ("DIET:", "LABORATORY AT PRESENTATION:").
+# It is not a section of its own: sub-headings such as "LUNGS:", "CARDIAC:" or "MOTHER:" must not cut a physical
+# exam, a past history or a family history. It ends the few sections that have no sub-headings (an allergy list).
+_UNLISTED_HEADING = re.compile(r"\r?\n[ \t\r]*\n[ \t]*[A-Z][A-Z /&,'()-]{0,60}:")
 
 
-def context_end(text: str, section: Section) -> int:
-    """Where ``section`` stops being the context of the concepts in it (the ``context`` table of
-    ``sections.json``: family history makes a mention a relative's, past history historical, ...).
+def _end_at_unlisted_heading(text: str, section: Section) -> Section:
+    body = heading_end(text, section) + 1
+    while body < section.end and text[body].isspace():  # a blank line right after the heading opens its body
+        body += 1
+    found = _UNLISTED_HEADING.search(text, body, section.end)
+    return replace(section, end=found.start()) if found else section
 
-    By default that is the section's end, or a paragraph that opens with a heading in capitals the rules do not
-    list, if one comes sooner ("ALLERGIES: None.\\n\\nLABORATORY AT PRESENTATION: ...": the labs are not an
-    allergy). A context's ``reach`` changes it: ``"section"`` ignores unlisted headings (a family history's
-    "MOTHER:" is still family history), ``"paragraph"`` stops at the first paragraph break after the text under
-    the heading begins (an allergy list is one paragraph; what follows it is not an allergy).
-    """
-    reach = section_rules().get("context", {}).get(section.category, {}).get("reach")
-    if reach == "section":
-        return section.end
-    body = _AFTER_HEADING.match(text, section.start + len(section.title), section.end).end()
-    found = (_PARAGRAPH_BREAK if reach == "paragraph" else _UNLISTED_HEADING).search(text, body, section.end)
-    return found.start() if found else section.end
+
+def heading_end(text: str, section: Section) -> int:
+    """The last character of a section's heading: its colon when it has one, else the heading's last letter."""
+    end = section.start + len(section.title)
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return end if end < len(text) and text[end] == ":" else section.start + len(section.title) - 1
 
 
 def section_at(sections: list[Section], offset: int) -> Section | None:
-    """The section that holds character ``offset`` (sections are in order), or None before the first."""
+    """The section that holds character ``offset`` (sections are in order), or None outside every section."""
     low, high = 0, len(sections)
     while low < high:  # the last section that starts at or before offset
         middle = (low + high) // 2
@@ -139,4 +140,4 @@ def section_at(sections: list[Section], offset: int) -> Section | None:
             low = middle + 1
         else:
             high = middle
-    return sections[low - 1] if low else None
+    return sections[low - 1] if low and offset < sections[low - 1].end else None

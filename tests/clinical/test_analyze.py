@@ -140,7 +140,9 @@ def test_analyze_social_history_is_historical_as_in_medspacy(analyze_one):
     # Repeated admissions for a problem are its history; one admission for it is the present.
     ("She is admitted quite frequently for abdominal pain.", "abdominal pain", {"historical"}),
     ("Several hospitalizations for pneumonia.", "pneumonia", {"historical"}),
+    ("He was admitted multiple times for pneumonia.", "pneumonia", {"historical"}),
     ("She was admitted for pneumonia.", "pneumonia", set()),
+    ("She is seen regularly for hypertension in clinic.", "hypertension", set()),
     # ...and a bracketed or out-of-order number is not an item.
     ("Denies (1) fever (2) chills.", "chills", {"negated"}),
     ("Impression: 1) No pneumonia (series 2) or pleural effusion.", "pleural effusion", {"negated"}),
@@ -159,18 +161,16 @@ def test_analyze_allergies_are_history_not_current_medications(analyze_one):
     assert by_concept["aspirin"].section == "medications" and by_concept["aspirin"].affirmed
 
 
-def test_analyze_a_section_is_context_only_as_far_as_it_reaches(analyze_one):
-    text = ("ALLERGIES: Penicillin.\n\nShe presents today with fever.\n\n"
-            "FAMILY HISTORY: Stroke.\n\nMOTHER: Breast cancer.\n\n"
-            "PAST MEDICAL HISTORY: Asthma.\n\nLABORATORY AT PRESENTATION: Anemia.")
+def test_analyze_an_allergy_list_is_history_up_to_the_next_heading_listed_or_not(analyze_one):
+    text = ("ALLERGIES\n\nPenicillin\n\nAspirin\n\nLABORATORY AT PRESENTATION: Anemia.\n\n"
+            "FAMILY HISTORY:\n\nMOTHER: Breast cancer.\n\n"
+            "PAST MEDICAL HISTORY:\n\nCARDIAC: Coronary artery disease.\n\nPULMONARY: Asthma.")
     result = analyze_one(text, (Term("penicillin", category="medication"),))
     by_concept = {c.concept: c for c in result.concepts}
-    assert by_concept["penicillin"].assertion.historical
-    # The mentions keep the section they are in; only its context stops.
-    assert by_concept["fever"].section == "allergies" and by_concept["fever"].affirmed
-    assert by_concept["stroke"].assertion.family and by_concept["breast cancer"].assertion.family
-    assert by_concept["asthma"].assertion.historical
-    assert by_concept["anemia"].section == "past_medical_history" and by_concept["anemia"].affirmed
+    assert by_concept["penicillin"].assertion.historical and by_concept["aspirin"].assertion.historical
+    assert by_concept["anemia"].section is None and by_concept["anemia"].affirmed
+    assert by_concept["breast cancer"].assertion.family
+    assert by_concept["coronary artery disease"].assertion.historical and by_concept["asthma"].assertion.historical
 
 
 def test_analyze_scope_ends_at_the_sentence_and_at_but(analyze_one):

@@ -1,6 +1,6 @@
 import pytest
 
-from nlp.clinical.sections import context_end, find_sections, resolve_sections, section_at, section_names
+from nlp.clinical.sections import find_sections, resolve_sections, section_at, section_names
 
 
 def test_sections_headings_in_capitals_without_colons_on_their_own_line():
@@ -39,27 +39,37 @@ def test_sections_headings_of_dictated_history_and_physicals():
         ("past_surgical_history", "SURGERIES")]
 
 
-def test_sections_context_ends_at_an_unlisted_heading_that_opens_a_paragraph():
-    text = "PAST MEDICAL HISTORY: Asthma.\nCOPD.\n\nWORK STATUS: Working.\n\nPLAN: Rest."
-    history = find_sections(text)[0]
-    assert history.end == text.index("PLAN")  # the section itself still runs to the next listed heading
-    assert context_end(text, history) == text.index("\n\nWORK")
-    # Inside a paragraph, or in lower case, a word before a colon is the section's own text.
-    text = "PAST MEDICAL HISTORY:\n\nCARDIAC: CAD.\nLUNG: asthma.\n\nNote: seen by Dr. B.\nPLAN: Rest."
-    history = find_sections(text)[0]
-    assert context_end(text, history) == history.end
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_sections_an_allergy_list_ends_at_an_unlisted_heading_that_opens_a_paragraph(newline):
+    text = "ALLERGIES:\n\nPenicillin.\n\nSulfa.\n\nLABORATORY AT PRESENTATION: Anemia.\n\nPLAN: Rest.".replace("\n", newline)
+    allergies, plan = find_sections(text)
+    # A blank-line list is still the allergy list; the unlisted heading after it is not.
+    assert allergies.category == "allergies" and allergies.end == text.index(newline * 2 + "LABORATORY")
+    assert section_at([allergies, plan], text.index("Sulfa")) == allergies
+    assert section_at([allergies, plan], text.index("Anemia")) is None
+    assert plan.start == text.index("PLAN")
 
 
-def test_sections_a_context_reach_of_section_or_paragraph():
-    # A family history's own sub-headings stay family history.
-    text = "FAMILY HISTORY:\n\nMOTHER: Breast cancer.\n\nFATHER: Stroke.\n\nPLAN: Rest."
-    family = find_sections(text)[0]
-    assert context_end(text, family) == family.end == text.index("PLAN")
-    # An allergy list is one paragraph, however it is laid out.
-    for text in ("ALLERGIES: Penicillin.\nSulfa.\n\nHe was seen today for fever.",
-                 "ALLERGIES\n\n1. Penicillin.\n2. Sulfa.\n\nHe was seen today for fever."):
-        allergies = find_sections(text)[0]
-        assert context_end(text, allergies) == text.index("\n\nHe")
+@pytest.mark.parametrize("text", [
+    "PAST MEDICAL HISTORY:\n\nCARDIAC: CAD.\n\nPULMONARY: Asthma.",
+    "PMH:\nAsthma.\n\nHTN: on lisinopril.\n\nDM: on metformin.",
+    "FAMILY HISTORY:\n\nMOTHER: Breast cancer.\n\nFATHER: Stroke.",
+    "SOCIAL HISTORY: Married.\n\nTOBACCO: None.\n\nEDUCATION: College.",
+])
+def test_sections_other_sections_keep_unlisted_headings_as_their_sub_headings(text):
+    (section,) = find_sections(text)
+    assert section.end == len(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("FAMILY HISTORY: Father with stroke. SERIOUS ILLNESSES: Sister with breast cancer.", ["family_history"]),
+    ("ASSESSMENT AND PLAN: Osteoarthritis.  UPCOMING SURGERIES: Knee replacement.", ["assessment_and_plan"]),
+    ("HPI: Chest pain today. RECENT HOSPITALIZATIONS: none.", ["history_of_present_illness"]),
+    ("ILLNESSES: Asthma.\nSURGERIES: None.\nHOSPITALIZATIONS: None.",
+     ["past_medical_history", "past_surgical_history", "past_medical_history"]),
+])
+def test_sections_short_history_headings_count_only_at_a_line_start(text, expected):
+    assert [s.category for s in find_sections(text)] == expected
 
 
 def test_sections_a_heading_word_inside_a_longer_heading_is_not_its_own_section():
