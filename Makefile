@@ -66,6 +66,7 @@ models: $(STAMP)
 	$(BIN)/clinnlp train --corpus ohsumed --model tfidf --out models/ohsumed-tfidf
 	$(BIN)/clinnlp train --corpus mtsamples --model tfidf --out models/mtsamples-tfidf
 	$(BIN)/clinnlp train --corpus hallmarks --model tfidf --out models/hoc-tfidf
+	$(BIN)/clinnlp train --corpus hallmarks --model sentences --cv 5 --out models/hoc-sentences
 	$(BIN)/clinnlp train-roles --out models/piboso-roles
 
 # The chest X-ray findings labeler (about a minute; needs openi_findings and indiana_cxr_reports).

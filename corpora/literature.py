@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets import DatasetDict
+from datasets import DatasetDict, Features, Sequence, Value
 
 from corpora.files import LABEL, LABELS, SUMMARY, read_csv_rows, read_jsonl, read_lines, require, text_hash, to_dataset
 from corpora.labels import OHSUMED_CATEGORIES
@@ -43,14 +43,31 @@ def load_medical_abstracts(folder: Path) -> DatasetDict:
 
 
 def load_hallmarks(folder: Path) -> DatasetDict:
+    """One record per abstract. When every abstract has its labelled sentences (``sentences`` and
+    ``sentence_labels`` of one length), a ``sentences`` column holds them: ``[{"text", "labels"}, ...]``, each
+    sentence's top-level hallmarks (what :class:`~nlp.classifiers.sentences.SentenceTfidfClassifier` learns from)."""
     records = []
     path = require(folder, "hoc_docs.jsonl")
     for line, record in read_jsonl(path):
         if not isinstance(record.get("text"), str) or "pmid" not in record:
             raise CorpusError(f"{path}:{line}: expected 'pmid' and 'text'")
-        labels = sorted({name for name in record.get("doc_hallmarks") or [] if name and name != "NULL"})
-        records.append({"id": str(record["pmid"]), "text": record["text"], "labels": labels})
-    return DatasetDict({"train": to_dataset(records, LABELS)})
+        labels = _hallmarks(record.get("doc_hallmarks") or [])
+        sentences, sentence_labels = record.get("sentences"), record.get("sentence_labels")
+        labelled = isinstance(sentences, list) and isinstance(sentence_labels, list) and \
+            len(sentences) == len(sentence_labels)
+        records.append({"id": str(record["pmid"]), "text": record["text"], "labels": labels,
+                        "sentences": [{"text": str(s), "labels": _hallmarks(l or [])}
+                                      for s, l in zip(sentences, sentence_labels)] if labelled else None})
+    if any(record["sentences"] is None for record in records):
+        return DatasetDict({"train": to_dataset([{k: v for k, v in r.items() if k != "sentences"} for r in records],
+                                                LABELS)})
+    features = Features({**LABELS, "sentences": [{"text": Value("string"), "labels": Sequence(Value("string"))}]})
+    return DatasetDict({"train": to_dataset(records, features)})
+
+
+def _hallmarks(paths: list[str]) -> list[str]:
+    """Top-level hallmark names of label paths ("Hallmark--Sub"), the "NULL" marker dropped."""
+    return sorted({str(path).split("--")[0] for path in paths if path and path != "NULL"})
 
 
 def load_nicta_piboso(folder: Path) -> DatasetDict:

@@ -37,6 +37,7 @@ class TrainingData:
     source: dict  # {"corpus": ..., "split": ...} or {"file": ...}
     label_names: dict[str, str] = field(default_factory=dict)
     groups: list[str] | None = None
+    sentences: list | None = None  # per text, its labelled sentences [(sentence, labels), ...], where a corpus has them
 
     @classmethod
     def from_dataset(cls, dataset, source: dict, label_names: dict[str, str] | None = None,
@@ -44,8 +45,20 @@ class TrainingData:
         multi_label = "labels" in dataset.column_names
         labels = dataset["labels"] if multi_label else dataset["label"]
         groups = dataset[group_column] if group_column and group_column in dataset.column_names else None
+        sentences = None
+        if "sentences" in dataset.column_names:
+            sentences = [[(s["text"], list(s["labels"])) for s in document] for document in dataset["sentences"]]
         return cls(list(dataset["id"]), list(dataset["text"]), list(labels), multi_label, source,
-                   dict(label_names or {}), groups)
+                   dict(label_names or {}), groups, sentences)
+
+    def fit_arguments(self, estimator, indices=None) -> dict:
+        """What ``estimator.fit`` takes besides texts and labels: the labelled sentences of the texts at
+        ``indices`` (all when None), for a model that learns from them and a corpus that has them."""
+        from nlp.classifiers.sentences import accepts_sentences
+
+        if self.sentences is None or not accepts_sentences(estimator):
+            return {}
+        return {"sentences": self.sentences if indices is None else _subset(self.sentences, indices)}
 
     def sha256(self) -> str:
         """A hash of ids, texts and labels, in order: the same data gives the same hash."""
@@ -119,7 +132,8 @@ def cross_validate(data: TrainingData, estimator, k: int = 5, seed: int = 0, pro
     """
     proba, picks, per_fold, classes = None, [None] * len(data.texts), [], None
     for number, (train_idx, test_idx) in enumerate(folds(data, k, seed), start=1):
-        model = clone(estimator).fit(_subset(data.texts, train_idx), _subset(data.labels, train_idx))
+        model = clone(estimator)
+        model.fit(_subset(data.texts, train_idx), _subset(data.labels, train_idx), **data.fit_arguments(model, train_idx))
         if classes is None:
             classes = model.classes_
         if list(map(str, model.classes_)) != list(map(str, classes)):
@@ -175,7 +189,8 @@ def _settings(entry, fixed: dict, multi_label: bool) -> tuple[list[dict], list]:
 
 def _fitted(entry, data: TrainingData, params: dict, n_jobs, train_idx):
     model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
-    return model.fit(_subset(data.texts, train_idx), _subset(data.labels, train_idx))
+    return model.fit(_subset(data.texts, train_idx), _subset(data.labels, train_idx),
+                     **data.fit_arguments(model, train_idx))
 
 
 def cross_validate_settings(data: TrainingData, model_type: str, k: int = 5, seed: int = 0,
@@ -288,7 +303,7 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
         refit = entry.refit
         if refit:
             model = entry.cls(multi_label=data.multi_label, n_jobs=n_jobs, **params)
-            model.fit(data.texts, data.labels)
+            model.fit(data.texts, data.labels, **data.fit_arguments(model))
     seconds = round(time.perf_counter() - started, 1)
     labels = [{"id": str(c), "name": data.label_names.get(str(c), str(c))} for c in model.classes_]
     meta = {

@@ -23,7 +23,7 @@ def small_params(name: str, tiny_base: str) -> dict:
     transformer = {"base": tiny_base, "max_length": 32, "stride": 8, "method": "frozen", "n_jobs": 1}
     return {"tfidf.v1": tfidf, "transformer.v1": transformer,
             "ensemble.v1": {"tfidf_params": tfidf, "transformer_params": transformer, "folds": 2},
-            "findings.v1": {**tfidf, "findings_rules": False}}[name]
+            "findings.v1": {**tfidf, "findings_rules": False}, "sentences.v1": tfidf}[name]
 
 
 def notes(multi_label: bool):

@@ -8,7 +8,7 @@ from corpora import CorpusError, get_corpus, load_corpus, resolve_data_dir
 from nlp.model_store import default_models_dir, load_model
 from nlp.training import TrainingData, train
 
-DEFAULTS = ["ohsumed-tfidf", "mtsamples-tfidf", "hoc-tfidf"]
+DEFAULTS = ["ohsumed-tfidf", "mtsamples-tfidf", "hoc-tfidf", "hoc-sentences"]
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -39,7 +39,7 @@ def test_default_mtsamples_predicts_several_specialties():
     assert {"Surgery", "Gastroenterology"} <= set(labels)
 
 
-@pytest.mark.parametrize("name", ["hoc-tfidf", "hoc-ensemble"])
+@pytest.mark.parametrize("name", ["hoc-tfidf", "hoc-ensemble", "hoc-sentences"])
 def test_hallmarks_models_may_find_no_hallmark(name):
     """They learned from the data that some abstracts name no hallmark (an ensemble's transformer member too)."""
     model = load_model(name)
@@ -63,16 +63,17 @@ def _data_dir_or_skip():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, corpus", [("ohsumed-tfidf", "ohsumed"), ("mtsamples-tfidf", "mtsamples"),
-                                          ("hoc-tfidf", "hallmarks")])
-def test_default_model_is_reproducible_by_the_training_command(tmp_path, name, corpus):
+@pytest.mark.parametrize("name, corpus, model_type, cv", [
+    ("ohsumed-tfidf", "ohsumed", "tfidf", 0), ("mtsamples-tfidf", "mtsamples", "tfidf", 0),
+    ("hoc-tfidf", "hallmarks", "tfidf", 0), ("hoc-sentences", "hallmarks", "sentences", 5)])
+def test_default_model_is_reproducible_by_the_training_command(tmp_path, name, corpus, model_type, cv):
     _data_dir_or_skip()
     committed = load_model(name)
     info = get_corpus(corpus)
     data = TrainingData.from_dataset(load_corpus(corpus)["train"], {"corpus": corpus, "split": "train"},
                                      info.label_names, info.grouped_by)
     assert data.sha256() == committed.meta["training"]["data_sha256"]
-    retrained = load_model(train(data, "tfidf", tmp_path / name, n_jobs=2), trusted=True)  # made by this test
+    retrained = load_model(train(data, model_type, tmp_path / name, n_jobs=2, cv=cv), trusted=True)  # made here
     # The same settings are chosen and the same predictions made. Figures may move in the last digits from one
     # CPU to another (vectorized sums round differently), so they are compared within what a document or two
     # changes, and probabilities to 1e-3.
