@@ -56,8 +56,8 @@ def load_hallmarks(folder: Path) -> DatasetDict:
         labelled = isinstance(sentences, list) and isinstance(sentence_labels, list) and \
             len(sentences) == len(sentence_labels)
         records.append({"id": str(record["pmid"]), "text": record["text"], "labels": labels,
-                        "sentences": [{"text": str(s), "labels": _hallmarks(l or [])}
-                                      for s, l in zip(sentences, sentence_labels)] if labelled else None})
+                        "sentences": [{"text": str(sentence), "labels": _hallmarks(paths or [])}
+                                      for sentence, paths in zip(sentences, sentence_labels)] if labelled else None})
     if any(record["sentences"] is None for record in records):
         return DatasetDict({"train": to_dataset([{k: v for k, v in r.items() if k != "sentences"} for r in records],
                                                 LABELS)})

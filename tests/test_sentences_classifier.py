@@ -74,13 +74,49 @@ def test_sentences_without_labelled_sentences_each_sentence_takes_its_documents_
     assert np.mean([p == l for p, l in zip(unlabelled.predict(texts), labels)]) >= 0.9
 
 
+def test_sentences_explanations_point_at_the_most_probable_sentence(fitted):
+    model, _, _ = fitted
+    text = "The patient was seen in clinic today. The troponin, angina, stent, murmur, chest pain. Follow up."
+    features = model.transform([text])
+    picks = model.decide(model.predict_proba_features(features))
+    [items] = model.explain([text], features, picks, top_k=20)
+    topical = (text.index("The troponin"), text.index(" Follow"))
+    terms = {item["term"] for item in items}
+    assert {"troponin", "angina"} <= terms and len(terms) == len(items)  # one item per term
+    for item in items:
+        assert item["label"] == "cardiology"
+        for start, end in item["spans"]:
+            assert text[start:end].lower().split()[0].strip(",.") == item["term"].split()[0]
+    # The sentence model's words are found in the sentence it read, offsets shifted to the document's.
+    for item in items:
+        if item["term"] in ("troponin", "angina"):
+            assert all(topical[0] <= start < topical[1] for start, _ in item["spans"])
+
+
+def test_sentences_a_class_no_sentence_had_is_the_document_models():
+    texts, labels, sentences = labelled_documents()
+    # No sentence is labelled gastroenterology: the sentence model never learns it.
+    sentences = [[(s, [label for label in ls if label != "gastroenterology"]) for s, ls in document]
+                 for document in sentences]
+    model = SentenceTfidfClassifier(multi_label=True, min_df=1, max_df=1.0).fit(texts, labels, sentences=sentences)
+    assert "gastroenterology" not in model.sentences_.classes_
+    features = model.transform(texts)
+    column = list(model.classes_).index("gastroenterology")
+    np.testing.assert_allclose(model.predict_proba_features(features)[:, column],
+                               model.documents_.predict_proba_features(features.documents)[:, column])
+
+
 @pytest.mark.parametrize("change, message", [({"weight": 1.5}, "weight must be between 0 and 1"),
-                                             ({"sentences": [[("a", [])]]}, "sentences for 1")])
+                                             ({"sentences": [[("a", [])]]}, "sentences for 1"),
+                                             ({"multi_label": False}, "need a multi-label model")])
 def test_sentences_bad_arguments_say_what_is_wrong(change, message):
-    texts, labels, _ = labelled_documents()
-    sentences = change.pop("sentences", None)
+    texts, labels, sentences = labelled_documents()
+    sentences = change.pop("sentences", sentences)
+    multi_label = change.pop("multi_label", True)
+    if not multi_label:
+        labels = [label for label, in labels]
     with pytest.raises(ValueError, match=message):
-        SentenceTfidfClassifier(multi_label=True, **change).fit(texts, labels, sentences=sentences)
+        SentenceTfidfClassifier(multi_label=multi_label, **change).fit(texts, labels, sentences=sentences)
 
 
 def test_sentences_reach_only_the_models_that_take_them(tmp_path):

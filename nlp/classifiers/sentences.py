@@ -35,20 +35,23 @@ def _segmenter():
     return _local.segmenter
 
 
-def cut_sentences(texts: list[str]) -> list[list[str]]:
-    """The sentences of each text as the segmenter cuts them (a text without one is its own sentence)."""
-    return [[s.text for s in segmented.sentences] or [text]
+def cut_sentences(texts: list[str]) -> list[list[tuple[str, int]]]:
+    """The sentences of each text as the segmenter cuts them, each with its start offset in the text (a text
+    without one is its own sentence)."""
+    return [[(s.text, s.start) for s in segmented.sentences] or [(text, 0)]
             for text, segmented in zip(texts, _segmenter().segment(list(texts)))]
 
 
 @dataclass
 class SentenceFeatures:
     """What :meth:`SentenceTfidfClassifier.predict_proba_features` and ``explain`` take: the documents' TF-IDF
-    features, their sentences' features, and which document each sentence is from."""
+    features, their sentences' features, which document each sentence is from, and each sentence's text and
+    start offset in its document."""
 
     documents: object
     sentences: object
     owners: np.ndarray
+    cut: list[tuple[str, int]]
 
 
 class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
@@ -91,8 +94,10 @@ class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if not 0.0 <= self.weight <= 1.0:
             raise ValueError(f"weight must be between 0 and 1, not {self.weight}")
         if sentences is None:
-            sentences = [[(sentence, labels) for sentence in cut]
+            sentences = [[(sentence, labels) for sentence, _ in cut]
                          for cut, labels in zip(cut_sentences(texts), y)]
+        elif not self.multi_label:
+            raise ValueError("labelled sentences need a multi-label model (a sentence may have no label)")
         elif len(sentences) != len(texts):
             raise ValueError(f"got {len(texts)} texts and sentences for {len(sentences)}")
         pairs = [pair for document in sentences for pair in document]
@@ -113,8 +118,9 @@ class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         texts = list(texts)
         cut = cut_sentences(texts)
         owners = np.repeat(np.arange(len(texts)), [len(document) for document in cut])
-        return SentenceFeatures(self.documents_.transform(texts),
-                                self.sentences_.transform([s for document in cut for s in document]), owners)
+        flat = [pair for document in cut for pair in document]
+        return SentenceFeatures(self.documents_.transform(texts), self.sentences_.transform([s for s, _ in flat]),
+                                owners, flat)
 
     def predict_proba(self, texts) -> np.ndarray:
         """Probabilities, shape ``(n_texts, n_classes)`` in the order of ``classes_``."""
@@ -122,26 +128,66 @@ class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def predict_proba_features(self, features: SentenceFeatures) -> np.ndarray:
         documents = self.documents_.predict_proba_features(features.documents)
-        found = self.sentences_.predict_proba_features(features.sentences)
-        # The sentence model may lack a class no sentence had: it then adds nothing for that class.
+        sentences = self._per_class(self.sentences_.predict_proba_features(features.sentences))
+        by_document = np.zeros_like(documents)
+        if self.multi_label:
+            np.maximum.at(by_document, features.owners, sentences)
+        else:
+            np.add.at(by_document, features.owners, sentences)
+            by_document /= np.maximum(np.bincount(features.owners, minlength=len(documents)), 1)[:, None]
+            by_document /= np.maximum(by_document.sum(axis=1, keepdims=True), 1e-12)
+        # A class no training sentence had: the sentence model knows nothing of it, so the document model decides.
+        missing = ~np.isin(np.asarray(self.classes_, dtype=str), np.asarray(self.sentences_.classes_, dtype=str))
+        by_document[:, missing] = documents[:, missing]
+        return self.weight * documents + (1.0 - self.weight) * by_document
+
+    def _per_class(self, proba: np.ndarray) -> np.ndarray:
+        """The sentence model's probabilities in the columns of ``classes_`` (zeros for a class it lacks)."""
         column = {str(name): j for j, name in enumerate(self.sentences_.classes_)}
-        per_class = np.zeros((found.shape[0], len(self.classes_)))
+        aligned = np.zeros((proba.shape[0], len(self.classes_)))
         for j, name in enumerate(self.classes_):
             if str(name) in column:
-                per_class[:, j] = found[:, column[str(name)]]
-        sentences = np.zeros_like(documents)
-        if self.multi_label:
-            for j in range(per_class.shape[1]):
-                np.maximum.at(sentences[:, j], features.owners, per_class[:, j])
-        else:
-            np.add.at(sentences, features.owners, per_class)
-            sentences /= np.maximum(np.bincount(features.owners, minlength=len(documents)), 1)[:, None]
-            sentences /= np.maximum(sentences.sum(axis=1, keepdims=True), 1e-12)
-        return self.weight * documents + (1.0 - self.weight) * sentences
+                aligned[:, j] = proba[:, column[str(name)]]
+        return aligned
 
     def explain(self, texts, features: SentenceFeatures, picks: list[list[int]], top_k: int = 10) -> list[list[dict]]:
-        """The document model's terms for each predicted label, with their offsets in the text."""
-        return self.documents_.explain(texts, features.documents, picks, top_k)
+        """For each predicted label, the document model's terms and the sentence model's terms in the label's most
+        probable sentence, together the ``top_k`` weightiest, with their offsets in the text."""
+        texts = list(texts)
+        explanations = self.documents_.explain(texts, features.documents, picks, top_k)
+        sentence_proba = self._per_class(self.sentences_.predict_proba_features(features.sentences))
+        sentence_column = {str(name): j for j, name in enumerate(self.sentences_.classes_)}
+        rows = np.arange(len(features.owners))
+        for document, (items, chosen) in enumerate(zip(explanations, picks)):
+            mine = rows[features.owners == document]
+            for label in chosen:
+                name = str(self.classes_[label])
+                if name not in sentence_column or not len(mine):
+                    continue
+                best = int(mine[sentence_proba[mine, label].argmax()])
+                sentence, start = features.cut[best]
+                [found] = self.sentences_.explain([sentence], features.sentences[best], [[sentence_column[name]]],
+                                                  top_k)
+                items.extend({**item, "spans": [[a + start, b + start] for a, b in item["spans"]]} for item in found)
+            items[:] = _merged(items, [str(self.classes_[label]) for label in chosen], top_k)
+        return explanations
+
+
+def _merged(items: list[dict], labels: list[str], top_k: int) -> list[dict]:
+    """Explanation items in the order of ``labels``, one per term (the larger weight, every span), the ``top_k``
+    weightiest of each label."""
+    merged: dict[tuple[str, str], dict] = {}
+    for item in items:
+        key = (item["label"], item["term"])
+        if key in merged:
+            kept = merged[key]
+            spans = sorted({tuple(span) for span in kept["spans"] + item["spans"]})
+            merged[key] = {**kept, "weight": max(kept["weight"], item["weight"]), "spans": [list(s) for s in spans]}
+        else:
+            merged[key] = item
+    return [item for label in labels
+            for item in sorted((kept for (owner, _), kept in merged.items() if owner == label),
+                               key=lambda kept: -kept["weight"])[:top_k]]
 
 
 def accepts_sentences(estimator) -> bool:
@@ -153,7 +199,7 @@ SENTENCES = ClassifierType(
     "sentences.v1", SentenceTfidfClassifier, aliases=("sentences",),
     description="TF-IDF over the document and over its sentences (fitted on the sentences' own labels where the "
                 "corpus has them), the two probabilities averaged; a multi-label document takes its most probable "
-                "sentence's. Explanations are the document model's terms.",
+                "sentence's. Explanations are the document model's terms and the sentence model's in that sentence.",
     grid={"single_label": {"weight": [0.5, 0.7], "C": [0.3, 1.0]},
           "multi_label": {"weight": [0.5, 0.7], "C": [0.3, 1.0]}},
     refit=True)
