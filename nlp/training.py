@@ -4,6 +4,7 @@ refit on all the data, save with a model card."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 import logging
@@ -53,10 +54,8 @@ class TrainingData:
 
     def fit_arguments(self, estimator, indices=None) -> dict:
         """What ``estimator.fit`` takes besides texts and labels: the labelled sentences of the texts at
-        ``indices`` (all when None), for a model that learns from them and a corpus that has them."""
-        from nlp.classifiers.sentences import accepts_sentences
-
-        if self.sentences is None or not accepts_sentences(estimator):
+        ``indices`` (all when None), for a model whose ``fit`` takes ``sentences=`` and a corpus that has them."""
+        if self.sentences is None or "sentences" not in inspect.signature(estimator.fit).parameters:
             return {}
         return {"sentences": self.sentences if indices is None else _subset(self.sentences, indices)}
 

@@ -11,7 +11,6 @@ single-label document's is the mean over its sentences. Sentences are cut by the
 
 from __future__ import annotations
 
-import inspect
 import threading
 from dataclasses import dataclass
 
@@ -45,11 +44,13 @@ def cut_sentences(texts: list[str]) -> list[list[tuple[str, int]]]:
 @dataclass
 class SentenceFeatures:
     """What :meth:`SentenceTfidfClassifier.predict_proba_features` and ``explain`` take: the documents' TF-IDF
-    features, their sentences' features, which document each sentence is from, and each sentence's text and
-    start offset in its document."""
+    features, their sentences' features and the sentence model's probabilities for them (in the columns of
+    ``classes_``, read once for both), which document each sentence is from, and each sentence's text and start
+    offset in its document."""
 
     documents: object
     sentences: object
+    sentence_proba: np.ndarray
     owners: np.ndarray
     cut: list[tuple[str, int]]
 
@@ -119,8 +120,9 @@ class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         cut = cut_sentences(texts)
         owners = np.repeat(np.arange(len(texts)), [len(document) for document in cut])
         flat = [pair for document in cut for pair in document]
-        return SentenceFeatures(self.documents_.transform(texts), self.sentences_.transform([s for s, _ in flat]),
-                                owners, flat)
+        sentences = self.sentences_.transform([s for s, _ in flat])
+        return SentenceFeatures(self.documents_.transform(texts), sentences,
+                                self._per_class(self.sentences_.predict_proba_features(sentences)), owners, flat)
 
     def predict_proba(self, texts) -> np.ndarray:
         """Probabilities, shape ``(n_texts, n_classes)`` in the order of ``classes_``."""
@@ -128,12 +130,11 @@ class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def predict_proba_features(self, features: SentenceFeatures) -> np.ndarray:
         documents = self.documents_.predict_proba_features(features.documents)
-        sentences = self._per_class(self.sentences_.predict_proba_features(features.sentences))
         by_document = np.zeros_like(documents)
         if self.multi_label:
-            np.maximum.at(by_document, features.owners, sentences)
+            np.maximum.at(by_document, features.owners, features.sentence_proba)
         else:
-            np.add.at(by_document, features.owners, sentences)
+            np.add.at(by_document, features.owners, features.sentence_proba)
             by_document /= np.maximum(np.bincount(features.owners, minlength=len(documents)), 1)[:, None]
             by_document /= np.maximum(by_document.sum(axis=1, keepdims=True), 1e-12)
         # A class no training sentence had: the sentence model knows nothing of it, so the document model decides.
@@ -155,7 +156,6 @@ class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         probable sentence, together the ``top_k`` weightiest, with their offsets in the text."""
         texts = list(texts)
         explanations = self.documents_.explain(texts, features.documents, picks, top_k)
-        sentence_proba = self._per_class(self.sentences_.predict_proba_features(features.sentences))
         sentence_column = {str(name): j for j, name in enumerate(self.sentences_.classes_)}
         rows = np.arange(len(features.owners))
         for document, (items, chosen) in enumerate(zip(explanations, picks)):
@@ -164,7 +164,7 @@ class SentenceTfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 name = str(self.classes_[label])
                 if name not in sentence_column or not len(mine):
                     continue
-                best = int(mine[sentence_proba[mine, label].argmax()])
+                best = int(mine[features.sentence_proba[mine, label].argmax()])
                 sentence, start = features.cut[best]
                 [found] = self.sentences_.explain([sentence], features.sentences[best], [[sentence_column[name]]],
                                                   top_k)
@@ -188,11 +188,6 @@ def _merged(items: list[dict], labels: list[str], top_k: int) -> list[dict]:
     return [item for label in labels
             for item in sorted((kept for (owner, _), kept in merged.items() if owner == label),
                                key=lambda kept: -kept["weight"])[:top_k]]
-
-
-def accepts_sentences(estimator) -> bool:
-    """Whether ``estimator.fit`` takes a corpus's labelled sentences (``sentences=``)."""
-    return "sentences" in inspect.signature(estimator.fit).parameters
 
 
 SENTENCES = ClassifierType(
