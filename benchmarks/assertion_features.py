@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
         texts = [builders[variant](t, a) for t, a in zip(data.texts, analyses)]
-        summary = cross_validate(replace(data, texts=texts), estimator, args.folds).summary()
+        summary = cross_validate(replace(data, texts=texts, sentences=None), estimator, args.folds).summary()
         print(f"| {args.corpus} | {variant} | " + " | ".join(
             f"{summary[key]['mean']:.4f} ± {summary[key]['std']:.4f}" for key in ("accuracy", "micro_f1", "macro_f1"))
             + " |", flush=True)

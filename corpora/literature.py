@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from datasets import DatasetDict, Features, Sequence, Value
@@ -58,7 +59,12 @@ def load_hallmarks(folder: Path) -> DatasetDict:
         records.append({"id": str(record["pmid"]), "text": record["text"], "labels": labels,
                         "sentences": [{"text": str(sentence), "labels": _hallmarks(paths or [])}
                                       for sentence, paths in zip(sentences, sentence_labels)] if labelled else None})
-    if any(record["sentences"] is None for record in records):
+    unlabelled = sum(record["sentences"] is None for record in records)
+    if unlabelled:
+        if unlabelled < len(records):
+            warnings.warn(f"{path}: {unlabelled} of {len(records)} abstracts have no labelled sentences (no "
+                          "'sentences' and 'sentence_labels' of one length), so the sentence labels are left out for "
+                          "all: a sentences model then learns from the segmenter's sentences with each abstract's labels", stacklevel=2)
         return DatasetDict({"train": to_dataset([{k: v for k, v in r.items() if k != "sentences"} for r in records],
                                                 LABELS)})
     features = Features({**LABELS, "sentences": [{"text": Value("string"), "labels": Sequence(Value("string"))}]})

@@ -67,6 +67,17 @@ class TrainingData:
             digest.update(b"\n")
         return digest.hexdigest()
 
+    def sentences_sha256(self) -> str | None:
+        """A hash of the labelled sentences, in order (None where the data has none): the sentence labels a model
+        learned from are training data too."""
+        if self.sentences is None:
+            return None
+        digest = hashlib.sha256()
+        for document in self.sentences:
+            digest.update(json.dumps(document, ensure_ascii=False).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+
 
 def machine() -> str:
     """The CPU and core count, for the model card's training time."""
@@ -322,6 +333,8 @@ def train(data: TrainingData, model_type: str, out: str | Path, name: str | None
     encoder = getattr(model, "transformer_", model)  # an ensemble's transformer member
     if hasattr(encoder, "base_sha256_"):
         meta["base"], meta["base_sha256"] = encoder.base, encoder.base_sha256_
+    if data.fit_arguments(model).get("sentences") is not None:
+        meta["training"]["sentences_sha256"] = data.sentences_sha256()
     if data.multi_label:
         meta["predicts_no_label"] = bool(getattr(model, "allows_no_label_", False))
     save_model(model, out, meta, model_card(meta), entry.libraries)

@@ -135,3 +135,29 @@ def test_sentences_reach_only_the_models_that_take_them(tmp_path):
                               [("No hallmark here.", [])]]
     assert data.fit_arguments(SentenceTfidfClassifier(), [1]) == {"sentences": [[("No hallmark here.", [])]]}
     assert data.fit_arguments(TfidfClassifier()) == {}
+
+
+def test_sentences_a_file_where_some_abstracts_lack_them_says_so(tmp_path):
+    folder = tmp_path / "hallmarks_of_cancer"
+    folder.mkdir()
+    (folder / "hoc_docs.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"pmid": 1, "text": "Cells evade apoptosis.", "doc_hallmarks": ["Resisting cell death"],
+         "sentences": ["Cells evade apoptosis."], "sentence_labels": [["Resisting cell death--Apoptosis"]]},
+        {"pmid": 2, "text": "No hallmark here. None.", "doc_hallmarks": ["NULL"], "sentences": ["No hallmark here."],
+         "sentence_labels": [[], []]},
+    ]) + "\n")
+    with pytest.warns(UserWarning, match="1 of 2 abstracts have no labelled sentences"):
+        dataset = load_corpus("hallmarks", tmp_path)["train"]
+    assert "sentences" not in dataset.column_names
+    assert TrainingData.from_dataset(dataset, {}).sentences_sha256() is None
+
+
+def test_sentences_their_labels_are_part_of_the_data_hash():
+    def data(sentence_labels):
+        return TrainingData(["1"], ["Cells evade apoptosis."], [["Resisting cell death"]], True, {},
+                            sentences=[[("Cells evade apoptosis.", sentence_labels)]])
+
+    same = data(["Resisting cell death"])
+    assert same.sentences_sha256() == data(["Resisting cell death"]).sentences_sha256()
+    assert same.sentences_sha256() != data([]).sentences_sha256()
+    assert same.sha256() == data([]).sha256()  # the documents' hash stays what older models recorded

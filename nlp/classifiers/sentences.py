@@ -197,4 +197,5 @@ SENTENCES = ClassifierType(
                 "sentence's. Explanations are the document model's terms and the sentence model's in that sentence.",
     grid={"single_label": {"weight": [0.5, 0.7], "C": [0.3, 1.0]},
           "multi_label": {"weight": [0.5, 0.7], "C": [0.3, 1.0]}},
-    refit=True)
+    refit=True,
+    libraries=("scikit-learn", "numpy", "scipy", "joblib", "spacy"))
