@@ -6,8 +6,11 @@ On the same OHSUMED abstracts (the first ``--documents`` of the training split):
   and without explanations;
 - HTTP: ``clinnlp serve`` (default workers, dynamic batching on), one abstract per request, keep-alive clients,
   for the transformer without and with explanations at concurrency 32, the extractive summarizer at 1 and 8;
-- a second server with batching off (``CLINNLP_BATCHING=false``) for the p50 latency at concurrency 1: both
-  servers run at once and take turns (``--rounds`` each), so a drift in the machine's speed hits both alike.
+- a second server with batching off (``CLINNLP_BATCHING=false``) for the p50 latency at concurrency 1.
+
+What a ratio compares takes turns (``--rounds`` each: a batch call, then the HTTP measurement, and again), so a
+drift in the machine's speed hits both sides alike: on a shared 2-core machine one batch call of 200 abstracts
+ran anywhere from 40 to 52 documents/s between runs.
 
 Prints each figure and each ratio beside its goal. Absolute figures move with the machine's load; the ratios
 are what to compare.
@@ -31,24 +34,30 @@ from service_load import hammer, running_server  # noqa: E402
 MODEL = "ohsumed-transformer"
 
 
-def batch_rate(texts: list[str], explain: bool) -> float:
-    """Documents per second, all ``texts`` in one call of the service's own classification writer."""
-    from nlp.documents import Document
-    from service.registry import Registry
+class BatchPath:
+    """The service's own classification writer, in this process, on all ``texts`` in one call."""
 
-    registry = Registry.load((MODEL,), ())
-    documents = [Document(str(i), text, "x") for i, text in enumerate(texts)]
-    registry.classify(MODEL, documents[:8], explain=explain)  # warm
-    started = time.perf_counter()
-    registry.classify(MODEL, documents, explain=explain)
-    return len(documents) / (time.perf_counter() - started)
+    def __init__(self, texts: list[str]):
+        from nlp.documents import Document
+        from service.registry import Registry
+
+        self.registry = Registry.load((MODEL,), ())
+        self.documents = [Document(str(i), text, "x") for i, text in enumerate(texts)]
+        for explain in (False, True):
+            self.registry.classify(MODEL, self.documents[:8], explain=explain)  # warm
+
+    def seconds(self, explain: bool) -> float:
+        started = time.perf_counter()
+        self.registry.classify(MODEL, self.documents, explain=explain)
+        return time.perf_counter() - started
 
 
 def http_rate(port: int, key: str, path: str, options: dict, texts: list[str], concurrency: int,
-              seconds: float) -> tuple[float, float]:
+              seconds: float, warm: bool = True) -> tuple[float, float]:
     """Requests per second and p50 latency in ms, one abstract per request."""
     bodies = [json.dumps({**options, "documents": [{"id": "1", "text": text}]}).encode() for text in texts]
-    hammer(port, path, bodies, key, concurrency, min(seconds, 3))  # warm every worker and thread
+    if warm:
+        hammer(port, path, bodies, key, concurrency, min(seconds, 3))  # warm every worker and thread
     latencies, failures, wall = hammer(port, path, bodies, key, concurrency, seconds)
     if failures:
         print(f"  {len(failures)} failed requests", file=sys.stderr)
@@ -59,35 +68,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="seconds per HTTP measurement")
     parser.add_argument("--documents", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=4, help="turns of each server for the p50 at concurrency 1")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="turns each side of a ratio takes (the batch path and HTTP; batching on and off)")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
 
     import corpora
 
     texts = list(corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:args.documents])
-    cli = batch_rate(texts, explain=False)
-    cli_explain = batch_rate(texts, explain=True)
-    print(f"batch, one call: {cli:.1f} docs/s without explanations, {cli_explain:.1f} with", flush=True)
-
+    batch = BatchPath(texts)
     env = {"CLINNLP_CLASSIFIERS": MODEL, "CLINNLP_SUMMARIZERS": "extractive", "CLINNLP_ANALYZER": "false",
            "CLINNLP_MAX_IN_FLIGHT": "64", "CLINNLP_RATE_LIMIT": "0"}
     classify = {"model": MODEL, "explain": False}
-    figures = {}
+    turn = args.seconds / args.rounds
+    figures, batch_seconds = {}, {False: 0.0, True: 0.0}
     with running_server({**env, "CLINNLP_BATCHING": "true"}) as (port, key), \
             running_server({**env, "CLINNLP_BATCHING": "false"}) as (port_off, key_off):
-        figures["c32"] = http_rate(port, key, "/v1/classify", classify, texts, 32, args.seconds)
-        figures["c32 explain"] = http_rate(port, key, "/v1/classify", {**classify, "explain": True}, texts, 32,
-                                           args.seconds)
+        http_rate(port, key, "/v1/classify", classify, texts, 32, 3)  # warm every worker and thread
+        turns = {"c32": [], "c32 explain": []}
+        for _ in range(args.rounds):
+            for explain in (False, True):
+                batch_seconds[explain] += batch.seconds(explain)
+            turns["c32"].append(http_rate(port, key, "/v1/classify", classify, texts, 32, turn, warm=False))
+            turns["c32 explain"].append(http_rate(port, key, "/v1/classify", {**classify, "explain": True}, texts,
+                                                  32, turn, warm=False))
+        for name, measured in turns.items():
+            figures[name] = (float(np.mean([rate for rate, _ in measured])),
+                             float(np.median([p50 for _, p50 in measured])))
+        cli, cli_explain = (args.rounds * len(texts) / batch_seconds[explain] for explain in (False, True))
+        print(f"batch, one call: {cli:.1f} docs/s without explanations, {cli_explain:.1f} with "
+              f"({args.rounds} calls each)", flush=True)
         summarize = {"method": "extractive", "max_words": 60}
         figures["sum c1"] = http_rate(port, key, "/v1/summarize", summarize, texts, 1, args.seconds)
         figures["sum c8"] = http_rate(port, key, "/v1/summarize", summarize, texts, 8, args.seconds)
-        turns = {"true": [], "false": []}
+        latency = {"true": [], "false": []}
         for _ in range(args.rounds):
             for batching, (server_port, server_key) in (("true", (port, key)), ("false", (port_off, key_off))):
-                turns[batching].append(http_rate(server_port, server_key, "/v1/classify", classify, texts, 1,
-                                                 args.seconds / args.rounds))
-        for batching, measured in turns.items():
+                latency[batching].append(http_rate(server_port, server_key, "/v1/classify", classify, texts, 1,
+                                                   turn))
+        for batching, measured in latency.items():
             figures[batching, "c1"] = (float(np.mean([rate for rate, _ in measured])),
                                        float(np.median([p50 for _, p50 in measured])))
     names = {("true", "c1"): "transformer c1, batching on", ("false", "c1"): "transformer c1, batching off",
