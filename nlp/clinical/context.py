@@ -13,7 +13,8 @@ slower: 7.8k against 33k words/s on 400 MTSamples notes), feeds ConText one sent
   own words ("PAST MEDICAL HISTORY:", "FAMILY HISTORY:") are not triggers; neither are a target's own words.
 - The section is context: a mention under "Family history" is family, under "Past medical history" or
   "Social history" historical, as medspaCy's sectionizer sets them, and under "Allergies" historical, as the
-  ConText kit's guideline has it (the ``context`` table of ``sections.json``).
+  ConText kit's guideline has it (the ``context`` table of ``sections.json``); but not historical after a trigger
+  that speaks of the present visit in its sentence ("presents", "today": :func:`_after_present_trigger`).
 - Triggers match across runs of whitespace and line breaks ("no  evidence\\nof"), as the concepts do.
 - A trigger inside brackets reaches forward no further than their closing bracket, and ends no scope past it:
   "(slides not submitted) indicates HAIRY CELL LEUKEMIA" and "{Not Entered} History: X" leave what follows
@@ -238,9 +239,10 @@ class ContextEngine:
                         attribute = CATEGORY_ATTRIBUTES.get(category)
                         if attribute:
                             setattr(assertions[position[id(target)]], attribute, True)
-        for assertion, section in zip(assertions, sections):
+        for index, (assertion, section) in enumerate(zip(assertions, sections)):
             for attribute, value in self.section_context.get(section, {}).items():
-                if value:
+                if value and not (attribute == "historical" and _after_present_trigger(spans[index], modifiers.get(
+                        bisect.bisect_right(sentence_starts, spans[index].start) - 1, ()))):
                     setattr(assertion, attribute, True)
         return assertions
 
@@ -314,6 +316,15 @@ def _closing(opens: list[int], closes: list[int], start: int, end: int, sentence
     if next_open < len(opens) and opens[next_open] < closing:  # nested: keep it simple
         return None
     return closing
+
+
+def _after_present_trigger(span, triggers) -> bool:
+    """Whether a trigger that speaks of the present visit ("presents", "today", "this admission": rule metadata
+    ``"present": true``) stands before ``span`` in its sentence. Such a sentence is the presenting story even inside
+    a historical section ("Allergies: NKDA. Patient presents today with FEVER", a paragraph with no heading of its
+    own between the two), so the section does not make the mention historical; a trigger of the sentence still
+    can ("presents with a history of STROKE")."""
+    return any((rule.metadata or {}).get("present") and end <= span.start for rule, _, end, _ in triggers)
 
 
 def _also(rule) -> list[str]:

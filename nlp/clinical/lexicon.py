@@ -70,14 +70,16 @@ def lexicon_manifest() -> dict:
 
 @cache
 def context_rule_dicts() -> tuple[dict, ...]:
-    """The packaged ConText rules as dicts (medspaCy ``ConTextRule.from_dict`` input); of their metadata only
-    ``also`` (further categories a trigger sets, read by :mod:`nlp.clinical.context`) is kept, not provenance."""
+    """The packaged ConText rules as dicts (medspaCy ``ConTextRule.from_dict`` input); of their metadata only what
+    :mod:`nlp.clinical.context` reads is kept (``also``: further categories a trigger sets; ``present``: a trigger
+    of the present visit), not provenance."""
     rules = json.loads(_data_text("context_rules.json"))["context_rules"]
     dicts = []
     for rule in rules:
         fields = {key: value for key, value in rule.items() if key != "metadata"}
-        if rule.get("metadata", {}).get("also"):
-            fields["metadata"] = {"also": list(rule["metadata"]["also"])}
+        kept = {key: value for key, value in rule.get("metadata", {}).items() if key in ("also", "present") and value}
+        if kept:
+            fields["metadata"] = kept
         dicts.append(fields)
     return tuple(dicts)
 
