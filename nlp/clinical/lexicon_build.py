@@ -26,7 +26,7 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-LEXICON_VERSION = "1"
+LEXICON_VERSION = "2"
 COMMON_WORD_COUNT = 20
 MAX_DRUG_WORDS = 3
 # Indiana "Problems" entries that are anatomy, devices or indexing notes rather than findings.
