@@ -14,7 +14,7 @@ slower: 7.8k against 33k words/s on 400 MTSamples notes), feeds ConText one sent
 - The section is context: a mention under "Family history" is family, under "Past medical history" or
   "Social history" historical, as medspaCy's sectionizer sets them, and under "Allergies" historical, as the
   ConText kit's guideline has it (the ``context`` table of ``sections.json``); but not historical after a trigger
-  that speaks of the present visit in its sentence ("presents", "today": :func:`_after_present_trigger`).
+  that speaks of the present visit in its sentence ("presents with": :func:`_present_reach`).
 - Triggers match across runs of whitespace and line breaks ("no  evidence\\nof"), as the concepts do.
 - A trigger inside brackets reaches forward no further than their closing bracket, and ends no scope past it:
   "(slides not submitted) indicates HAIRY CELL LEUKEMIA" and "{Not Entered} History: X" leave what follows
@@ -239,10 +239,15 @@ class ContextEngine:
                         attribute = CATEGORY_ATTRIBUTES.get(category)
                         if attribute:
                             setattr(assertions[position[id(target)]], attribute, True)
+        present = {sentence: _present_reach(found) for sentence, found in modifiers.items()}
         for index, (assertion, section) in enumerate(zip(assertions, sections)):
-            for attribute, value in self.section_context.get(section, {}).items():
-                if value and not (attribute == "historical" and _after_present_trigger(spans[index], modifiers.get(
-                        bisect.bisect_right(sentence_starts, spans[index].start) - 1, ()))):
+            context = self.section_context.get(section, {})
+            if not context:
+                continue
+            start = spans[index].start
+            reach = present.get(bisect.bisect_right(sentence_starts, start) - 1)
+            for attribute, value in context.items():
+                if value and not (attribute == "historical" and reach and reach[0] <= start < reach[1]):
                     setattr(assertion, attribute, True)
         return assertions
 
@@ -318,13 +323,16 @@ def _closing(opens: list[int], closes: list[int], start: int, end: int, sentence
     return closing
 
 
-def _after_present_trigger(span, triggers) -> bool:
-    """Whether a trigger that speaks of the present visit ("presents", "today", "this admission": rule metadata
-    ``"present": true``) stands before ``span`` in its sentence. Such a sentence is the presenting story even inside
-    a historical section ("Allergies: NKDA. Patient presents today with FEVER", a paragraph with no heading of its
-    own between the two), so the section does not make the mention historical; a trigger of the sentence still
-    can ("presents with a history of STROKE")."""
-    return any((rule.metadata or {}).get("present") and end <= span.start for rule, _, end, _ in triggers)
+def _present_reach(triggers) -> tuple[int, float] | None:
+    """Where the first trigger of a sentence that speaks of the present visit ("presents with", "presenting today
+    with": rule metadata ``"present": true``) reaches: from its end to its closing bracket (if it is inside brackets)
+    or the sentence's end; None without one. Such a sentence is the presenting story even inside a historical section
+    ("Allergies: NKDA. Patient presents today with FEVER", a paragraph with no heading of its own between the two),
+    so the section does not make what it reaches historical; a trigger of the sentence still can ("presents with a
+    history of STROKE")."""
+    found = [(end, limit if limit is not None else float("inf")) for rule, _, end, limit in triggers
+             if (rule.metadata or {}).get("present")]
+    return min(found) if found else None
 
 
 def _also(rule) -> list[str]:

@@ -175,18 +175,21 @@ def test_analyze_an_allergy_list_is_history_up_to_the_next_heading_listed_or_not
 
 def test_analyze_the_present_visit_inside_a_history_section_is_not_history(analyze_one):
     text = ("ALLERGIES: NKDA. Patient presents today with fever.\n\n"
-            "PAST MEDICAL HISTORY: Hypertension. She had an echocardiogram today, which shows a pericardial effusion. "
-            "Diabetes, presently on insulin, and asthma. Stroke in 2010, presents with a history of anemia.\n\n"
-            "FAMILY HISTORY: The sister is in today with pneumonia.")
-    by_concept = {c.text.lower(): c for c in analyze_one(text).concepts}
-    assert by_concept["fever"].section == "allergies" and by_concept["fever"].affirmed
-    assert by_concept["pericardial effusion"].section == "past_medical_history"
-    assert not by_concept["pericardial effusion"].assertion.historical
-    # what precedes the trigger, "presently" (which speaks of one item, not the visit) and a history trigger of the
-    # sentence keep the section's flag
-    assert all(by_concept[name].assertion.historical for name in ("hypertension", "diabetes", "asthma", "stroke",
-                                                                  "anemia"))
-    assert by_concept["pneumonia"].assertion.family and not by_concept["pneumonia"].assertion.historical
+            "PAST MEDICAL HISTORY: Asthma, COPD. Presents with dyspnea and wheezing. "
+            "Stroke in 2015, who presented at that time with seizures. Reviewed today: hypertension and diabetes. "
+            "Pneumonia in 2018; on admission she had sepsis. Depression (presents with insomnia), anxiety. "
+            "Presents with a history of gout.\n\n"
+            "FAMILY HISTORY: The sister presents with migraine.")
+    concepts = {c.text.lower(): c for c in analyze_one(text).concepts}
+    assert concepts["fever"].section == "allergies" and concepts["fever"].affirmed
+    assert concepts["dyspnea"].section == "past_medical_history" and concepts["dyspnea"].affirmed
+    assert concepts["wheezing"].affirmed and not concepts["insomnia"].assertion.historical
+    # what precedes the trigger, past presentations and admissions, time words of record-keeping, what follows a
+    # trigger's closing bracket and what a history trigger of the sentence governs keep the section's flag
+    assert all(concepts[name].assertion.historical for name in (
+        "asthma", "copd", "stroke", "seizures", "hypertension", "diabetes", "pneumonia", "sepsis", "depression",
+        "anxiety", "gout"))
+    assert concepts["migraine"].assertion.family and not concepts["migraine"].assertion.historical
 
 
 def test_analyze_scope_ends_at_the_sentence_and_at_but(analyze_one):
