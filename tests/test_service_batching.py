@@ -112,11 +112,17 @@ def test_batched_transformer_results_equal_unbatched_ones(registry, model):
     with ThreadPoolExecutor(8) as pool:
         together = list(pool.map(lambda r: batchers.writer(ClassifyOptions(model=model, explain=r[1]), registry)(r[0]),
                                  requests))
+    # A batch pads every document to its longest one, which changes the order of the sums: in fp32 the scores move
+    # in the fourth decimal, in bfloat16 (8 bits of mantissa, torch's choice on CPUs that have it) in the third. A
+    # label may then differ only where its score sits at the decision threshold within that tolerance.
+    estimator = registry.classifiers[model].estimator
+    tolerance = 1e-2 if estimator.inference_runtime()[1] == "bf16" else 2e-3
     for single, batched in zip(alone, together):
         assert [r["id"] for r in single] == [r["id"] for r in batched]
-        assert [r["labels"] for r in single] == [r["labels"] for r in batched]
         for a, b in zip(single, batched):
-            np.testing.assert_allclose(list(a["scores"].values()), list(b["scores"].values()), atol=2e-3)
+            np.testing.assert_allclose(list(a["scores"].values()), list(b["scores"].values()), atol=tolerance)
+            for label in set(a["labels"]) ^ set(b["labels"]):
+                assert abs(a["scores"][label] - estimator.threshold) <= tolerance, (label, a["scores"][label])
             assert ("explanation" in a) == ("explanation" in b)
     assert batchers.batcher(("classify", model)).batches < len(requests)  # requests did share batches
 
