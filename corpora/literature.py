@@ -64,7 +64,8 @@ def load_hallmarks(folder: Path) -> DatasetDict:
         if unlabelled < len(records):
             warnings.warn(f"{path}: {unlabelled} of {len(records)} abstracts have no labelled sentences (no "
                           "'sentences' and 'sentence_labels' of one length), so the sentence labels are left out for "
-                          "all: a sentences model then learns from the segmenter's sentences with each abstract's labels", stacklevel=2)
+                          "all: a sentences model then learns from the segmenter's sentences with each abstract's "
+                          "labels", stacklevel=2)
         return DatasetDict({"train": to_dataset([{k: v for k, v in r.items() if k != "sentences"} for r in records],
                                                 LABELS)})
     features = Features({**LABELS, "sentences": [{"text": Value("string"), "labels": Sequence(Value("string"))}]})

@@ -61,22 +61,21 @@ class TrainingData:
 
     def sha256(self) -> str:
         """A hash of ids, texts and labels, in order: the same data gives the same hash."""
-        digest = hashlib.sha256()
-        for doc_id, text, labels in zip(self.ids, self.texts, self.labels):
-            digest.update(json.dumps([doc_id, text, labels], ensure_ascii=False).encode())
-            digest.update(b"\n")
-        return digest.hexdigest()
+        return _lines_sha256([doc_id, text, labels] for doc_id, text, labels in zip(self.ids, self.texts, self.labels))
 
     def sentences_sha256(self) -> str | None:
         """A hash of the labelled sentences, in order (None where the data has none): the sentence labels a model
         learned from are training data too."""
-        if self.sentences is None:
-            return None
-        digest = hashlib.sha256()
-        for document in self.sentences:
-            digest.update(json.dumps(document, ensure_ascii=False).encode())
-            digest.update(b"\n")
-        return digest.hexdigest()
+        return None if self.sentences is None else _lines_sha256(self.sentences)
+
+
+def _lines_sha256(rows) -> str:
+    """The sha256 of ``rows`` written as JSON lines."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def machine() -> str:

@@ -16,7 +16,6 @@ def test_lexicon_packaged_concepts_cover_every_category_and_match_the_manifest()
     assert all(t.category in CATEGORIES for t in terms)
 
 
-
 def test_lexicon_distinct_conditions_are_not_each_others_synonyms():
     # A synonym is reported under its concept's name: "weight gain" must never read "weight loss", nor a pericardial
     # effusion "pericarditis" (the lexicon groups variants of one condition, not related conditions).
@@ -25,6 +24,7 @@ def test_lexicon_distinct_conditions_are_not_each_others_synonyms():
                  "hemoptysis", "hematemesis", "atrial flutter"):
         assert concept_of[name] == name
     assert "blood clot" not in concept_of  # anywhere in the body, not only a deep vein
+
 
 def test_lexicon_context_rules_load_into_medspacy():
     from medspacy.context import ConTextRule
