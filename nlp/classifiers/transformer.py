@@ -21,8 +21,10 @@ Training methods (``method``):
 Probabilities are calibrated by temperature scaling on a slice of the training data held apart for it
 (``calibration_fraction``). Inference sorts windows by length and pads each batch only to its longest
 window. Where it runs (``runtime="auto"``, the default): torch in bfloat16 on CPUs that multiply bfloat16
-natively (AVX512-BF16 or AMX); elsewhere ONNX Runtime in fp32, the same encoder exported once and cached (a BERT
-encoder with its attention fused: :mod:`nlp.onnx_export`), whose probabilities match torch's fp32
+natively (AVX512-BF16 or AMX), with a BERT encoder written in plain torch (:mod:`nlp.bert_encoder`: the same
+weights and outputs as transformers' module, without its 2-3 s of imports; other architectures, training and
+gradient explanations use transformers'); elsewhere ONNX Runtime in fp32, the same encoder exported once and
+cached (a BERT encoder with its attention fused: :mod:`nlp.onnx_export`), whose probabilities match torch's fp32
 within float tolerance, which reads documents faster on such CPUs and starts
 without importing torch or transformers. ``runtime="onnx", precision="int8"`` quantizes the weights (faster
 still, about 1 accuracy point lower on OHSUMED dev: 0.6845 against 0.6944). Explanations are each token's share
@@ -421,7 +423,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
                 encoder = self._with_adapters(encoder)
                 set_peft_model_state_dict(encoder, {k: torch.from_numpy(v) for k, v in self.adapter_.items()})
                 encoder = encoder.merge_and_unload()
-                self._save_merged(encoder)
+                self._save_merged(encoder, tokenizer)
         elif self.encoder_state_:
             encoder.load_state_dict({k: torch.from_numpy(v).float() for k, v in self.encoder_state_.items()})
         # Inference only: explanations take gradients with respect to the input, never the weights.
@@ -447,8 +449,9 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             return False
         return True
 
-    def _save_merged(self, encoder) -> None:
-        """Cache the merged encoder for the next start; a cache that cannot be written only costs that time."""
+    def _save_merged(self, encoder, tokenizer) -> None:
+        """Cache the merged encoder, and the tokenizer as a :class:`FastTokenizer`, for the next start (which then
+        reads without PEFT or transformers: :meth:`_reader`); a cache that cannot be written only costs time."""
         from safetensors.torch import save_file
 
         path = self._merged_path()
@@ -457,6 +460,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         try:
             with atomic_path(path) as partial:
                 save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(partial))
+            self._save_tokenizer(path.parent, tokenizer)
         except Exception as error:  # a full disk, or tensors safetensors will not store: merge again next time
             log.info("not caching the merged encoder (%s)", type(error).__name__)
 
@@ -465,6 +469,60 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             self._set_threads()
             self._runtime = self._load_trained()
         return self._runtime
+
+    def _reader(self):
+        """``(tokenizer, encoder)`` that read documents on torch. transformers' module when it is loaded anyway
+        (inside ``fit``, or for gradient explanations or an export); else a BERT encoder in plain torch
+        (:mod:`nlp.bert_encoder`) with this model's weights and the saved fast tokenizer, which spares the
+        start-up of importing transformers; else (another architecture, a hub id, adapters not merged yet)
+        transformers' module."""
+        if getattr(self, "_runtime", None) is not None:
+            return self._runtime
+        if getattr(self, "_light", None) is None:
+            self._set_threads()
+            self._light = self._load_light() or False
+        return self._light or self._components()
+
+    def _load_light(self):
+        """The fast tokenizer and :class:`nlp.bert_encoder.BertEncoder` with this model's weights, or None where
+        that encoder cannot compute this model's (then transformers' module does)."""
+        import torch
+        from safetensors.torch import load_file
+
+        from nlp.bert_encoder import BertConfig, BertEncoder
+
+        location = Path(self._checked_base())
+        config = BertConfig.from_folder(location) if location.is_dir() else None
+        weights_file = self._merged_path() if self.adapter_ else location / "model.safetensors"
+        if config is None or weights_file is None or not weights_file.is_file():
+            return None
+        try:
+            weights = load_file(str(weights_file))
+            if self.encoder_state_:
+                weights.update({k: torch.from_numpy(v).float() for k, v in self.encoder_state_.items()})
+            encoder = BertEncoder.from_weights(config, weights)
+        except Exception as error:  # unreadable, or another layout: transformers' module reads it
+            log.info("reading with transformers' module (%s: %s)", type(error).__name__, error)
+            return None
+        return in_export_cache("the tokenizer", self._saved_tokenizer), encoder
+
+    def _saved_tokenizer(self, directory: Path) -> FastTokenizer:
+        """The base's tokenizer as a :class:`FastTokenizer` from ``directory``, made again if it is damaged."""
+        path = self._save_tokenizer(directory)
+        try:
+            return FastTokenizer.load(path)
+        except Exception as error:  # truncated or not a tokenizer: transformers makes it again
+            log.warning("remaking the cached tokenizer %s (%s)", path.name, type(error).__name__)
+            path.unlink(missing_ok=True)
+            return FastTokenizer.load(self._save_tokenizer(directory))
+
+    def _save_tokenizer(self, directory: Path, tokenizer=None) -> Path:
+        """Where the base's tokenizer is saved as a :class:`FastTokenizer` file in ``directory``; the first time,
+        transformers makes it (from ``tokenizer`` when it is loaded already)."""
+        path = self._tokenizer_path(directory)
+        if not path.is_file():
+            FastTokenizer.from_transformers(tokenizer or self._base_tokenizer()).save(path)
+        return path
 
     def set_runtime(self, **options) -> "TransformerClassifier":
         """Choose where it predicts (``runtime="auto"|"torch"|"onnx"``, ``precision="auto"|"bf16"|"fp32"|"int8"``);
@@ -476,6 +534,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def _drop_runtime(self):
         self._runtime = None
+        self._light = None
         self._onnx = None
 
     def __getstate__(self):
@@ -483,6 +542,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         # head, the adapters and the name and hash of the base.
         state = super().__getstate__()
         state.pop("_runtime", None)
+        state.pop("_light", None)
         state.pop("_onnx", None)
         state.pop("_fingerprint", None)
         state.pop("base_location_", None)
@@ -684,8 +744,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         plain = directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.fp32.onnx"
         target = directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.int8-per-channel.onnx" \
             if precision == "int8" else plain
-        if not self._tokenizer_path(directory).is_file():
-            FastTokenizer.from_transformers(self._base_tokenizer()).save(self._tokenizer_path(directory))
+        self._save_tokenizer(directory)
         if target.is_file():
             return target
         if not plain.is_file():
@@ -718,7 +777,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if runtime == "onnx":
             tokenizer, encoder = self._onnx_parts()[0], None
         else:
-            tokenizer, encoder = self._components()
+            tokenizer, encoder = self._reader()
         cache = vector_cache.active()
         trained = self.adapter_ is not None or self.encoder_state_ is not None
         if cache is not None and not explain and (trained or self.base_sha256_):
