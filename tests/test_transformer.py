@@ -310,7 +310,8 @@ def test_a_saved_model_predicts_on_onnx_runtime_without_importing_torch(trained,
 
 def test_a_saved_model_predicts_on_torch_without_importing_transformers(trained, tmp_path):
     # What makes `clinnlp classify` start faster on a CPU with bfloat16: once the adapters are merged (first use),
-    # a process reads with the plain-torch BERT encoder and the saved fast tokenizer, never importing transformers.
+    # a process reads with the plain-torch BERT encoder and the saved fast tokenizer, never importing transformers
+    # (nor torch's compiler stack, which building modules on the meta device imports: 2-4 s).
     import os
     import subprocess
     import sys
@@ -323,7 +324,8 @@ def test_a_saved_model_predicts_on_torch_without_importing_transformers(trained,
     script = ("import json, sys; from nlp.model_store import load_model; "
               "model = load_model(sys.argv[1], trusted=True).estimator; "
               "proba = model.predict_proba(json.loads(sys.argv[2])); "
-              "print(json.dumps({'transformers': 'transformers' in sys.modules, 'proba': proba.tolist()}))")
+              "print(json.dumps({'transformers': 'transformers' in sys.modules, "
+              "'compiler': 'torch._dynamo' in sys.modules, 'proba': proba.tolist()}))")
     environ = {**os.environ, "CLINNLP_CACHE_DIR": str(tmp_path / "cache")}
     runs = [json.loads(subprocess.run([sys.executable, "-c", script, str(folder), json.dumps(texts[:5])], env=environ,
                                       capture_output=True, text=True, check=True).stdout.splitlines()[-1])
@@ -332,6 +334,7 @@ def test_a_saved_model_predicts_on_torch_without_importing_transformers(trained,
     assert list((tmp_path / "cache").glob("encoder-*.merged.safetensors"))
     assert list((tmp_path / "cache").glob("encoder-*.tokenizer.json"))
     assert runs[1]["transformers"] is False
+    assert runs[1]["compiler"] is False
     for run in runs:
         np.testing.assert_allclose(run["proba"], expected, atol=1e-5)
 
