@@ -18,8 +18,14 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-# What this module computes; anything else in a config (another position kind, a decoder) loads transformers'.
-SUPPORTED = {"model_type": "bert", "position_embedding_type": "absolute", "hidden_act": "gelu"}
+# What this module computes; anything else in a config (another position kind, a decoder, weights read in half
+# precision) loads transformers'. Missing settings mean transformers' defaults.
+SUPPORTED = {"model_type": "bert", "position_embedding_type": "absolute", "hidden_act": "gelu", "dtype": "float32",
+             "torch_dtype": "float32", "is_decoder": False, "add_cross_attention": False}
+DEFAULTS = {"model_type": None, "position_embedding_type": "absolute", "hidden_act": "gelu", "dtype": "float32",
+            "torch_dtype": "float32", "is_decoder": False, "add_cross_attention": False, "vocab_size": 30522,
+            "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+            "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12}
 
 
 @dataclass(frozen=True)
@@ -38,12 +44,11 @@ class BertConfig:
     @classmethod
     def from_dict(cls, settings: dict) -> "BertConfig | None":
         """The config, or None when the settings describe an encoder this module does not compute exactly."""
-        for key, value in SUPPORTED.items():
-            if settings.get(key, "absolute" if key == "position_embedding_type" else None) != value:
-                return None
-        if settings.get("is_decoder") or settings.get("add_cross_attention"):
+        settings = {**DEFAULTS, **{key: value for key, value in settings.items() if value is not None}}
+        if any(settings[key] != value for key, value in SUPPORTED.items()):
             return None
-        if settings["hidden_size"] % settings["num_attention_heads"]:
+        heads = settings["num_attention_heads"]
+        if not isinstance(heads, int) or heads <= 0 or settings["hidden_size"] % heads:
             return None
         return cls(**{name: settings[name] for name in cls.__dataclass_fields__})
 
@@ -113,8 +118,8 @@ class BertEncoder(nn.Module):
         state = {}
         for name, tensor in weights.items():
             renamed = cls._own_name(name.removeprefix("bert."))
-            if renamed is not None:
-                state[renamed] = tensor
+            if renamed is not None:  # in fp32 whatever it was stored in, as transformers reads a float32 config
+                state[renamed] = tensor.float() if tensor.is_floating_point() else tensor
         encoder.load_state_dict(state, strict=True, assign=True)
         return encoder.eval().requires_grad_(False)
 

@@ -35,8 +35,9 @@ def padded_batch():
     return ids * mask, mask
 
 
-def test_matches_transformers_on_a_padded_batch():
-    reference = random_bert()
+@pytest.mark.parametrize("settings", [{}, {"layer_norm_eps": 1e-3}], ids=["defaults", "layer_norm_eps"])
+def test_matches_transformers_on_a_padded_batch(settings):
+    reference = random_bert(**settings)
     config = BertConfig.from_dict(reference.config.to_dict())
     encoder = BertEncoder.from_weights(config, reference.state_dict())
     ids, mask = padded_batch()
@@ -70,8 +71,39 @@ def test_a_missing_weight_fails_loudly():
         BertEncoder.from_weights(BertConfig.from_dict(reference.config.to_dict()), weights)
 
 
+def test_weights_stored_in_half_precision_are_read_in_fp32_as_transformers_reads_them(tmp_path):
+    # A base converted to fp16 on disk whose config still says float32: transformers reads fp32, and so must this
+    # module (half-precision weights would change the vectors, and fail under bfloat16 autocast).
+    from safetensors.torch import load_file, save_file
+
+    random_bert().save_pretrained(tmp_path)
+    half = {name: tensor.half() for name, tensor in load_file(str(tmp_path / "model.safetensors")).items()}
+    save_file(half, str(tmp_path / "model.safetensors"))
+    reference = transformers.BertModel.from_pretrained(tmp_path).eval()
+    encoder = BertEncoder.from_weights(BertConfig.from_folder(tmp_path), half)
+    assert {parameter.dtype for parameter in encoder.parameters()} == {torch.float32}
+    ids, mask = padded_batch()
+    real = mask.bool()
+    with torch.inference_mode():
+        torch.testing.assert_close(encoder(input_ids=ids, attention_mask=mask).last_hidden_state[real],
+                                   reference(input_ids=ids, attention_mask=mask).last_hidden_state[real],
+                                   atol=1e-5, rtol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert encoder(input_ids=ids, attention_mask=mask).last_hidden_state.isfinite().all()
+
+
+def test_settings_a_config_leaves_out_are_transformers_defaults():
+    settings = {"model_type": "bert", **SIZES}
+    del settings["type_vocab_size"]
+    config = BertConfig.from_dict(settings)
+    theirs = transformers.BertConfig(**settings)
+    assert (config.type_vocab_size, config.layer_norm_eps) == (theirs.type_vocab_size, theirs.layer_norm_eps)
+
+
 @pytest.mark.parametrize("change", [{"model_type": "roberta"}, {"position_embedding_type": "relative_key"},
-                                    {"hidden_act": "relu"}, {"is_decoder": True}, {"num_attention_heads": 5}])
+                                    {"hidden_act": "relu"}, {"hidden_act": "gelu_new"}, {"is_decoder": True},
+                                    {"num_attention_heads": 5}, {"num_attention_heads": 0}, {"dtype": "float16"},
+                                    {"torch_dtype": "bfloat16"}])
 def test_encoders_it_does_not_compute_exactly_are_left_to_transformers(change):
     settings = {**transformers.BertConfig(**SIZES).to_dict(), **change}
     assert BertConfig.from_dict(settings) is None

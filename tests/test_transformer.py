@@ -339,17 +339,19 @@ def test_a_saved_model_predicts_on_torch_without_importing_transformers(trained,
         np.testing.assert_allclose(run["proba"], expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["frozen", "finetune"])
-def test_the_plain_torch_encoder_reads_as_transformers_does(tiny_base, single_label_data, method):
+@pytest.mark.parametrize("method, precision", [("frozen", "fp32"), ("finetune", "fp32"), ("frozen", "bf16")])
+def test_the_plain_torch_encoder_reads_as_transformers_does(tiny_base, single_label_data, method, precision):
     # Frozen models read the base's own weights file; fine-tuned ones overlay their stored encoder weights on it.
+    # bfloat16 autocast (the default on CPUs that have it) rounds each side's operations in its own order.
     texts, labels = single_label_data
-    model = tiny(tiny_base, method=method, epochs=1, runtime="torch", precision="fp32").fit(texts, labels)
+    model = tiny(tiny_base, method=method, epochs=1, runtime="torch", precision=precision).fit(texts, labels)
     fresh = clone_fitted(model)
     light = fresh.predict_proba(texts[:8])
     assert fresh._light, "the plain-torch encoder was not used"
     with_transformers = clone_fitted(model)
     with_transformers._components()  # transformers' module, loaded first, is the one that reads
-    np.testing.assert_allclose(light, with_transformers.predict_proba(texts[:8]), atol=1e-5)
+    tolerance = 1e-5 if precision == "fp32" else 2e-2
+    np.testing.assert_allclose(light, with_transformers.predict_proba(texts[:8]), atol=tolerance)
 
 
 @pytest.mark.parametrize("damaged", ["merged.safetensors", "tokenizer.json"])

@@ -460,9 +460,13 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         try:
             with atomic_path(path) as partial:
                 save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(partial))
-            self._save_tokenizer(path.parent, tokenizer)
         except Exception as error:  # a full disk, or tensors safetensors will not store: merge again next time
             log.info("not caching the merged encoder (%s)", type(error).__name__)
+            return
+        try:
+            self._save_tokenizer(path.parent, tokenizer)
+        except Exception as error:  # made again by the next start that reads without transformers
+            log.info("not caching the tokenizer (%s)", type(error).__name__)
 
     def _components(self):
         if getattr(self, "_runtime", None) is None:
@@ -492,11 +496,13 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         from nlp.bert_encoder import BertConfig, BertEncoder
 
         location = Path(self._checked_base())
-        config = BertConfig.from_folder(location) if location.is_dir() else None
         weights_file = self._merged_path() if self.adapter_ else location / "model.safetensors"
-        if config is None or weights_file is None or not weights_file.is_file():
+        if not location.is_dir() or weights_file is None or not weights_file.is_file():
             return None
         try:
+            config = BertConfig.from_folder(location)
+            if config is None:
+                return None
             weights = load_file(str(weights_file))
             if self.encoder_state_:
                 weights.update({k: torch.from_numpy(v).float() for k, v in self.encoder_state_.items()})
