@@ -481,6 +481,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         start-up of importing transformers; else (another architecture, a hub id, adapters not merged yet)
         transformers' module."""
         if getattr(self, "_runtime", None) is not None:
+            self._light = None  # one copy of the weights: transformers' module reads from now on
             return self._runtime
         if getattr(self, "_light", None) is None:
             self._set_threads()
