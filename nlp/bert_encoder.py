@@ -22,10 +22,9 @@ from torch.nn import functional
 # precision) loads transformers'. Missing settings mean transformers' defaults.
 SUPPORTED = {"model_type": "bert", "position_embedding_type": "absolute", "hidden_act": "gelu", "dtype": "float32",
              "torch_dtype": "float32", "is_decoder": False, "add_cross_attention": False}
-DEFAULTS = {"model_type": None, "position_embedding_type": "absolute", "hidden_act": "gelu", "dtype": "float32",
-            "torch_dtype": "float32", "is_decoder": False, "add_cross_attention": False, "vocab_size": 30522,
-            "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
-            "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12}
+DEFAULTS = {**SUPPORTED, "model_type": None, "vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12,
+            "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2,
+            "layer_norm_eps": 1e-12}
 
 
 @dataclass(frozen=True)

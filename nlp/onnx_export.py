@@ -54,7 +54,7 @@ def read_export(make: Callable[[], Path], read: Callable[[Path], T], also: tuple
     except OSError:
         raise
     except Exception as error:
-        log.warning("ignoring the cached ONNX export %s (%s)", path.name, type(error).__name__)
+        log.warning("ignoring the cached file %s (%s)", path.name, type(error).__name__)
         for file in (path, *also):
             file.unlink(missing_ok=True)
     return read(make())

@@ -511,17 +511,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         except Exception as error:  # unreadable, or another layout: transformers' module reads it
             log.info("reading with transformers' module (%s: %s)", type(error).__name__, error)
             return None
-        return in_export_cache("the tokenizer", self._saved_tokenizer), encoder
-
-    def _saved_tokenizer(self, directory: Path) -> FastTokenizer:
-        """The base's tokenizer as a :class:`FastTokenizer` from ``directory``, made again if it is damaged."""
-        path = self._save_tokenizer(directory)
-        try:
-            return FastTokenizer.load(path)
-        except Exception as error:  # truncated or not a tokenizer: transformers makes it again
-            log.warning("remaking the cached tokenizer %s (%s)", path.name, type(error).__name__)
-            path.unlink(missing_ok=True)
-            return FastTokenizer.load(self._save_tokenizer(directory))
+        # A damaged tokenizer file is made again by transformers, as a damaged export is.
+        tokenizer = in_export_cache("the tokenizer", lambda directory: read_export(
+            lambda: self._save_tokenizer(directory), FastTokenizer.load))
+        return tokenizer, encoder
 
     def _save_tokenizer(self, directory: Path, tokenizer=None) -> Path:
         """Where the base's tokenizer is saved as a :class:`FastTokenizer` file in ``directory``; the first time,
