@@ -126,6 +126,22 @@ def test_refuses_a_base_whose_weights_changed(trained, tmp_path):
         copy.predict_proba(texts[:1])
 
 
+def test_a_local_base_is_hashed_once_per_version_of_its_weights(tmp_path, monkeypatch):
+    import hashlib
+
+    from nlp.classifiers.transformer import resolve_base
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights")
+    calls = []
+    real = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    assert resolve_base(str(tmp_path)) == resolve_base(str(tmp_path)) == (str(tmp_path), real(b"weights").hexdigest())
+    assert len(calls) == 1
+    weights.write_bytes(b"other weights")  # another size: another version, hashed again
+    assert resolve_base(str(tmp_path))[1] == real(b"other weights").hexdigest()
+
+
 def test_the_fingerprint_is_hashed_once_and_follows_the_weights(trained, tmp_path, monkeypatch):
     model, _, _ = trained
     import copy as copying

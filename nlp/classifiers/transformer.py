@@ -35,6 +35,7 @@ character offsets.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -79,15 +80,24 @@ UNINFORMATIVE = ENGLISH_STOP_WORDS
 
 def resolve_base(base: str) -> tuple[str, str | None]:
     """Where to load ``base`` from, and the sha256 of its weights file when it is on disk."""
-    from nlp.model_store import sha256_file
-
     if is_packaged(base):
         return str(packaged_model_path(base)), PACKAGED[base].sha256  # packaged_model_path has checked it
     path = Path(base)
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (path / name).is_file():
-            return str(path), sha256_file(path / name)
+            status = (path / name).stat()
+            return str(path), _weights_sha256(str(path / name), status.st_size, status.st_mtime_ns)
     return base, None  # a hub id: from_pretrained downloads it (needs a network)
+
+
+@functools.lru_cache(maxsize=16)
+def _weights_sha256(path: str, size: int, modified_ns: int) -> str:
+    """The sha256 of a local base's weights file, hashed once per process for each version of the file (its size
+    and modification time): a start checks the base for each part it loads (the encoder, the tokenizer, transformers'
+    module where the plain one cannot read it), and a 500 MB file takes about a second to hash."""
+    from nlp.model_store import sha256_file
+
+    return sha256_file(Path(path))
 
 
 def bf16_supported() -> bool:
