@@ -296,28 +296,35 @@ def test_the_onnx_tokenizer_splits_as_the_transformers_one(tiny_base, tmp_path):
     assert list(ours.document) == list(plain.document)
 
 
-def test_a_saved_model_predicts_on_onnx_runtime_without_importing_torch(trained, tmp_path):
-    # What makes `clinnlp classify` start in seconds on a CPU without bfloat16: once the encoder is exported
-    # (first use), a process predicts with ONNX Runtime and the tokenizers library alone.
+def predict_in_fresh_processes(model, texts, tmp_path, runs=2) -> list[dict]:
+    """Save ``model`` and predict ``texts`` with it in ``runs`` fresh processes, one after the other, sharing the cache
+    folder ``tmp_path/cache``: each run's probabilities and whether it imported torch, transformers and torch's
+    compiler stack."""
     import os
     import subprocess
     import sys
 
-    pytest.importorskip("onnxruntime")
-    model, texts, _ = trained
     folder = tmp_path / "m"
-    save_model(clone_fitted(model, runtime="onnx"), folder, {"name": "m", "version": "0", "task": "single_label",
-                                                             "model_type": "transformer", "labels": []}, "card")
-    expected = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts[:3])
+    save_model(model, folder, {"name": "m", "version": "0", "task": "single_label", "model_type": "transformer",
+                               "labels": []}, "card")
     script = ("import json, sys; from nlp.model_store import load_model; "
               "model = load_model(sys.argv[1], trusted=True).estimator; "
               "proba = model.predict_proba(json.loads(sys.argv[2])); "
               "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
-              "'proba': proba.tolist()}))")
+              "'compiler': 'torch._dynamo' in sys.modules, 'proba': proba.tolist()}))")
     environ = {**os.environ, "CLINNLP_CACHE_DIR": str(tmp_path / "cache")}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", script, str(folder), json.dumps(texts[:3])], env=environ,
+    return [json.loads(subprocess.run([sys.executable, "-c", script, str(folder), json.dumps(texts)], env=environ,
                                       capture_output=True, text=True, check=True).stdout.splitlines()[-1])
-            for _ in range(2)]
+            for _ in range(runs)]
+
+
+def test_a_saved_model_predicts_on_onnx_runtime_without_importing_torch(trained, tmp_path):
+    # What makes `clinnlp classify` start in seconds on a CPU without bfloat16: once the encoder is exported
+    # (first use), a process predicts with ONNX Runtime and the tokenizers library alone.
+    pytest.importorskip("onnxruntime")
+    model, texts, _ = trained
+    expected = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts[:3])
+    runs = predict_in_fresh_processes(clone_fitted(model, runtime="onnx"), texts[:3], tmp_path)
     assert list((tmp_path / "cache").glob("encoder-*.fp32.onnx"))  # the first process exported it
     assert (runs[1]["torch"], runs[1]["transformers"]) == (False, False)
     for run in runs:
@@ -328,24 +335,9 @@ def test_a_saved_model_predicts_on_torch_without_importing_transformers(trained,
     # What makes `clinnlp classify` start faster on a CPU with bfloat16: once the adapters are merged (first use),
     # a process reads with the plain-torch BERT encoder and the saved fast tokenizer, never importing transformers
     # (nor torch's compiler stack, which building modules on the meta device imports: 2-4 s).
-    import os
-    import subprocess
-    import sys
-
     model, texts, _ = trained
-    folder = tmp_path / "m"
-    save_model(clone_fitted(model, runtime="torch", precision="fp32"), folder,
-               {"name": "m", "version": "0", "task": "single_label", "model_type": "transformer", "labels": []}, "card")
     expected = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts[:5])
-    script = ("import json, sys; from nlp.model_store import load_model; "
-              "model = load_model(sys.argv[1], trusted=True).estimator; "
-              "proba = model.predict_proba(json.loads(sys.argv[2])); "
-              "print(json.dumps({'transformers': 'transformers' in sys.modules, "
-              "'compiler': 'torch._dynamo' in sys.modules, 'proba': proba.tolist()}))")
-    environ = {**os.environ, "CLINNLP_CACHE_DIR": str(tmp_path / "cache")}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", script, str(folder), json.dumps(texts[:5])], env=environ,
-                                      capture_output=True, text=True, check=True).stdout.splitlines()[-1])
-            for _ in range(2)]
+    runs = predict_in_fresh_processes(clone_fitted(model, runtime="torch", precision="fp32"), texts[:5], tmp_path)
     assert runs[0]["transformers"]  # the first process merged the adapters with PEFT and cached them
     assert list((tmp_path / "cache").glob("encoder-*.merged.safetensors"))
     assert list((tmp_path / "cache").glob("encoder-*.tokenizer.json"))
