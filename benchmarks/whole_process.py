@@ -9,8 +9,9 @@ operating system's file cache and clinnlp's merged-encoder cache, as any second 
   ``BertForSequenceClassification`` saved with the committed model's encoder weights and a head of the same size
   (made once, before timing), default batch size, truncating at 512 tokens;
 - ``clinnlp classify --model ohsumed-transformer --no-explain`` and with explanations (its default), on the
-  default runtime (``auto``: torch in bfloat16 on CPUs that have it, else ONNX Runtime in fp32);
-- the same with ``--runtime torch`` (what ``auto`` was before ONNX Runtime became the choice without bfloat16);
+  default runtime (``auto``: torch in bfloat16 on CPUs with AMX, else ONNX Runtime in fp32);
+- the same on the runtime ``auto`` does not choose here: ``--runtime onnx`` (fp32) on a CPU with AMX,
+  ``--runtime torch`` on one without (bfloat16 where the CPU has AVX512-BF16, else fp32);
 - with ``--int8``, also ``--precision int8`` (ONNX Runtime, quantized weights).
 
 It also prints the arithmetic behind the figures: the tokens each command's encoder reads (the pipeline truncates
@@ -118,6 +119,7 @@ def main() -> int:
     models = args.model or ["ohsumed-transformer"]
 
     import corpora
+    from nlp.classifiers.transformer import amx_supported
 
     texts = corpora.load_corpus("ohsumed", args.data_dir)["train"]["text"][:args.documents]
     with tempfile.TemporaryDirectory() as folder:
@@ -131,8 +133,9 @@ def main() -> int:
         script.write_text(PIPELINE_SCRIPT)
         commands = {"pipeline script": lambda i: [sys.executable, str(script), str(folder / "pipeline-model"), str(i),
                                                   str(folder / "out.jsonl")]}
+        other = "onnx" if amx_supported() else "torch"  # the runtime `auto` does not choose on this CPU
         variants = [("--no-explain", ["--no-explain"]), ("(explanations)", []),
-                    ("--runtime torch --no-explain", ["--runtime", "torch", "--no-explain"])]
+                    (f"--runtime {other} --no-explain", ["--runtime", other, "--no-explain"])]
         if args.int8:
             variants.append(("--precision int8 --no-explain", ["--precision", "int8", "--no-explain"]))
         for model in models:

@@ -261,14 +261,21 @@ def test_models_that_run_the_same_encoder_share_one_onnx_session(trained, tmp_pa
     assert keys[0] not in transformer._SESSIONS  # it went with the last model that used it
 
 
-def test_auto_runtime_is_torch_for_bfloat16_and_onnx_runtime_otherwise(trained, monkeypatch):
+def test_auto_runtime_is_torch_for_bfloat16_tiles_and_onnx_runtime_otherwise(trained, monkeypatch):
     from nlp.classifiers import transformer
 
     model, _, _ = trained
     monkeypatch.setattr(transformer, "bf16_supported", lambda: True)
+    monkeypatch.setattr(transformer, "amx_supported", lambda: True)
     assert clone_fitted(model, runtime="auto").inference_runtime() == ("torch", "bf16")
     assert clone_fitted(model, runtime="auto", precision="fp32").inference_runtime() == ("onnx", "fp32")
     assert clone_fitted(model, runtime="onnx").inference_runtime() == ("onnx", "fp32")
+    # AVX512-BF16 without AMX: ONNX Runtime in fp32 reads faster than torch in bfloat16, but torch itself is
+    # faster in bfloat16 than in fp32, so a caller who asks for torch gets bfloat16.
+    monkeypatch.setattr(transformer, "amx_supported", lambda: False)
+    assert clone_fitted(model, runtime="auto").inference_runtime() == ("onnx", "fp32")
+    assert clone_fitted(model, runtime="auto", precision="bf16").inference_runtime() == ("torch", "bf16")
+    assert clone_fitted(model, runtime="torch").inference_runtime() == ("torch", "bf16")
     monkeypatch.setattr(transformer, "bf16_supported", lambda: False)
     assert clone_fitted(model, runtime="auto").inference_runtime() == ("onnx", "fp32")
     assert clone_fitted(model, runtime="auto", precision="int8").inference_runtime() == ("onnx", "int8")

@@ -20,12 +20,12 @@ Training methods (``method``):
 
 Probabilities are calibrated by temperature scaling on a slice of the training data held apart for it
 (``calibration_fraction``). Inference sorts windows by length and pads each batch only to its longest
-window. Where it runs (``runtime="auto"``, the default): torch in bfloat16 on CPUs that multiply bfloat16
-natively (AVX512-BF16 or AMX), with a BERT encoder written in plain torch (:mod:`nlp.bert_encoder`: the same
+window. Where it runs (``runtime="auto"``, the default): torch in bfloat16 on CPUs with AMX's bfloat16 tiles,
+with a BERT encoder written in plain torch (:mod:`nlp.bert_encoder`: the same
 weights and outputs as transformers' module, without its 2-3 s of imports; other architectures, training and
 gradient explanations use transformers'); elsewhere ONNX Runtime in fp32, the same encoder exported once and
 cached (a BERT encoder with its attention fused: :mod:`nlp.onnx_export`), whose probabilities match torch's fp32
-within float tolerance, which reads documents faster on such CPUs and starts
+within float tolerance, which reads documents faster on such CPUs (AVX512-BF16 without AMX included) and starts
 without importing torch or transformers. ``runtime="onnx", precision="int8"`` quantizes the weights (faster
 still, about 1 accuracy point lower on OHSUMED dev: 0.6845 against 0.6944). Explanations are each token's share
 of the class's logit (``attribution="pooled"``) or gradient x input (``"gradient"``), summed per word, with
@@ -100,13 +100,25 @@ def _weights_sha256(path: str, size: int, modified_ns: int) -> str:
     return sha256_file(Path(path))
 
 
-def bf16_supported() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): then bfloat16 is fast."""
+def _cpu_flags() -> str:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
+        return ""
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): then torch is faster in bfloat16 than
+    in fp32."""
+    flags = _cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def amx_supported() -> bool:
+    """Whether this CPU has AMX's bfloat16 tiles: then torch in bfloat16 reads documents faster than ONNX Runtime in
+    fp32. With AVX512-BF16 alone it does not (a 2-core AMD EPYC, 400 OHSUMED abstracts: ONNX Runtime fp32
+    15.3-15.8 s, torch bfloat16 16.8-18.3 s, torch fp32 31.6 s; docs/benchmarks.md)."""
+    return "amx_bf16" in _cpu_flags()
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -140,7 +152,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         calibration_fraction: Training documents held apart to fit the temperature.
         precision: ``"auto"`` (bfloat16 on torch where the CPU multiplies it natively, else fp32), ``"bf16"``
             (torch), ``"fp32"`` or ``"int8"`` (ONNX Runtime, weights quantized per channel).
-        runtime: ``"auto"`` (torch for bfloat16, else ONNX Runtime), ``"torch"`` or ``"onnx"`` (the encoder is
+        runtime: ``"auto"`` (torch where the CPU has AMX or ``precision="bf16"``, else ONNX Runtime),
+            ``"torch"`` or ``"onnx"`` (the encoder is
             exported on first use and cached by fingerprint). Training always runs torch.
         attribution: How explanations weigh words: ``"pooled"``, each token's exact share of the class's logit
             through the mean pooling and the linear head (read off the forward pass that predicts: no extra
@@ -377,9 +390,10 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         if (runtime, precision) == ("onnx", "bf16"):
             raise ValueError("bf16 runs on torch: use runtime 'torch' or 'auto'")
         bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
-        if runtime == "auto" and not bf16 and importlib.util.find_spec("onnxruntime") is None:
+        torch_first = precision == "bf16" or (precision == "auto" and amx_supported())  # what `auto` runs on
+        if runtime == "auto" and not torch_first and importlib.util.find_spec("onnxruntime") is None:
             runtime = "torch"  # ONNX Runtime is not installed (pyproject and requirements.txt list it)
-        if runtime == "torch" or not hasattr(self, "temperature_") or (runtime == "auto" and bf16):
+        if runtime == "torch" or not hasattr(self, "temperature_") or (runtime == "auto" and torch_first):
             return "torch", "bf16" if bf16 else "fp32"
         return "onnx", "int8" if precision == "int8" else "fp32"
 
@@ -784,16 +798,20 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         texts = list(texts)
         runtime, precision = self.inference_runtime()
+        cache = vector_cache.active()
+        trained = self.adapter_ is not None or self.encoder_state_ is not None
+        remember = cache is not None and not explain and (trained or self.base_sha256_)
+        if remember and precision != "int8":
+            # Training reads on torch, as `fit` does, so a text's remembered vectors are of one kind.
+            runtime, precision = "torch", self._autocast_precision()
         if runtime == "onnx":
             tokenizer, encoder = self._onnx_parts()[0], None
         else:
             tokenizer, encoder = self._reader()
-        cache = vector_cache.active()
-        trained = self.adapter_ is not None or self.encoder_state_ is not None
-        if cache is not None and not explain and (trained or self.base_sha256_):
+        if remember:
             # Training: vectors of texts read before (cross-validation refits on the same texts).
             space = self._vector_space(f"trained {self.fingerprint()}" if trained else f"base {self.base_sha256_}",
-                                       "int8" if precision == "int8" else self._autocast_precision())
+                                       precision)
             return DocumentVectors(self._normalized(self._raw_vectors(tokenizer, encoder, texts, space)))
         windows = self._windows(tokenizer, texts)
         vectors = self._document_vectors(encoder, windows, explain and self.attribution == "pooled")
