@@ -90,11 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     _batch_arguments(classify, batch_size=256)
     classify.add_argument("--no-explain", action="store_true", help="leave out explanations (faster)")
     classify.add_argument("--runtime", choices=["auto", "torch", "onnx"], help="transformer models: auto (the "
-                          "model's default: torch in bfloat16 where the CPU has AMX, else ONNX Runtime), torch, or ONNX "
-                          "Runtime (the encoder exported on first use, cached in ~/.cache/clinnlp)")
+                          "model's default: torch in bfloat16 where the CPU has AMX, else ONNX Runtime), torch, or "
+                          "ONNX Runtime (the encoder exported on first use, cached in ~/.cache/clinnlp)")
     classify.add_argument("--precision", choices=["auto", "bf16", "fp32", "int8"], help="transformer models: auto "
-                          "(bfloat16 on torch where the CPU has it, else fp32), bf16 (torch), fp32, or int8 (ONNX Runtime, "
-                          "quantized weights: faster, about 0.6 accuracy points lower)")
+                          "(bfloat16 on torch where the CPU has it, else fp32), bf16 (torch), fp32, or int8 (ONNX "
+                          "Runtime, quantized weights: faster, about 0.6 accuracy points lower)")
     _fields_arguments(classify, labels=False)
 
     classify.add_argument("--deidentify", action="store_true", help="de-identify each note first (redact); "
