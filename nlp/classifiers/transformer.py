@@ -116,8 +116,9 @@ def bf16_supported() -> bool:
 
 def amx_supported() -> bool:
     """Whether this CPU has AMX's bfloat16 tiles: then torch in bfloat16 reads documents faster than ONNX Runtime in
-    fp32. With AVX512-BF16 alone it does not (a 2-core AMD EPYC, 400 OHSUMED abstracts: ONNX Runtime fp32
-    15.3-15.8 s, torch bfloat16 16.8-18.3 s, torch fp32 31.6 s; docs/benchmarks.md)."""
+    fp32. With AVX512-BF16 alone it does not (a 2-core AMD EPYC, `clinnlp classify` on 400 OHSUMED abstracts in
+    three alternating rounds: ONNX Runtime fp32 13.9-14.9 s, torch bfloat16 14.6-18.7 s, torch fp32 28.2-31.5 s;
+    docs/benchmarks.md)."""
     return "amx_bf16" in _cpu_flags()
 
 
