@@ -84,7 +84,7 @@ def encoder_arithmetic(model_name: str, texts: list[str]) -> tuple[dict[str, tup
 
 def matmul_gflops(hidden: int, rows: int = 2048, repeats: int = 20) -> dict[str, float]:
     """This machine's fp32 matrix-multiply rate (GFLOP/s) on an encoder's feed-forward shapes, all cores, in torch
-    and in ONNX Runtime (their kernels differ: on an AMD EPYC with AVX-512, ONNX Runtime's were 2.4x torch's)."""
+    and in ONNX Runtime (their kernels differ: on an AMD EPYC with AVX-512, ONNX Runtime's were 2.2x torch's)."""
     import os
 
     import numpy as np

@@ -127,8 +127,8 @@ def test_committed_transformer_models_score_their_dev_split_as_their_card_says(n
     metrics = classification_metrics([data.labels[i] for i in dev], proba, estimator.decide(proba),
                                      estimator.classes_, model.multi_label)
     # The card's figures were measured on the machine that trained the model (bfloat16 where it has it); here
-    # the precision may differ (fp32 without bfloat16), which flips a document or two. One document of 504 moves
-    # accuracy by 0.002 but a rare class's F1, and so macro-F1, by up to 0.01.
+    # the precision may differ (fp32 on ONNX Runtime without AMX), which flips a document or two. One document of
+    # 504 moves accuracy by 0.002 but a rare class's F1, and so macro-F1, by up to 0.01.
     tolerance = {"accuracy": 0.01, "micro_f1": 0.01, "macro_f1": 0.02}
     for metric in ("accuracy", "micro_f1", "macro_f1"):
         if training["fitted_on"] == "all":

@@ -326,7 +326,7 @@ def predict_in_fresh_processes(model, texts, tmp_path, runs=2) -> list[dict]:
 
 
 def test_a_saved_model_predicts_on_onnx_runtime_without_importing_torch(trained, tmp_path):
-    # What makes `clinnlp classify` start in seconds on a CPU without bfloat16: once the encoder is exported
+    # What makes `clinnlp classify` start in seconds on a CPU without AMX: once the encoder is exported
     # (first use), a process predicts with ONNX Runtime and the tokenizers library alone.
     pytest.importorskip("onnxruntime")
     model, texts, _ = trained
@@ -339,7 +339,7 @@ def test_a_saved_model_predicts_on_onnx_runtime_without_importing_torch(trained,
 
 
 def test_a_saved_model_predicts_on_torch_without_importing_transformers(trained, tmp_path):
-    # What makes `clinnlp classify` start faster on a CPU with bfloat16: once the adapters are merged (first use),
+    # What makes `clinnlp classify` start faster on a CPU with AMX: once the adapters are merged (first use),
     # a process reads with the plain-torch BERT encoder and the saved fast tokenizer, never importing transformers
     # (nor torch's compiler stack, which building modules on the meta device imports: 2-4 s).
     model, texts, _ = trained
@@ -741,6 +741,37 @@ def test_training_reads_each_text_through_the_encoder_once(tiny_base, single_lab
         remembered = lora.predict_proba(texts)
     assert sum(encoded) > 0  # those its calibration slice did not read yet
     np.testing.assert_allclose(remembered, lora.predict_proba(texts), atol=1e-4)
+
+
+def test_training_reads_on_torch_where_prediction_runs_on_onnx_runtime(tiny_base, single_label_data, tmp_path,
+                                                                       monkeypatch):
+    # Cross-validation predicts with fitted fold models while training remembers vectors. Where `auto` predicts on
+    # ONNX Runtime (a CPU without AMX, forced here), those reads still run on torch at the training precision, as
+    # `fit` does, so the cache never holds ONNX Runtime's vectors under torch's label, nor reads a text twice.
+    from nlp.classifiers import transformer
+    from nlp.classifiers.vector_cache import remembering
+
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setattr(transformer, "amx_supported", lambda: False)
+    texts, labels = single_label_data
+    encoded = []
+    original = TransformerClassifier._document_vectors
+
+    def counting(self, encoder, windows, *args, **kwargs):
+        assert encoder is not None, "read on ONNX Runtime while training"
+        encoded.append(windows.n_documents)
+        return original(self, encoder, windows, *args, **kwargs)
+
+    monkeypatch.setattr(TransformerClassifier, "_document_vectors", counting)
+    unseen = texts[1::2][:5]
+    with remembering(tmp_path):
+        model = tiny(tiny_base, method="frozen", normalize=True, C=1.0).fit(texts[::2], labels[::2])
+        assert model.inference_runtime()[0] == "onnx"
+        encoded.clear()
+        model.predict_proba(unseen)  # texts fit never read: read now, on torch
+        assert sum(encoded) == len(set(unseen))
+        model.predict_proba(unseen)  # and remembered
+    assert sum(encoded) == len(set(unseen))
 
 
 def test_fine_tuning_with_unit_vectors_trains_the_head_on_what_it_reads_at_inference(tiny_base, single_label_data):

@@ -100,6 +100,7 @@ def _weights_sha256(path: str, size: int, modified_ns: int) -> str:
     return sha256_file(Path(path))
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_flags() -> str:
     try:
         return Path("/proc/cpuinfo").read_text()
@@ -153,8 +154,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         calibration_fraction: Training documents held apart to fit the temperature.
         precision: ``"auto"`` (bfloat16 on torch where the CPU multiplies it natively, else fp32), ``"bf16"``
             (torch), ``"fp32"`` or ``"int8"`` (ONNX Runtime, weights quantized per channel).
-        runtime: ``"auto"`` (torch where the CPU has AMX or ``precision="bf16"``, else ONNX Runtime),
-            ``"torch"`` or ``"onnx"`` (the encoder is
+        runtime: ``"auto"`` (torch when ``precision="bf16"``, or ``"auto"`` on a CPU with AMX; else ONNX
+            Runtime), ``"torch"`` or ``"onnx"`` (the encoder is
             exported on first use and cached by fingerprint). Training always runs torch.
         attribution: How explanations weigh words: ``"pooled"``, each token's exact share of the class's logit
             through the mean pooling and the linear head (read off the forward pass that predicts: no extra
