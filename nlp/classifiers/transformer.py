@@ -391,7 +391,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             raise ValueError("int8 runs on ONNX Runtime: use runtime 'onnx' or 'auto'")
         if (runtime, precision) == ("onnx", "bf16"):
             raise ValueError("bf16 runs on torch: use runtime 'torch' or 'auto'")
-        bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+        bf16 = self._autocast_precision() == "bf16"
         torch_first = precision == "bf16" or (precision == "auto" and amx_supported())  # what `auto` runs on
         if runtime == "auto" and not torch_first and importlib.util.find_spec("onnxruntime") is None:
             runtime = "torch"  # ONNX Runtime is not installed (pyproject and requirements.txt list it)
@@ -402,8 +402,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     def _autocast(self):
         import torch
 
-        enabled = self.precision == "bf16" or (self.precision == "auto" and bf16_supported())
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._autocast_precision() == "bf16")
 
     def _load_base(self):
         from transformers import AutoModel, AutoTokenizer
@@ -608,6 +607,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return split_windows(tokenizer, texts, self.max_length, self.stride, balanced=self.balance_windows)
 
     def _autocast_precision(self) -> str:
+        """The precision torch reads in: bfloat16 when asked for, or by default where the CPU multiplies it
+        natively; else fp32."""
         return "bf16" if self.precision == "bf16" or (self.precision == "auto" and bf16_supported()) else "fp32"
 
     def _normalized(self, vectors: np.ndarray) -> np.ndarray:
