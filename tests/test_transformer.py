@@ -227,11 +227,13 @@ def test_a_damaged_onnx_export_in_the_cache_is_made_again(trained, tmp_path, mon
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
     model, texts, _ = trained
-    first = clone_fitted(model, runtime="onnx", precision="fp32").predict_proba(texts)
+    # Models of one encoder share an open session (per thread count): 3 threads, which no other test's model has
+    # open, so the second model has to read the file.
+    first = clone_fitted(model, runtime="onnx", precision="fp32", n_jobs=3).predict_proba(texts)
     (export,) = tmp_path.glob("encoder-*.fp32.onnx")
     export.write_bytes(export.read_bytes()[:5000])
-    np.testing.assert_allclose(clone_fitted(model, runtime="onnx", precision="fp32").predict_proba(texts), first,
-                               atol=1e-6)
+    np.testing.assert_allclose(clone_fitted(model, runtime="onnx", precision="fp32", n_jobs=3).predict_proba(texts),
+                               first, atol=1e-6)
     assert export.stat().st_size > 5000
 
 
@@ -246,7 +248,8 @@ def test_models_that_run_the_same_encoder_share_one_onnx_session(trained, tmp_pa
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("CLINNLP_CACHE_DIR", str(tmp_path))
     model, texts, _ = trained
-    one, other = (clone_fitted(model, runtime="onnx", precision="fp32") for _ in range(2))
+    # 3 threads: a session no other test's live model has open (sessions are shared per thread count too).
+    one, other = (clone_fitted(model, runtime="onnx", precision="fp32", n_jobs=3) for _ in range(2))
     alone = one.predict_proba(texts)
     (one_tokenizer, session), (other_tokenizer, other_session) = one._onnx_parts(), other._onnx_parts()
     assert session is other_session and one_tokenizer is not other_tokenizer
@@ -254,7 +257,7 @@ def test_models_that_run_the_same_encoder_share_one_onnx_session(trained, tmp_pa
     with ThreadPoolExecutor(4) as pool:
         for proba in pool.map(lambda m: m.predict_proba(texts), [one, other] * 4):
             np.testing.assert_allclose(proba, alone, atol=1e-5)
-    keys = [key for key in transformer._SESSIONS.keys() if key[0] == one.fingerprint() and key[1] == "fp32"]
+    keys = [key for key in transformer._SESSIONS.keys() if key == (one.fingerprint(), "fp32", 3)]
     assert len(keys) == 1
     del one, other, session, other_session
     gc.collect()
@@ -304,9 +307,9 @@ def test_the_onnx_tokenizer_splits_as_the_transformers_one(tiny_base, tmp_path):
 
 
 def predict_in_fresh_processes(model, texts, tmp_path, runs=2) -> list[dict]:
-    """Save ``model`` and predict ``texts`` with it in ``runs`` fresh processes, one after the other, sharing the cache
-    folder ``tmp_path/cache``: each run's probabilities and whether it imported torch, transformers and torch's
-    compiler stack."""
+    """Save ``model`` and predict and explain ``texts`` with it in ``runs`` fresh processes, one after the other,
+    sharing the cache folder ``tmp_path/cache``: each run's probabilities, explanations and whether it imported torch,
+    transformers, torch's compiler stack and scikit-learn."""
     import os
     import subprocess
     import sys
@@ -316,9 +319,12 @@ def predict_in_fresh_processes(model, texts, tmp_path, runs=2) -> list[dict]:
                                "labels": []}, "card")
     script = ("import json, sys; from nlp.model_store import load_model; "
               "model = load_model(sys.argv[1], trusted=True).estimator; "
-              "proba = model.predict_proba(json.loads(sys.argv[2])); "
+              "texts = json.loads(sys.argv[2]); features = model.transform(texts, explain=True); "
+              "proba = model.predict_proba_features(features); "
+              "explained = model.explain(texts, features, model.decide(proba)); "
               "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
-              "'compiler': 'torch._dynamo' in sys.modules, 'proba': proba.tolist()}))")
+              "'compiler': 'torch._dynamo' in sys.modules, 'sklearn': 'sklearn' in sys.modules, "
+              "'proba': proba.tolist(), 'explained': explained}))")
     environ = {**os.environ, "CLINNLP_CACHE_DIR": str(tmp_path / "cache")}
     return [json.loads(subprocess.run([sys.executable, "-c", script, str(folder), json.dumps(texts)], env=environ,
                                       capture_output=True, text=True, check=True).stdout.splitlines()[-1])
@@ -326,16 +332,40 @@ def predict_in_fresh_processes(model, texts, tmp_path, runs=2) -> list[dict]:
 
 
 def test_a_saved_model_predicts_on_onnx_runtime_without_importing_torch(trained, tmp_path):
-    # What makes `clinnlp classify` start in seconds on a CPU without AMX: once the encoder is exported
-    # (first use), a process predicts with ONNX Runtime and the tokenizers library alone.
+    # What makes `clinnlp classify` start in under a second on a CPU without AMX: once the encoder is exported
+    # (first use), a process predicts and explains with ONNX Runtime and the tokenizers library alone; nor does a
+    # single-label model import scikit-learn (1.5 s), whose estimators only the TF-IDF types and training need.
     pytest.importorskip("onnxruntime")
     model, texts, _ = trained
     expected = clone_fitted(model, runtime="torch", precision="fp32").predict_proba(texts[:3])
     runs = predict_in_fresh_processes(clone_fitted(model, runtime="onnx"), texts[:3], tmp_path)
     assert list((tmp_path / "cache").glob("encoder-*.fp32.onnx"))  # the first process exported it
-    assert (runs[1]["torch"], runs[1]["transformers"]) == (False, False)
+    assert (runs[1]["torch"], runs[1]["transformers"], runs[1]["sklearn"]) == (False, False, False)
     for run in runs:
         np.testing.assert_allclose(run["proba"], expected, atol=1e-4)
+        assert all(items for items in run["explained"]), "every text is explained"
+    assert runs[0]["explained"] == runs[1]["explained"]
+
+
+def test_explanations_leave_out_scikit_learns_stop_words():
+    # The package keeps a copy of scikit-learn's list, so explaining needs no scikit-learn import.
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from nlp.classifiers.transformer import UNINFORMATIVE
+
+    assert UNINFORMATIVE == ENGLISH_STOP_WORDS
+
+
+def test_a_model_pickled_under_scikit_learns_base_class_loads_and_keeps_its_parameters(trained):
+    # Saved models before 2026-12 carry the `_sklearn_version` that scikit-learn's BaseEstimator pickled.
+    model, texts, _ = trained
+    state = model.__getstate__()
+    old = TransformerClassifier.__new__(TransformerClassifier)
+    old.__setstate__({**state, "_sklearn_version": "1.9.1"})
+    assert not hasattr(old, "_sklearn_version") and old.get_params() == model.get_params()
+    np.testing.assert_allclose(old.predict_proba(texts[:2]), model.predict_proba(texts[:2]), atol=1e-4)
+    with pytest.raises(ValueError, match="invalid parameter 'colour'"):
+        old.set_params(colour="red")
 
 
 def test_a_saved_model_predicts_on_torch_without_importing_transformers(trained, tmp_path):

