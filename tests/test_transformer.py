@@ -868,6 +868,19 @@ def test_cli_runtime_options(tmp_path, tiny_base, trained, monkeypatch):
         outputs[runtime] = [json.loads(line)["label"] for line in out.read_text().splitlines()]
     assert outputs["torch"] == outputs["onnx"]
     assert list((tmp_path / "cache").glob("encoder-*.fp32.onnx"))
+    # A later command with runtime options, in a fresh process, imports no scikit-learn (checking the options
+    # looks the model's type up without importing the other types).
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; from nlp.cli import main; code = main(sys.argv[1:]); "
+              "print('sklearn' in sys.modules); sys.exit(code)")
+    command = ["classify", str(notes), "-o", str(tmp_path / "again.jsonl"), "--model", str(tmp_path / "m"), "--trust",
+               "--runtime", "onnx", "--precision", "fp32", "--no-progress"]
+    run = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True, check=True,
+                         env={**os.environ, "CLINNLP_CACHE_DIR": str(tmp_path / "cache")})
+    assert run.stdout.split()[-1] == "False"
 
 
 def test_service_serves_a_transformer_model_with_explanations(tmp_path, trained, monkeypatch):

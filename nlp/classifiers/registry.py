@@ -127,7 +127,8 @@ def get_classifier_type(name: str) -> ClassifierType:
 
 def type_of(estimator) -> ClassifierType:
     """The registered type of a fitted or unfitted estimator."""
-    for entry in [*_TYPES.values(), *classifier_types()]:
-        if type(estimator) is entry.cls:
-            return entry
+    for entries in (lambda: _TYPES.values(), classifier_types):  # the built-in modules only when needed
+        for entry in entries():
+            if type(estimator) is entry.cls:
+                return entry
     raise ValueError(f"{type(estimator).__name__} is not a registered classifier type")
