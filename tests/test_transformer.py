@@ -569,6 +569,8 @@ def test_multi_label_and_frozen_method(tiny_base, multi_label_data):
     assert proba.shape == (len(texts), 3) and ((proba >= 0) & (proba <= 1)).all()
     assert model.adapter_ is None and model.encoder_state_ is None
     assert all(len(row) >= 1 for row in model.predict(texts))
+    # Nothing of scikit-learn's is kept, so the saved model loads without importing it.
+    assert not [name for name, value in model.__getstate__().items() if type(value).__module__.startswith("sklearn")]
 
 
 def test_ensemble_chooses_its_weight_and_temperature_on_out_of_fold_predictions(tiny_base, single_label_data):

@@ -252,10 +252,10 @@ class TransformerClassifier(DecisionMixin, Parameters):
         from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
 
         self.learn_whether_no_label(y)
-        if self.multi_label:
-            self.binarizer_ = MultiLabelBinarizer()
-            Y = self.binarizer_.fit_transform(y).astype(np.float32)
-            self.classes_ = self.binarizer_.classes_
+        if self.multi_label:  # the binarizer is not kept: a saved model must load without scikit-learn
+            binarizer = MultiLabelBinarizer()
+            Y = binarizer.fit_transform(y).astype(np.float32)
+            self.classes_ = binarizer.classes_
             return Y
         encoder = LabelEncoder().fit(np.asarray(y, dtype=str))
         if len(encoder.classes_) < 2:
