@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from nlp.classifiers import Classifier, classifier_types
+from nlp.classifiers import Classifier, classifier_types, get_classifier_type
 from nlp.model_store import load_model, save_model
 from tests.conftest import VOCABULARY, make_note
 
@@ -117,3 +117,22 @@ def test_registry_names_are_versioned_and_old_names_still_resolve():
         assert entry.name.rsplit(".", 1)[-1].startswith("v")
         for alias in entry.aliases:
             assert get_classifier_type(alias) is entry
+
+
+def test_each_name_resolves_in_a_fresh_process_importing_only_what_it_needs():
+    # Types are imported when first named: a transformer model's process never imports the TF-IDF type (nor
+    # scikit-learn); every versioned name and alias still resolves however the process started.
+    import json
+    import subprocess
+    import sys
+
+    names = [name for entry in classifier_types() for name in (entry.name, *entry.aliases)]
+    script = ("import json, sys; from nlp.classifiers import get_classifier_type; "
+              "entry = get_classifier_type(sys.argv[1]); "
+              "print(json.dumps([entry.name, 'nlp.classifiers.tfidf' in sys.modules, 'sklearn' in sys.modules]))")
+    for name in names:
+        run = subprocess.run([sys.executable, "-c", script, name], capture_output=True, text=True, check=True)
+        resolved, tfidf_imported, sklearn_imported = json.loads(run.stdout.splitlines()[-1])
+        assert resolved == get_classifier_type(name).name
+        if resolved == "transformer.v1":
+            assert not tfidf_imported and not sklearn_imported

@@ -67,6 +67,15 @@ class Parameters:
             setattr(self, name, value)
         return self
 
+    def __sklearn_tags__(self):
+        """What scikit-learn's tools read of an estimator (``is_classifier``, ``check_is_fitted``); called only by
+        them, so scikit-learn is loaded already."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(multi_label=self.multi_label),
+                    input_tags=InputTags(two_d_array=False, string=True))
+
     def __repr__(self) -> str:
         defaults = {name: parameter.default for name, parameter in inspect.signature(type(self).__init__)
                     .parameters.items()}

@@ -111,13 +111,15 @@ def classifier_types() -> list[ClassifierType]:
     """Every registered type once, by versioned name (the built-in ones imported first)."""
     for module in BUILT_IN_MODULES:
         _import_built_in(module)
-    return sorted({id(entry): entry for entry in _TYPES.values()}.values(), key=lambda entry: entry.name)
+    return sorted({id(entry): entry for entry in list(_TYPES.values())}.values(), key=lambda entry: entry.name)
 
 
 def get_classifier_type(name: str) -> ClassifierType:
     """The type registered as ``name`` (versioned or an alias); an unknown name lists the known ones."""
     if name not in _TYPES:
         _import_built_in(name.split(".")[0])
+    if name not in _TYPES:
+        classifier_types()  # a name that is not its module's (an alias, a type of another package) after all
     try:
         return _TYPES[name]
     except KeyError:
@@ -127,7 +129,7 @@ def get_classifier_type(name: str) -> ClassifierType:
 
 def type_of(estimator) -> ClassifierType:
     """The registered type of a fitted or unfitted estimator."""
-    for entries in (lambda: _TYPES.values(), classifier_types):  # the built-in modules only when needed
+    for entries in (lambda: list(_TYPES.values()), classifier_types):  # the built-in modules only when needed
         for entry in entries():
             if type(estimator) is entry.cls:
                 return entry

@@ -266,7 +266,7 @@ class TfidfClassifier(DecisionMixin, ClassifierMixin, BaseEstimator):
 
     def __getstate__(self):
         # Caches are rebuilt on first use, never pickled: they would double the model on disk.
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the live model keeps its caches
         state.pop("_names_cache", None)
         state.pop("_weights_cache", None)
         return state

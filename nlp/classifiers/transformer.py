@@ -582,7 +582,6 @@ class TransformerClassifier(DecisionMixin, Parameters):
         state.setdefault("attribution", "pooled")
         state.setdefault("normalize", False)
         state.setdefault("balance_windows", False)
-        state.pop("_sklearn_version", None)  # written by scikit-learn's BaseEstimator, this class's base until 2026-12
         self.__dict__.update(state)
 
     def _base_vectors(self, tokenizer, encoder, texts: list[str]) -> np.ndarray:
