@@ -49,18 +49,20 @@ class Parameters:
     start on ONNX Runtime. The parameters are the constructor's keyword arguments, stored under their names."""
 
     @classmethod
-    def _parameter_names(cls) -> list[str]:
-        return sorted(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
-                      if name != "self" and parameter.kind is not parameter.VAR_KEYWORD)
+    def _defaults(cls) -> dict:
+        """The constructor's keyword arguments and their defaults, by name."""
+        parameters = sorted(inspect.signature(cls.__init__).parameters.items())
+        return {name: parameter.default for name, parameter in parameters
+                if name != "self" and parameter.kind is not parameter.VAR_KEYWORD}
 
     def get_params(self, deep: bool = True) -> dict:
         """The constructor's arguments, as now set (``deep`` is accepted for scikit-learn; no parameter here is
         an estimator)."""
-        return {name: getattr(self, name) for name in self._parameter_names()}
+        return {name: getattr(self, name) for name in self._defaults()}
 
     def set_params(self, **params):
         """Set constructor arguments by name; an unknown name is a ``ValueError`` that lists the known ones."""
-        known = self._parameter_names()
+        known = list(self._defaults())
         for name, value in params.items():
             if name not in known:
                 raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; valid: {', '.join(known)}")
@@ -77,10 +79,9 @@ class Parameters:
                     input_tags=InputTags(two_d_array=False, string=True))
 
     def __repr__(self) -> str:
-        defaults = {name: parameter.default for name, parameter in inspect.signature(type(self).__init__)
-                    .parameters.items()}
+        defaults = self._defaults()
         changed = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items()
-                            if not (value is defaults.get(name) or value == defaults.get(name)))
+                            if not (value is defaults[name] or value == defaults[name]))
         return f"{type(self).__name__}({changed})"
 
 
